@@ -1,0 +1,1 @@
+"""Temporal activities: thin adapters to the ledger database and the payment gateway."""

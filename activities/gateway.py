@@ -1,0 +1,110 @@
+"""Gateway steps: charge by idempotency key, and look a charge up when its outcome is unknown.
+
+Error mapping (the workflow's retry policy does the rest):
+- 2xx                      -> Charge(succeeded), event gateway.payment_approved
+- 402 and other 4xx        -> ApplicationError(GatewayDeclined, non-retryable), event gateway.payment_rejected
+- 429                      -> retryable, next attempt after the gateway's Retry-After
+- 5xx, timeouts, transport -> retryable GatewayUnavailable (the charge may or may not have happened)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db import ledger
+from domain.ids import gateway_key
+from domain.money import to_major
+from domain.status import PaymentStatus
+from workflows.types import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, Charge, ChargeRequest
+
+
+class GatewayActivities:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient) -> None:
+        self.engine = engine
+        self.http = http
+
+    @activity.defn(name="charge_gateway")
+    async def charge_gateway(self, req: ChargeRequest) -> Charge:
+        key = gateway_key(req.payment_id, req.attempt)
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE payments SET status = :s, version = version + 1, updated_at = now() "
+                "WHERE id = :id AND status = 'reserved'"),
+                {"s": PaymentStatus.PROCESSING.value, "id": req.payment_id})
+        body = {"idempotency_key": key, "payment_id": req.payment_id,
+                "amount": to_major(req.amount, req.currency), "currency": req.currency}
+        response = await self._send("POST", "/charges", json=body, headers={"Idempotency-Key": key})
+        if response.status_code in (200, 201):
+            return await self._approved(req, response.json())
+        if response.status_code == 429:
+            delay = _retry_after(response)
+            raise ApplicationError("the gateway is rate limiting", type="GatewayRateLimited",
+                                   next_retry_delay=timedelta(seconds=delay))
+        if 400 <= response.status_code < 500:
+            code = _decline_code(response)
+            await self._rejected(req, code)
+            raise ApplicationError(f"the gateway declined the charge: {code}", code,
+                                   type=GATEWAY_DECLINED, non_retryable=True)
+        raise ApplicationError(f"the gateway answered {response.status_code}",
+                               type=GATEWAY_UNAVAILABLE)
+
+    @activity.defn(name="lookup_charge")
+    async def lookup_charge(self, req: ChargeRequest) -> Charge:
+        key = gateway_key(req.payment_id, req.attempt)
+        response = await self._send("GET", f"/charges/by-key/{key}")
+        if response.status_code == 404:
+            return Charge(status="not_found")
+        if response.status_code != 200:
+            raise ApplicationError(f"charge lookup answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        charge = response.json()
+        if charge.get("status") == "succeeded":
+            return await self._approved(req, charge)
+        code = str(charge.get("decline_code") or "declined")
+        await self._rejected(req, code)
+        return Charge(status="declined", decline_code=code)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApplicationError("the gateway timed out; the outcome is unknown",
+                                   type=GATEWAY_UNAVAILABLE) from None
+        except httpx.TransportError as err:
+            raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
+                                   type=GATEWAY_UNAVAILABLE) from None
+
+    async def _approved(self, req: ChargeRequest, charge: dict[str, Any]) -> Charge:
+        reference = str(charge["id"])
+        async with self.engine.begin() as conn:
+            await ledger.emit(conn, "gateway.payment_approved", req.tenant_id, req.payment_id,
+                              req.attempt, {"gateway_reference": reference,
+                                            "amount": req.amount, "currency": req.currency})
+        return Charge(status="succeeded", gateway_reference=reference)
+
+    async def _rejected(self, req: ChargeRequest, code: str) -> None:
+        async with self.engine.begin() as conn:
+            await ledger.emit(conn, "gateway.payment_rejected", req.tenant_id, req.payment_id,
+                              req.attempt, {"decline_code": code})
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), 300.0)
+    except ValueError:
+        return 1.0
+
+
+def _decline_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("decline_code") or body.get("code") or f"http_{response.status_code}")
+    except ValueError:
+        return f"http_{response.status_code}"

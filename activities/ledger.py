@@ -1,0 +1,226 @@
+"""Ledger steps of the payment saga: each one transaction with its status projection and events.
+
+Every step is idempotent by (payment id, attempt): holds are unique per attempt, journals per
+reference, events per dedupe key, and a repeated step finds its own earlier work and returns.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db import ledger
+from domain.status import FailureCode, PaymentStatus
+from workflows.types import (
+    PAYMENT_CONFLICT,
+    BeginRetry,
+    CancelPayment,
+    CaptureFunds,
+    FailPayment,
+    OpenPayment,
+    ReleaseHold,
+    Reservation,
+    ReserveFunds,
+)
+
+
+class LedgerActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @activity.defn(name="open_payment")
+    async def open_payment(self, step: OpenPayment) -> None:
+        p = step.payment
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(text(
+                """
+                INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+                    service_id, amount, fee, currency, description, reference, metadata, status,
+                    max_manual_retries, created_at)
+                VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
+                    :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
+                    :created_at)
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """), {
+                    "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
+                    "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
+                    "service": p.service_id, "amount": p.amount, "fee": p.fee,
+                    "currency": p.currency, "description": p.description,
+                    "reference": p.reference,
+                    "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
+                    "max_retries": p.policy.max_manual_retries,
+                    "created_at": datetime.fromisoformat(p.created_at),
+                })).first()
+            if row is None:
+                owner = (await conn.execute(
+                    text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
+                )).scalar()
+                if owner != step.run_id:
+                    # The key was used by an earlier run whose history is gone: never pay twice.
+                    raise ApplicationError(
+                        f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
+                        non_retryable=True)
+                return
+            await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
+                "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
+                "amount": p.amount, "fee": p.fee, "currency": p.currency,
+            })
+
+    @activity.defn(name="reserve_funds")
+    async def reserve_funds(self, step: ReserveFunds) -> Reservation:
+        async with self.engine.begin() as conn:
+            done = await _existing_hold(conn, step.payment_id, step.attempt)
+            if done is not None:
+                return Reservation(ok=True, wallet_id=done)
+            wallet = (await conn.execute(text(
+                "SELECT id FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+                "AND user_id = :u AND currency = :c"),
+                {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).scalar()
+            if wallet is None:
+                return await _reservation_failed(
+                    conn, step, FailureCode.WALLET_NOT_FOUND,
+                    f"user {step.user_id} has no {step.currency} wallet")
+            # One conditional statement: concurrent payments can never overdraw or lose an update.
+            reserved = (await conn.execute(text(
+                """
+                UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
+                WHERE id = :w AND balance - held >= :total
+                RETURNING version
+                """), {"w": wallet, "total": step.total})).first()
+            if reserved is None:
+                return await _reservation_failed(
+                    conn, step, FailureCode.INSUFFICIENT_FUNDS,
+                    "the wallet's available balance is lower than amount plus fee")
+            await conn.execute(text(
+                """
+                INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
+                VALUES (:id, :p, :a, :w, :amount, 'active', :expires)
+                """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
+                       "a": step.attempt, "w": wallet, "amount": step.total,
+                       "expires": datetime.fromisoformat(step.expires_at)})
+            await ledger.project(conn, step.payment_id, PaymentStatus.RESERVED,
+                                 wallet_id=wallet, attempt=step.attempt)
+            await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
+                              step.attempt, {"wallet_id": wallet, "amount": step.total,
+                                             "expires_at": step.expires_at,
+                                             "wallet_version": reserved.version},
+                              wallet_id=wallet)
+            return Reservation(ok=True, wallet_id=wallet)
+
+    @activity.defn(name="capture_funds")
+    async def capture_funds(self, step: CaptureFunds) -> None:
+        async with self.engine.begin() as conn:
+            hold = (await conn.execute(text(
+                """
+                UPDATE holds SET status = 'captured', updated_at = now()
+                WHERE payment_id = :p AND attempt = :a AND status = 'active'
+                RETURNING wallet_id, amount
+                """), {"p": step.payment_id, "a": step.attempt})).first()
+            if hold is None:
+                state = (await conn.execute(text(
+                    "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
+                    {"p": step.payment_id, "a": step.attempt})).scalar()
+                if state == "captured":
+                    return  # this step already ran
+                raise ApplicationError(f"no active hold for {step.payment_id}#{step.attempt} "
+                                       f"(hold is {state}); an operator must reconcile")
+            wallet = await ledger.wallet_for_update(conn, hold.wallet_id)
+            total = step.amount + step.fee
+            await conn.execute(text(
+                "UPDATE accounts SET balance = balance - :t, held = held - :t, "
+                "version = version + 1, updated_at = now() WHERE id = :w"),
+                {"t": total, "w": hold.wallet_id})
+            journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
+                                           step.payment_id, step.currency)
+            settlement = await ledger.system_account(conn, "settlement", step.currency)
+            fees = await ledger.system_account(conn, "fees", step.currency)
+            after_payment = wallet.balance - step.amount
+            await ledger.entries(conn, journal, step.currency, step.payment_id, [
+                (hold.wallet_id, "payment", -step.amount, after_payment),
+                (hold.wallet_id, "fee", -step.fee, after_payment - step.fee),
+                (settlement, "payment", step.amount, None),
+                (fees, "fee", step.fee, None),
+            ])
+            await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
+                                 gateway_reference=step.gateway_reference)
+            await ledger.emit(conn, "wallet.funds_deducted", step.tenant_id, step.payment_id,
+                              step.attempt, {"wallet_id": hold.wallet_id, "amount": step.amount,
+                                             "fee": step.fee, "balance_after": after_payment - step.fee},
+                              wallet_id=hold.wallet_id)
+            await ledger.emit(conn, "payment.completed", step.tenant_id, step.payment_id,
+                              step.attempt, {"amount": step.amount, "fee": step.fee,
+                                             "currency": step.currency,
+                                             "gateway_reference": step.gateway_reference})
+
+    @activity.defn(name="release_hold")
+    async def release_hold(self, step: ReleaseHold) -> None:
+        async with self.engine.begin() as conn:
+            await _release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
+
+    @activity.defn(name="fail_payment")
+    async def fail_payment(self, step: FailPayment) -> None:
+        status = PaymentStatus.EXHAUSTED if step.exhausted else PaymentStatus.FAILED
+        async with self.engine.begin() as conn:
+            await ledger.project(conn, step.payment_id, status, failure_code=step.code,
+                                 failure_message=step.message)
+            data = {"code": step.code, "message": step.message, "attempt": step.attempt}
+            await ledger.emit(conn, "payment.failed", step.tenant_id, step.payment_id,
+                              step.attempt, data)
+            if step.exhausted:
+                await ledger.emit(conn, "payment.exhausted", step.tenant_id, step.payment_id,
+                                  step.attempt, data)
+
+    @activity.defn(name="begin_retry")
+    async def begin_retry(self, step: BeginRetry) -> None:
+        async with self.engine.begin() as conn:
+            await ledger.project(conn, step.payment_id, PaymentStatus.PENDING, attempt=step.attempt,
+                                 manual_retries=step.manual_retries, clear_failure=True)
+            await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
+                              step.attempt, {"manual_retries": step.manual_retries,
+                                             "source": step.source})
+
+    @activity.defn(name="cancel_payment")
+    async def cancel_payment(self, step: CancelPayment) -> None:
+        async with self.engine.begin() as conn:
+            await _release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
+            await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
+            await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
+                              step.attempt, {"reason": step.reason})
+
+
+async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -> str | None:
+    return (await conn.execute(text(
+        "SELECT wallet_id FROM holds WHERE payment_id = :p AND attempt = :a"),
+        {"p": payment_id, "a": attempt})).scalar()
+
+
+async def _reservation_failed(conn: AsyncConnection, step: ReserveFunds, code: str,
+                              message: str) -> Reservation:
+    await ledger.emit(conn, "wallet.reservation_failed", step.tenant_id, step.payment_id,
+                      step.attempt, {"code": code, "message": message, "amount": step.total})
+    return Reservation(ok=False, failure_code=code, failure_message=message)
+
+
+async def _release(conn: AsyncConnection, payment_id: str, tenant_id: str, attempt: int,
+                   reason: str) -> None:
+    hold: Any = (await conn.execute(text(
+        """
+        UPDATE holds SET status = 'released', reason = :r, updated_at = now()
+        WHERE payment_id = :p AND attempt = :a AND status = 'active'
+        RETURNING wallet_id, amount
+        """), {"p": payment_id, "a": attempt, "r": reason})).first()
+    if hold is None:
+        return  # nothing held, or released already
+    await conn.execute(text(
+        "UPDATE accounts SET held = held - :amount, version = version + 1, updated_at = now() "
+        "WHERE id = :w"), {"amount": hold.amount, "w": hold.wallet_id})
+    await ledger.emit(conn, "wallet.funds_released", tenant_id, payment_id, attempt,
+                      {"wallet_id": hold.wallet_id, "amount": hold.amount, "reason": reason},
+                      wallet_id=hold.wallet_id)

@@ -1,0 +1,42 @@
+"""The FastAPI application: clients created once in the lifespan, routers, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.deps import AppState
+from api.routes import health, payments, wallets
+from db.engine import make_engine
+from settings import Settings
+
+
+def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        client = temporal or await Client.connect(settings.temporal_address,
+                                                  namespace=settings.temporal_namespace)
+        app.state.paysaga = AppState(settings, engine, client, {})
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="paysaga",
+        version="0.1.0",
+        description="Payments as durable Temporal sagas over a double-entry wallet ledger. "
+                    "Every error is application/problem+json with a stable `code`; "
+                    "every /v1 route needs `Authorization: Bearer <api key>`.",
+        lifespan=lifespan,
+    )
+    app.include_router(wallets.router)
+    app.include_router(payments.router)
+    app.include_router(health.router)
+    errors.install(app)
+    return app

@@ -1,0 +1,101 @@
+"""RFC 9457 problem+json for every error, each with a stable UPPER_SNAKE `code`.
+
+    Problem            raised by routes and dependencies (status, code, detail, field errors)
+    RequestValidationError -> 400 VALIDATION_ERROR / MALFORMED_JSON
+    HTTPException      -> its status, NOT_FOUND / METHOD_NOT_ALLOWED / HTTP_<status>
+    anything else      -> 500 INTERNAL_ERROR, logged, never a stack trace in the body
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("paysaga.api")
+PROBLEM = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemBody(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):  # noqa: N818 - the RFC's name
+    def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
+                 errors: list[dict[str, str]] | None = None,
+                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or code.replace("_", " ").capitalize()
+        self.errors = errors
+        self.extra = extra or {}
+        self.headers = headers
+
+
+def problem_response(p: Problem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://paysaga.dev/problems/{p.code.lower().replace('_', '-')}",
+        "title": p.title, "status": p.status, "detail": p.detail, "code": p.code,
+    }
+    if p.errors is not None:
+        body["errors"] = p.errors
+    body.update(p.extra)
+    return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(x) for x in loc if x not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            return problem_response(Problem(400, "MALFORMED_JSON", "the request body is not valid JSON"))
+        fields = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
+                  for e in errs]
+        return problem_response(Problem(
+            400, "VALIDATION_ERROR", "the request is invalid: " +
+            "; ".join(f"{f['field']}: {f['message']}" for f in fields), errors=fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code,
+                                                                 f"HTTP_{exc.status_code}")
+        return problem_response(Problem(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(Problem(500, "INTERNAL_ERROR", "an internal error occurred"))
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error responses."""
+    return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": "problem"}
+            for s in statuses}

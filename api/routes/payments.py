@@ -1,0 +1,268 @@
+"""Payments: starting one is one Temporal call; reads come from the projection.
+
+Idempotency: the payment id (= workflow id) is derived from (tenant, Idempotency-Key), the
+workflow id may never run twice, and the payments table is unique on (tenant, key). A repeated key
+answers the same payment (200, Idempotent-Replayed) if the request is the same, 422 if not.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import text
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import views
+from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
+from api.exact_json import ExactJSONRoute
+from api.errors import Problem, responses
+from api.routes.wallets import money_problem
+from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
+from domain.fees import fee_for
+from domain.fingerprint import fingerprint
+from domain.ids import payment_id
+from domain.money import MoneyError, currency_exponent, to_minor
+from domain.status import PaymentStatus
+from workflows.payment import (
+    PAYMENT_AMOUNT,
+    PAYMENT_CURRENCY,
+    PAYMENT_STATUS,
+    PAYMENT_USER_ID,
+    PaymentWorkflow,
+)
+from workflows.types import PaymentInput, SagaPolicy
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
+COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
+           "currency, description, reference, metadata, failure_code, failure_message, "
+           "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
+           "created_at, updated_at")
+
+
+def saga_policy(state: AppState) -> SagaPolicy:
+    s = state.settings
+    return SagaPolicy(
+        hold_ttl_seconds=s.hold_ttl_seconds, max_manual_retries=s.max_manual_retries,
+        manual_retry_window_seconds=s.manual_retry_window_seconds,
+        gateway_timeout_seconds=s.gateway_timeout_seconds,
+        gateway_retry_initial_seconds=s.gateway_retry_initial_seconds,
+        gateway_retry_backoff=s.gateway_retry_backoff,
+        gateway_retry_max_interval_seconds=s.gateway_retry_max_interval_seconds,
+        gateway_retry_max_attempts=s.gateway_retry_max_attempts,
+        ledger_retry_initial_seconds=s.ledger_retry_initial_seconds,
+        ledger_retry_max_interval_seconds=s.ledger_retry_max_interval_seconds,
+        ledger_retry_max_attempts=s.ledger_retry_max_attempts,
+    )
+
+
+async def _projection(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(text(
+            f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id = :t"),
+            {"id": pid, "t": tenant_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def _from_workflow(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
+    """The payment as its workflow describes it, before the projection row exists."""
+    try:
+        desc = await state.temporal.get_workflow_handle(pid).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    memo = await desc.memo()
+    if memo.get("tenant_id") != tenant_id or "payment" not in memo:
+        return None
+    view: dict[str, Any] = dict(memo["payment"])
+    view["status"] = desc.typed_search_attributes.get(PAYMENT_STATUS) or view["status"]
+    view["fingerprint"] = memo.get("fingerprint")
+    return view
+
+
+async def load(state: AppState, tenant_id: str, pid: str) -> dict[str, Any]:
+    found = await _projection(state, tenant_id, pid) or await _from_workflow(state, tenant_id, pid)
+    if found is None:
+        raise Problem(404, "PAYMENT_NOT_FOUND", f"no payment {pid}")
+    return found
+
+
+def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response) -> PaymentPublic:
+    if found.get("fingerprint") != fp:
+        raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
+                      "this Idempotency-Key was used with a different request")
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/payments/{found['id']}"
+    return views.payment(found, state.settings.temporal_ui_workflow_base)
+
+
+@router.post("", status_code=202, response_model=PaymentPublic,
+             responses={200: {"model": PaymentPublic, "description": "idempotent replay"},
+                        **responses(400, 401, 403, 422)})
+async def create_payment(body: PaymentCreate, key: IdempotencyKey, principal: PaymentsWrite,
+                         state: StateDep, response: Response) -> PaymentPublic:
+    """Start a payment saga. Answers 202 at once; follow `links.self` for its status."""
+    s = state.settings
+    try:
+        amount = to_minor(body.amount, body.currency, maximum=Decimal(s.max_amount))
+    except MoneyError as err:
+        raise money_problem(err, "currency" if err.code == "INVALID_CURRENCY" else "amount") from None
+    fee = fee_for(amount, s.fee_bps)
+    fp = fingerprint({"user_id": body.user_id, "service_id": body.service_id, "amount": amount,
+                      "currency": body.currency, "description": body.description,
+                      "reference": body.reference, "metadata": body.metadata})
+    pid = payment_id(principal.tenant_id, key)
+
+    existing = await _projection(state, principal.tenant_id, pid)
+    if existing is not None:
+        return _replay(existing, fp, state, response)
+
+    now = datetime.now(UTC)
+    inp = PaymentInput(
+        payment_id=pid, tenant_id=principal.tenant_id, idempotency_key=key, fingerprint=fp,
+        user_id=body.user_id, service_id=body.service_id, amount=amount, fee=fee,
+        currency=body.currency, created_at=now.isoformat(), description=body.description,
+        reference=body.reference, metadata=body.metadata, policy=saga_policy(state))
+    view = {"id": pid, "status": PaymentStatus.PENDING.value, "user_id": body.user_id,
+            "service_id": body.service_id, "amount": amount, "fee": fee, "currency": body.currency,
+            "description": body.description, "reference": body.reference,
+            "metadata": body.metadata, "max_manual_retries": s.max_manual_retries,
+            "created_at": now.isoformat()}
+    try:
+        await state.temporal.start_workflow(
+            PaymentWorkflow.run, inp, id=pid, task_queue=s.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
+                SearchAttributePair(PAYMENT_USER_ID, body.user_id),
+                SearchAttributePair(PAYMENT_CURRENCY, body.currency),
+                # a Double by the contract: for operators' queries only, never for money
+                SearchAttributePair(PAYMENT_AMOUNT,
+                                    float(Decimal(amount).scaleb(-currency_exponent(body.currency)))),
+            ]),
+            memo={"tenant_id": principal.tenant_id, "fingerprint": fp, "payment": view},
+        )
+    except WorkflowAlreadyStartedError:
+        # Another request with this key started it first (or it ran before): same answer as it.
+        return _replay(await load(state, principal.tenant_id, pid), fp, state, response)
+    response.headers["Location"] = f"/v1/payments/{pid}"
+    return views.payment(view, s.temporal_ui_workflow_base)
+
+
+@router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))
+async def get_payment(pid: str, principal: PaymentsRead, state: StateDep) -> PaymentPublic:
+    return views.payment(await load(state, principal.tenant_id, pid),
+                         state.settings.temporal_ui_workflow_base)
+
+
+@router.get("", response_model=Page[PaymentPublic], responses=responses(400, 401, 403))
+async def list_payments(
+    principal: PaymentsRead, state: StateDep,
+    status: Annotated[PaymentStatus | None, Query()] = None,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+    service_id: Annotated[str | None, Query(max_length=128)] = None,
+    created_from: Annotated[datetime | None, Query()] = None,
+    created_to: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[PaymentPublic]:
+    """Payments, newest first. `status=failed` is the operator's queue of payments needing care."""
+    where = ["tenant_id = :t"]
+    params: dict[str, Any] = {"t": principal.tenant_id, "l": limit, "o": offset}
+    for name, value in (("status", status.value if status else None), ("user_id", user_id),
+                        ("service_id", service_id)):
+        if value is not None:
+            where.append(f"{name} = :{name}")
+            params[name] = value
+    if created_from is not None:
+        where.append("created_at >= :cf")
+        params["cf"] = _aware(created_from)
+    if created_to is not None:
+        where.append("created_at < :ct")
+        params["ct"] = _aware(created_to)
+    clause = " AND ".join(where)
+    async with state.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM payments WHERE {clause}"),
+                                    params)).scalar()
+        rows = (await conn.execute(text(
+            f"SELECT {COLUMNS} FROM payments WHERE {clause} "
+            "ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"), params)).mappings().all()
+    base = state.settings.temporal_ui_workflow_base
+    return Page(items=[views.payment(dict(r), base) for r in rows], total=total or 0,
+                limit=limit, offset=offset)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
+async def payment_events(pid: str, principal: PaymentsRead, state: StateDep,
+                         limit: Annotated[int, Query(ge=1, le=200)] = 200,
+                         offset: Annotated[int, Query(ge=0)] = 0) -> Page[EventPublic]:
+    """The saga's domain events, oldest first."""
+    await load(state, principal.tenant_id, pid)
+    async with state.engine.connect() as conn:
+        total = (await conn.execute(text("SELECT count(*) FROM events WHERE payment_id = :p"),
+                                    {"p": pid})).scalar()
+        rows = (await conn.execute(text(
+            "SELECT id, type, data, created_at FROM events WHERE payment_id = :p "
+            "ORDER BY id LIMIT :l OFFSET :o"), {"p": pid, "l": limit, "o": offset})).all()
+    return Page(items=[EventPublic(id=r.id, type=r.type, data=r.data,
+                                   created_at=views.rfc3339(r.created_at)) for r in rows],
+                total=total or 0, limit=limit, offset=offset)
+
+
+@router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,
+             responses=responses(401, 403, 404, 409))
+async def retry_payment(pid: str, principal: PaymentsWrite, state: StateDep) -> PaymentPublic:
+    """Retry a failed payment: a new gateway attempt, starting again from the reservation."""
+    return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
+                          "CANNOT_RETRY_PAYMENT", "retried")
+
+
+@router.post("/{pid}/cancel", status_code=200, response_model=PaymentPublic,
+             responses=responses(401, 403, 404, 409))
+async def cancel_payment(pid: str, principal: PaymentsWrite, state: StateDep) -> PaymentPublic:
+    """Cancel a payment that has not reached the gateway; any hold is released."""
+    return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_cancel,
+                          "CANNOT_CANCEL_PAYMENT", "canceled")
+
+
+async def _operate(state: AppState, tenant_id: str, pid: str, update: Any, code: str,
+                   verb: str) -> PaymentPublic:
+    found = await load(state, tenant_id, pid)
+    handle = state.temporal.get_workflow_handle(pid)
+    try:
+        await handle.execute_update(update)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise _conflict(code, message, found) from None
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            desc = await handle.describe()
+            if desc.status != WorkflowExecutionStatus.RUNNING:
+                raise _conflict(code, f"payment {pid} cannot be {verb}: it is {found['status']}",
+                                found) from None
+        raise
+    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
+
+
+def _conflict(code: str, message: str, found: dict[str, Any]) -> Problem:
+    return Problem(409, code, message, extra={
+        "payment_status": found["status"], "manual_retries": found.get("manual_retries", 0),
+        "max_manual_retries": found.get("max_manual_retries")})

@@ -1,0 +1,178 @@
+"""Wallets, deposits and the wallet's ledger movements."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from api import views
+from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
+from api.exact_json import ExactJSONRoute
+from api.errors import Problem, responses
+from api.schemas import DepositCreate, DepositPublic, Page, TransactionPublic, WalletCreate, WalletPublic
+from db import ledger
+from domain.fingerprint import fingerprint
+from domain.ids import deposit_id, new_id
+from domain.money import MoneyError, currency_exponent, to_major, to_minor
+
+router = APIRouter(prefix="/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
+WALLET_COLUMNS = "id, user_id, currency, balance, held, version, created_at, updated_at"
+
+
+def money_problem(err: MoneyError, field: str) -> Problem:
+    return Problem(400, "VALIDATION_ERROR", f"{field}: {err.message}",
+                   errors=[{"field": field, "message": err.message, "code": err.code}])
+
+
+async def _wallet_row(state: StateDep, tenant_id: str, wallet_id: str) -> object:
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(text(
+            f"SELECT {WALLET_COLUMNS} FROM accounts "
+            "WHERE id = :id AND tenant_id = :t AND kind = 'wallet'"),
+            {"id": wallet_id, "t": tenant_id})).first()
+    if row is None:
+        raise Problem(404, "WALLET_NOT_FOUND", f"no wallet {wallet_id}")
+    return row
+
+
+@router.post("", status_code=201, response_model=WalletPublic,
+             responses={200: {"model": WalletPublic, "description": "the wallet existed"},
+                        **responses(400, 401, 403)})
+async def create_wallet(body: WalletCreate, principal: WalletsWrite, state: StateDep,
+                        response: Response) -> WalletPublic:
+    """Open the user's wallet in a currency; 200 with the same wallet if it already exists."""
+    try:
+        currency_exponent(body.currency)
+    except MoneyError as err:
+        raise money_problem(err, "currency") from None
+    async with state.engine.begin() as conn:
+        row = (await conn.execute(text(
+            f"""
+            INSERT INTO accounts (id, tenant_id, kind, user_id, currency)
+            VALUES (:id, :t, 'wallet', :u, :c) ON CONFLICT DO NOTHING
+            RETURNING {WALLET_COLUMNS}
+            """), {"id": new_id("wal"), "t": principal.tenant_id, "u": body.user_id,
+                   "c": body.currency})).first()
+        if row is None:
+            response.status_code = 200
+            row = (await conn.execute(text(
+                f"SELECT {WALLET_COLUMNS} FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+                "AND user_id = :u AND currency = :c"),
+                {"t": principal.tenant_id, "u": body.user_id, "c": body.currency})).one()
+    return views.wallet(row)
+
+
+@router.get("/{wallet_id}", response_model=WalletPublic, responses=responses(401, 403, 404))
+async def get_wallet(wallet_id: str, principal: WalletsRead, state: StateDep) -> WalletPublic:
+    return views.wallet(await _wallet_row(state, principal.tenant_id, wallet_id))
+
+
+@router.get("", response_model=Page[WalletPublic], responses=responses(400, 401, 403))
+async def list_wallets(principal: WalletsRead, state: StateDep,
+                       user_id: Annotated[str | None, Query(max_length=128)] = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[WalletPublic]:
+    where = "tenant_id = :t AND kind = 'wallet'" + (" AND user_id = :u" if user_id else "")
+    params = {"t": principal.tenant_id, "u": user_id, "l": limit, "o": offset}
+    async with state.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM accounts WHERE {where}"), params)).scalar()
+        rows = (await conn.execute(text(
+            f"SELECT {WALLET_COLUMNS} FROM accounts WHERE {where} "
+            "ORDER BY created_at DESC, id LIMIT :l OFFSET :o"), params)).all()
+    return Page(items=[views.wallet(r) for r in rows], total=total or 0, limit=limit, offset=offset)
+
+
+@router.post("/{wallet_id}/deposits", status_code=201, response_model=DepositPublic,
+             responses={200: {"model": DepositPublic, "description": "idempotent replay"},
+                        **responses(400, 401, 403, 404, 422)})
+async def deposit(wallet_id: str, body: DepositCreate, key: IdempotencyKey,
+                  principal: WalletsWrite, state: StateDep, response: Response) -> DepositPublic:
+    """Fund a wallet: one journal (funding -x, wallet +x), exactly once per Idempotency-Key."""
+    wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
+    currency: str = wallet.currency  # type: ignore[attr-defined]
+    try:
+        amount = to_minor(body.amount, currency, maximum=Decimal(state.settings.max_amount))
+    except MoneyError as err:
+        raise money_problem(err, "amount") from None
+    fp = fingerprint({"wallet_id": wallet_id, "amount": amount})
+    dep_id = deposit_id(principal.tenant_id, key)
+    try:
+        async with state.engine.begin() as conn:
+            replay = await _deposit_replay(conn, dep_id, fp)
+            if replay is not None:
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return replay
+            journal = await ledger.journal(conn, "deposit", f"deposit:{dep_id}", None, currency)
+            await conn.execute(text(
+                """
+                INSERT INTO deposits (id, tenant_id, wallet_id, idempotency_key, fingerprint,
+                                      amount, currency, journal_id)
+                VALUES (:id, :t, :w, :k, :fp, :a, :c, :j)
+                """), {"id": dep_id, "t": principal.tenant_id, "w": wallet_id, "k": key, "fp": fp,
+                       "a": amount, "c": currency, "j": journal})
+            after = (await conn.execute(text(
+                "UPDATE accounts SET balance = balance + :a, version = version + 1, "
+                "updated_at = now() WHERE id = :w RETURNING balance"),
+                {"a": amount, "w": wallet_id})).scalar_one()
+            funding = await ledger.system_account(conn, "funding", currency)
+            await ledger.entries(conn, journal, currency, None, [
+                (wallet_id, "deposit", amount, after), (funding, "deposit", -amount, None)])
+            await ledger.emit(conn, "wallet.funds_deposited", principal.tenant_id, None, 0,
+                              {"wallet_id": wallet_id, "deposit_id": dep_id, "amount": amount,
+                               "balance_after": after}, wallet_id=wallet_id,
+                              dedupe=f"{dep_id}:deposited")
+            created = (await conn.execute(text("SELECT created_at FROM deposits WHERE id = :id"),
+                                          {"id": dep_id})).scalar_one()
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer as its replay.
+        async with state.engine.connect() as conn:
+            replay = await _deposit_replay(conn, dep_id, fp)
+        if replay is None:
+            raise
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return replay
+    return DepositPublic(id=dep_id, wallet_id=wallet_id, amount=to_major(amount, currency),
+                         currency=currency, balance_after=to_major(after, currency),
+                         created_at=views.rfc3339(created))
+
+
+async def _deposit_replay(conn: object, dep_id: str, fp: str) -> DepositPublic | None:
+    row = (await conn.execute(text(  # type: ignore[attr-defined]
+        """
+        SELECT d.id, d.wallet_id, d.amount, d.currency, d.fingerprint, d.created_at, e.balance_after
+        FROM deposits d JOIN entries e ON e.journal_id = d.journal_id AND e.account_id = d.wallet_id
+        WHERE d.id = :id
+        """), {"id": dep_id})).first()
+    if row is None:
+        return None
+    if row.fingerprint != fp:
+        raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
+                      "this Idempotency-Key was used with a different request")
+    return DepositPublic(id=row.id, wallet_id=row.wallet_id, amount=to_major(row.amount, row.currency),
+                         currency=row.currency, balance_after=to_major(row.balance_after, row.currency),
+                         created_at=views.rfc3339(row.created_at))
+
+
+@router.get("/{wallet_id}/transactions", response_model=Page[TransactionPublic],
+            responses=responses(400, 401, 403, 404))
+async def transactions(wallet_id: str, principal: WalletsRead, state: StateDep,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[TransactionPublic]:
+    """The wallet's posted ledger movements, newest first (holds are not movements)."""
+    wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
+    async with state.engine.connect() as conn:
+        total = (await conn.execute(text("SELECT count(*) FROM entries WHERE account_id = :w"),
+                                    {"w": wallet_id})).scalar()
+        rows = (await conn.execute(text(
+            "SELECT id, type, amount, balance_after, payment_id, created_at FROM entries "
+            "WHERE account_id = :w ORDER BY id DESC LIMIT :l OFFSET :o"),
+            {"w": wallet_id, "l": limit, "o": offset})).all()
+    currency: str = wallet.currency  # type: ignore[attr-defined]
+    return Page(items=[views.transaction(r, currency) for r in rows], total=total or 0,
+                limit=limit, offset=offset)

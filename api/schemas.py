@@ -1,0 +1,133 @@
+"""Request and response bodies. Money is a decimal string in major units on the way out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+def _amount_type(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError("must be a decimal string such as \"100.50\" or a JSON number")
+    return value
+
+
+AmountIn = Annotated[
+    Any,
+    BeforeValidator(_amount_type),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+                              {"type": "number", "exclusiveMinimum": 0}],
+                    "examples": ["100.50"],
+                    "description": "major units, exact; at most the currency's decimal places"}),
+]
+Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"],
+                                description="ISO 4217 code, upper case")]
+Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WalletCreate(Strict):
+    user_id: Ident
+    currency: Currency
+
+
+class WalletPublic(BaseModel):
+    id: str
+    user_id: str
+    currency: str
+    balance: str
+    held: str
+    available: str
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class DepositCreate(Strict):
+    amount: AmountIn
+
+
+class DepositPublic(BaseModel):
+    id: str
+    wallet_id: str
+    amount: str
+    currency: str
+    balance_after: str
+    created_at: str
+
+
+class TransactionPublic(BaseModel):
+    id: int
+    type: str
+    amount: str
+    balance_after: str | None
+    payment_id: str | None
+    created_at: str
+
+
+class PaymentCreate(Strict):
+    user_id: Ident
+    service_id: Ident
+    amount: AmountIn
+    currency: Currency
+    description: str | None = Field(default=None, max_length=500)
+    reference: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, str] | None = Field(default=None, max_length=50)
+
+
+class Failure(BaseModel):
+    code: str
+    message: str
+
+
+class PaymentLinks(BaseModel):
+    self: str
+    events: str
+    temporal_ui: str
+
+
+class PaymentPublic(BaseModel):
+    id: str
+    status: str
+    user_id: str
+    service_id: str
+    wallet_id: str | None
+    amount: str
+    fee: str
+    currency: str
+    description: str | None
+    reference: str | None
+    metadata: dict[str, Any] | None
+    failure: Failure | None
+    manual_retries: int
+    max_manual_retries: int
+    amount_refunded: str
+    gateway_reference: str | None
+    created_at: str
+    updated_at: str
+    links: PaymentLinks
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: str
+    data: dict[str, Any]
+    created_at: str
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class HealthPublic(BaseModel):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,56 @@
+"""Rendering database rows as the contract's JSON: money as strings, times as RFC 3339 UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from api.schemas import (
+    Failure,
+    PaymentLinks,
+    PaymentPublic,
+    TransactionPublic,
+    WalletPublic,
+)
+from domain.money import to_major
+
+
+def rfc3339(value: datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def wallet(row: Any) -> WalletPublic:
+    c = row.currency
+    return WalletPublic(
+        id=row.id, user_id=row.user_id, currency=c, balance=to_major(row.balance, c),
+        held=to_major(row.held, c), available=to_major(row.balance - row.held, c),
+        version=row.version, created_at=rfc3339(row.created_at), updated_at=rfc3339(row.updated_at))
+
+
+def transaction(row: Any, currency: str) -> TransactionPublic:
+    return TransactionPublic(
+        id=row.id, type=row.type, amount=to_major(row.amount, currency),
+        balance_after=None if row.balance_after is None else to_major(row.balance_after, currency),
+        payment_id=row.payment_id, created_at=rfc3339(row.created_at))
+
+
+def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
+    """`p` holds the payments-table columns (from the projection, or the workflow's memo)."""
+    c = p["currency"]
+    pid = p["id"]
+    failure = (Failure(code=p["failure_code"], message=p.get("failure_message") or "")
+               if p.get("failure_code") else None)
+    return PaymentPublic(
+        id=pid, status=p["status"], user_id=p["user_id"], service_id=p["service_id"],
+        wallet_id=p.get("wallet_id"), amount=to_major(p["amount"], c), fee=to_major(p["fee"], c),
+        currency=c, description=p.get("description"), reference=p.get("reference"),
+        metadata=p.get("metadata"), failure=failure,
+        manual_retries=p.get("manual_retries", 0), max_manual_retries=p["max_manual_retries"],
+        amount_refunded=to_major(p.get("amount_refunded", 0), c),
+        gateway_reference=p.get("gateway_reference"),
+        created_at=rfc3339(p["created_at"]), updated_at=rfc3339(p.get("updated_at") or p["created_at"]),
+        links=PaymentLinks(self=f"/v1/payments/{pid}", events=f"/v1/payments/{pid}/events",
+                           temporal_ui=f"{ui_base}/{pid}"),
+    )

@@ -1,0 +1,96 @@
+"""Ledger and outbox primitives shared by the saga's activities and the API's deposits.
+
+All functions run inside the caller's transaction; none commits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.ids import new_id
+
+SYSTEM_TENANT = "_system"
+
+
+async def emit(conn: AsyncConnection, event_type: str, tenant_id: str, payment_id: str | None,
+               attempt: int, data: dict[str, Any], *, wallet_id: str | None = None,
+               dedupe: str | None = None) -> None:
+    """Write a domain event to the outbox, once per (subject, attempt, type)."""
+    key = dedupe or f"{payment_id}:{attempt}:{event_type}"
+    await conn.execute(text(
+        """
+        INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
+        VALUES (:k, :type, :tenant, :p, :w, CAST(:data AS JSONB))
+        ON CONFLICT (dedupe_key) DO NOTHING
+        """), {"k": key, "type": event_type, "tenant": tenant_id, "p": payment_id,
+               "w": wallet_id, "data": json.dumps(data)})
+
+
+async def project(conn: AsyncConnection, payment_id: str, status: str, *,
+                  wallet_id: str | None = None, attempt: int | None = None,
+                  manual_retries: int | None = None, gateway_reference: str | None = None,
+                  failure_code: str | None = None, failure_message: str | None = None,
+                  clear_failure: bool = False) -> None:
+    """Update the payment's read projection to what the workflow just did."""
+    await conn.execute(text(
+        """
+        UPDATE payments SET
+            status = :status,
+            wallet_id = COALESCE(:wallet, wallet_id),
+            attempt = COALESCE(:attempt, attempt),
+            manual_retries = COALESCE(:retries, manual_retries),
+            gateway_reference = COALESCE(:gref, gateway_reference),
+            failure_code = CASE WHEN :clear THEN NULL ELSE COALESCE(:fcode, failure_code) END,
+            failure_message = CASE WHEN :clear THEN NULL ELSE COALESCE(:fmsg, failure_message) END,
+            version = version + 1,
+            updated_at = now()
+        WHERE id = :id
+        """), {"status": str(status), "wallet": wallet_id, "attempt": attempt,
+               "retries": manual_retries, "gref": gateway_reference, "fcode": failure_code,
+               "fmsg": failure_message, "clear": clear_failure, "id": payment_id})
+
+
+async def wallet_for_update(conn: AsyncConnection, wallet_id: str) -> Any:
+    return (await conn.execute(text(
+        "SELECT id, balance, held, version FROM accounts WHERE id = :w FOR UPDATE"),
+        {"w": wallet_id})).one()
+
+
+async def system_account(conn: AsyncConnection, kind: str, currency: str) -> str:
+    """The funding, settlement or fee account of a currency, created on first use."""
+    account_id = f"acc_{kind}_{currency.lower()}"
+    await conn.execute(text(
+        """
+        INSERT INTO accounts (id, tenant_id, kind, user_id, currency)
+        VALUES (:id, :tenant, :kind, '', :c)
+        ON CONFLICT DO NOTHING
+        """), {"id": account_id, "tenant": SYSTEM_TENANT, "kind": kind, "c": currency})
+    return account_id
+
+
+async def journal(conn: AsyncConnection, kind: str, reference: str, payment_id: str | None,
+                  currency: str) -> str:
+    journal_id = new_id("jnl")
+    await conn.execute(text(
+        "INSERT INTO journals (id, kind, reference, payment_id, currency) "
+        "VALUES (:id, :kind, :ref, :p, :c)"),
+        {"id": journal_id, "kind": kind, "ref": reference, "p": payment_id, "c": currency})
+    return journal_id
+
+
+async def entries(conn: AsyncConnection, journal_id: str, currency: str, payment_id: str | None,
+                  rows: list[tuple[str, str, int, int | None]]) -> None:
+    """Post (account, type, signed amount, balance after) rows; they must sum to zero."""
+    if sum(amount for _, _, amount, _ in rows) != 0:
+        raise ValueError("a journal's entries must sum to zero")
+    await conn.execute(text(
+        """
+        INSERT INTO entries (journal_id, account_id, type, amount, balance_after, currency, payment_id)
+        VALUES (:j, :account, :type, :amount, :after, :c, :p)
+        """), [{"j": journal_id, "account": account, "type": kind, "amount": amount,
+                "after": after, "c": currency, "p": payment_id}
+               for account, kind, amount, after in rows if amount != 0])

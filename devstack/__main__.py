@@ -1,0 +1,218 @@
+"""`make dev`: the whole system on embedded defaults, data kept under .data/ across restarts.
+
+Starts, in order: the Temporal dev server (SQLite file, WAL pragmas, search attributes), PostgreSQL
+(DATABASE_URL, or an embedded server), migrations, a development API key, the fake gateway, the
+worker and the API. Prints where everything is; if a part dies it says which and why and stops
+the rest; Ctrl-C stops every part cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from devstack.postgres import EmbeddedPostgres, ensure_database
+from devstack.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from settings import get_settings
+
+DEV_TENANT = "default"
+
+
+class Part:
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name, self.argv, self.log_path, self.env = name, argv, log, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=self.env, start_new_session=True)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def wait_port(port: int, part: Part | None, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if part is not None and part.exited() is not None:
+            raise RuntimeError(f"{what} exited with code {part.exited()}:\n{part.tail()}")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def main() -> int:
+    s = get_settings()
+    data = Path(s.data_dir).resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for port, var in ((s.temporal_port, "TEMPORAL_PORT"), (s.temporal_ui_port, "TEMPORAL_UI_PORT"),
+                      (s.api_port, "API_PORT"), (s.gateway_port, "GATEWAY_PORT")):
+        if not port_free(port):
+            print(f"port {port} is in use: stop what holds it or set {var}", file=sys.stderr)
+            return 1
+
+    parts: list[Part] = []
+    pg: EmbeddedPostgres | None = None
+    env = dict(os.environ)
+    env.update({
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
+        "TEMPORAL_UI_URL": f"http://localhost:{s.temporal_ui_port}",
+        "GATEWAY_URL": f"http://127.0.0.1:{s.gateway_port}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    try:
+        temporal = Part("temporal", [
+            temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
+            "--port", str(s.temporal_port), "--ui-port", str(s.temporal_ui_port),
+            "--namespace", s.temporal_namespace, "--db-filename", str(data / "temporal.db"),
+            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+            "--log-level", "warn",
+            *[arg for name, kind in SEARCH_ATTRIBUTES.items()
+              for arg in ("--search-attribute", f"{name}={kind}")],
+        ], logs / "temporal.log", env)
+        temporal.start()
+        parts.append(temporal)
+
+        if s.database_url:
+            database_url = s.database_url
+            db_where = "DATABASE_URL"
+        else:
+            if not port_free(s.embedded_pg_port):
+                raise RuntimeError(f"port {s.embedded_pg_port} is in use: set EMBEDDED_PG_PORT")
+            pg = EmbeddedPostgres(data / "postgres", s.embedded_pg_port, logs / "postgres.log")
+            pg.start()
+            ensure_database(pg.url(), "paysaga")
+            database_url = pg.url("paysaga")
+            db_where = f"embedded, data in {data / 'postgres'}"
+        env["DATABASE_URL"] = database_url
+
+        step(env, [sys.executable, "-m", "db.migrate"], "migrations", logs / "migrate.log")
+        dev_key = env.get("DEV_API_KEY") or _existing_dev_key(data)
+        secret = create_dev_key(env, dev_key, logs / "keys.log")
+        (data / "dev_api_key").write_text(secret + "\n")
+
+        wait_port(s.temporal_port, temporal, 60, "the Temporal dev server")
+        for name, argv in (("gateway", [sys.executable, "-m", "fakegateway"]),
+                           ("worker", [sys.executable, "-m", "worker"]),
+                           ("api", [sys.executable, "-m", "api"])):
+            part = Part(name, argv, logs / f"{name}.log", env)
+            part.start()
+            parts.append(part)
+        wait_port(s.gateway_port, parts[1], 30, "the fake gateway")
+        wait_port(s.api_port, parts[3], 30, "the API")
+
+        print(f"""
+paysaga is running
+  API            http://localhost:{s.api_port}        (OpenAPI: http://localhost:{s.api_port}/docs)
+  Temporal UI    http://localhost:{s.temporal_ui_port}
+  Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}, task queue {s.temporal_task_queue}
+  Fake gateway   http://localhost:{s.gateway_port}   (GET /charges, PUT /behavior)
+  PostgreSQL     {_redact(database_url)}  ({db_where})
+  API key        {secret}
+                 export PAYSAGA_KEY={secret}
+  Logs           {logs}/{{temporal,postgres,gateway,worker,api}}.log
+Ctrl-C stops everything; data survives in {data}.
+""", flush=True)
+        return supervise(parts)
+    except KeyboardInterrupt:
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError, TimeoutError) as err:
+        print(f"make dev failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", flush=True)
+        for part in reversed(parts):
+            part.stop()
+        if pg is not None:
+            pg.stop()
+        print("stopped", flush=True)
+
+
+def supervise(parts: list[Part]) -> int:
+    while True:
+        for part in parts:
+            code = part.exited()
+            if code is not None:
+                print(f"\n{part.name} died (exit code {code}); last lines of {part.log_path}:\n"
+                      f"{part.tail()}\nstopping the other parts.", file=sys.stderr, flush=True)
+                return 1
+        time.sleep(0.5)
+
+
+def step(env: dict[str, str], argv: list[str], what: str, log: Path) -> None:
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{result.stderr[-2000:]}")
+
+
+def _existing_dev_key(data: Path) -> str | None:
+    path = data / "dev_api_key"
+    return path.read_text().strip() if path.exists() else None
+
+
+def create_dev_key(env: dict[str, str], secret: str | None, log: Path) -> str:
+    from api.auth import create_key
+    from db.engine import make_engine
+
+    async def go() -> str:
+        engine = make_engine(env["DATABASE_URL"], pool_size=1)
+        try:
+            _, made = await create_key(engine, tenant_id=DEV_TENANT, name="make dev",
+                                       scopes=["payments:write", "payments:read",
+                                               "wallets:write", "wallets:read"], secret=secret)
+            return made
+        finally:
+            await engine.dispose()
+
+    made = asyncio.run(go())
+    log.write_text("development key ready\n")
+    return made
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.split("@", 1)
+    return f"{scheme}://{creds.split(':')[0]}@{host}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Identifiers: payment ids derived from (tenant, Idempotency-Key), and key validation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9\-_.:]{1,255}$")
+
+
+def is_valid_idempotency_key(key: str) -> bool:
+    return bool(IDEMPOTENCY_KEY_RE.fullmatch(key))
+
+
+def _digest(*parts: str) -> str:
+    raw = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return base64.b32encode(raw).decode().lower().rstrip("=")[:26]
+
+
+def payment_id(tenant_id: str, idempotency_key: str) -> str:
+    """The payment id, which is also its Temporal workflow id: same tenant and key, same id."""
+    return f"pay_{_digest('payment', tenant_id, idempotency_key)}"
+
+
+def deposit_id(tenant_id: str, idempotency_key: str) -> str:
+    return f"dep_{_digest('deposit', tenant_id, idempotency_key)}"
+
+
+def refund_id(payment: str, idempotency_key: str) -> str:
+    return f"ref_{_digest('refund', payment, idempotency_key)}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def gateway_key(payment: str, attempt: int) -> str:
+    """Idempotency key sent to the gateway: one per manual attempt, reused by automatic retries."""
+    return f"{payment}:a{attempt}"

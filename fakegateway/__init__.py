@@ -1,0 +1,1 @@
+"""The fake payment gateway: a real HTTP service with runtime fault injection (see CONTRACT.md)."""

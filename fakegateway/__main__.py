@@ -1,0 +1,12 @@
+"""Run the fake gateway: `python -m fakegateway` (GATEWAY_HOST, GATEWAY_PORT)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from fakegateway.app import create_app
+from settings import get_settings
+
+if __name__ == "__main__":
+    s = get_settings()
+    uvicorn.run(create_app(), host=s.gateway_host, port=s.gateway_port, log_level="warning")

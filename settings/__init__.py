@@ -1,0 +1,71 @@
+"""One validated settings object for every part of paysaga, read from the environment.
+
+Every part (API, worker, fake gateway, `make dev`) reads the same variables, so one `.env`
+or one shell export configures the whole system. Defaults are the embedded development setup.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: str = "development"
+
+    # PostgreSQL. Empty means "the embedded server `make dev` runs under .data/".
+    database_url: str = ""
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "paysaga-payments"
+    temporal_ui_url: str = "http://localhost:8233"
+
+    # Parts and ports
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8001
+    gateway_url: str = "http://127.0.0.1:8001"
+    embedded_pg_port: int = 5433
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    data_dir: str = ".data"
+
+    # Business rules
+    fee_bps: int = Field(default=200, ge=0, le=10_000, description="fee in basis points: 200 = 2%")
+    max_amount: str = "1000000"
+    hold_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    max_manual_retries: int = Field(default=3, ge=0)
+    manual_retry_window_seconds: int = Field(default=72 * 3600, ge=1)
+
+    # Gateway calls: the per-call timeout and the automatic retry policy of one attempt.
+    gateway_timeout_seconds: float = 10.0
+    gateway_retry_initial_seconds: float = 1.0
+    gateway_retry_backoff: float = 2.0
+    gateway_retry_max_interval_seconds: float = 30.0
+    gateway_retry_max_attempts: int = Field(default=5, ge=1)
+    # Ledger (database) steps: retried until they work, with backoff.
+    ledger_retry_initial_seconds: float = 0.2
+    ledger_retry_max_interval_seconds: float = 10.0
+    ledger_retry_max_attempts: int = Field(default=0, ge=0, description="0 = unlimited")
+
+    # Worker tuning
+    worker_max_concurrent_activities: int = 200
+    worker_max_concurrent_workflow_tasks: int = 100
+    worker_max_cached_workflows: int = 2000
+
+    @property
+    def temporal_ui_workflow_base(self) -> str:
+        return f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

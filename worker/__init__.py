@@ -1,0 +1,1 @@
+"""The Temporal worker: runs payment workflows and their ledger and gateway activities."""

@@ -1,0 +1,40 @@
+"""Builds the worker once: the database engine and HTTP client are shared by all activities."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.gateway import GatewayActivities
+from activities.ledger import LedgerActivities
+from settings import Settings
+from workflows.payment import PaymentWorkflow
+
+
+def gateway_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=settings.gateway_url,
+        timeout=httpx.Timeout(settings.gateway_timeout_seconds),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+
+
+def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
+                 settings: Settings, *, task_queue: str | None = None) -> Worker:
+    ledger = LedgerActivities(engine)
+    gateway = GatewayActivities(engine, http)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[PaymentWorkflow],
+        activities=[
+            ledger.open_payment, ledger.reserve_funds, ledger.capture_funds, ledger.release_hold,
+            ledger.fail_payment, ledger.begin_retry, ledger.cancel_payment,
+            gateway.charge_gateway, gateway.lookup_charge,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+    )

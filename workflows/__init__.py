@@ -1,0 +1,1 @@
+"""Temporal workflows: the payment saga and its contracts with activities and callers."""

@@ -1,0 +1,155 @@
+"""Inputs and outputs passed between the API, the payment workflow and its activities.
+
+Plain dataclasses, so fields can be added with defaults without breaking running workflows.
+Money is always integer minor units here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SagaPolicy:
+    """The knobs of one payment's saga, fixed when it starts (workflows may not read settings)."""
+
+    hold_ttl_seconds: int = 15 * 60
+    max_manual_retries: int = 3
+    manual_retry_window_seconds: int = 72 * 3600
+    gateway_timeout_seconds: float = 10.0
+    gateway_retry_initial_seconds: float = 1.0
+    gateway_retry_backoff: float = 2.0
+    gateway_retry_max_interval_seconds: float = 30.0
+    gateway_retry_max_attempts: int = 5
+    ledger_retry_initial_seconds: float = 0.2
+    ledger_retry_max_interval_seconds: float = 10.0
+    ledger_retry_max_attempts: int = 0
+
+
+@dataclass
+class PaymentInput:
+    payment_id: str
+    tenant_id: str
+    idempotency_key: str
+    fingerprint: str
+    user_id: str
+    service_id: str
+    amount: int
+    fee: int
+    currency: str
+    created_at: str
+    description: str | None = None
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+    policy: SagaPolicy = field(default_factory=SagaPolicy)
+
+
+@dataclass
+class OpenPayment:
+    payment: PaymentInput
+    run_id: str
+
+
+@dataclass
+class ReserveFunds:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    user_id: str
+    currency: str
+    total: int
+    expires_at: str
+
+
+@dataclass
+class Reservation:
+    ok: bool
+    wallet_id: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass
+class ChargeRequest:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    amount: int
+    currency: str
+
+
+@dataclass
+class Charge:
+    """What the gateway says of one idempotency key: `succeeded`, `declined` or `not_found`."""
+
+    status: str
+    gateway_reference: str | None = None
+    decline_code: str | None = None
+
+
+@dataclass
+class CaptureFunds:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    amount: int
+    fee: int
+    currency: str
+    gateway_reference: str | None
+
+
+@dataclass
+class ReleaseHold:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass
+class FailPayment:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    code: str
+    message: str
+    exhausted: bool
+
+
+@dataclass
+class BeginRetry:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    manual_retries: int
+    source: str
+
+
+@dataclass
+class CancelPayment:
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass
+class PaymentState:
+    """What the workflow knows right now; the API falls back to it before the projection exists."""
+
+    payment_id: str
+    status: str
+    attempt: int
+    manual_retries: int
+    max_manual_retries: int
+    failure_code: str | None = None
+    failure_message: str | None = None
+    gateway_reference: str | None = None
+    wallet_id: str | None = None
+
+
+# Error types the workflow switches on (ApplicationError.type).
+GATEWAY_DECLINED = "GatewayDeclined"
+GATEWAY_UNAVAILABLE = "GatewayUnavailable"
+PAYMENT_CONFLICT = "PaymentConflict"
