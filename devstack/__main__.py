@@ -156,6 +156,7 @@ Ctrl-C stops everything; data survives in {data}.
         print(f"make dev failed: {err}", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan parts
         print("stopping...", flush=True)
         for part in reversed(parts):
             part.stop()

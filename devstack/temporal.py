@@ -9,6 +9,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 SEARCH_ATTRIBUTES = {
@@ -26,6 +29,15 @@ def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-ar
         SearchAttributeKey.for_keyword("PaymentCurrency"),
         SearchAttributeKey.for_float("PaymentAmount"),
     ]
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the contract's search attributes on a server (idempotent)."""
+    kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+             "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()}))
 
 
 def _binary(name: str) -> str:

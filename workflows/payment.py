@@ -12,13 +12,14 @@ captured, never released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
@@ -103,12 +104,17 @@ class PaymentWorkflow:
         self._charge_started = True
         self._set_status(PaymentStatus.PROCESSING)
         expired = False
+        charging = asyncio.ensure_future(self._charge())
         try:
-            remaining = (expires_at - workflow.now()).total_seconds()
-            charge = await asyncio.wait_for(self._charge(), timeout=max(remaining, 0.001))
+            await workflow.wait_condition(charging.done, timeout=expires_at - workflow.now())
+            charge = charging.result()
         except asyncio.TimeoutError:
-            # The hold's TTL ran out first. Whatever the gateway did decides what happens now.
+            # The hold's TTL ran out first: stop charging, wait until no call is in flight, then
+            # let what the gateway did with the idempotency key decide.
             expired = True
+            charging.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await charging
             charge = await self._lookup_charge()
 
         if charge.status == "succeeded":
@@ -130,6 +136,7 @@ class PaymentWorkflow:
                               "the gateway could not be reached; nothing was charged")
         await self._step("release_hold",
                          ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code))
+        self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
 
     async def _charge(self) -> Charge:
@@ -146,6 +153,8 @@ class PaymentWorkflow:
             return charge
         except ActivityError as err:
             cause = err.cause
+            if isinstance(cause, CancelledError):
+                raise
             if isinstance(cause, ApplicationError) and cause.type == GATEWAY_DECLINED:
                 code = cause.details[0] if cause.details else "declined"
                 return Charge(status="declined", decline_code=str(code))
@@ -189,7 +198,6 @@ class PaymentWorkflow:
             return False
         self._manual_retries += 1
         self._attempt += 1
-        self._charge_started = False
         await self._step("begin_retry", BeginRetry(
             p.payment_id, p.tenant_id, self._attempt, self._manual_retries, "manual"))
         self._retry_requested = False

@@ -1,0 +1,26 @@
+"""Shared test helpers. Each tier has its own conftest: unit/, workflow/ (time skipping), system/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool],
+                     timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll `probe` until `check` holds for its value; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,91 @@
+"""Fake saga activities registered under the real activity names, scripted per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.types import (
+    GATEWAY_DECLINED,
+    GATEWAY_UNAVAILABLE,
+    BeginRetry,
+    CancelPayment,
+    CaptureFunds,
+    Charge,
+    ChargeRequest,
+    FailPayment,
+    OpenPayment,
+    ReleaseHold,
+    Reservation,
+    ReserveFunds,
+)
+
+
+@dataclass
+class FakeSaga:
+    """What each step answers, and a log of every call the workflow made."""
+
+    reserve: Callable[[ReserveFunds], Reservation] = lambda s: Reservation(ok=True, wallet_id="wal_1")
+    charge: Callable[[ChargeRequest], Charge] = lambda r: Charge("succeeded", "ch_1")
+    lookup: Callable[[ChargeRequest], Charge] = lambda r: Charge("not_found")
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def activities(self) -> list[Any]:
+        saga = self
+
+        @activity.defn(name="open_payment")
+        async def open_payment(step: OpenPayment) -> None:
+            saga.calls.append(("open_payment", step))
+
+        @activity.defn(name="reserve_funds")
+        async def reserve_funds(step: ReserveFunds) -> Reservation:
+            saga.calls.append(("reserve_funds", step))
+            return saga.reserve(step)
+
+        @activity.defn(name="charge_gateway")
+        async def charge_gateway(req: ChargeRequest) -> Charge:
+            saga.calls.append(("charge_gateway", req))
+            return saga.charge(req)
+
+        @activity.defn(name="lookup_charge")
+        async def lookup_charge(req: ChargeRequest) -> Charge:
+            saga.calls.append(("lookup_charge", req))
+            return saga.lookup(req)
+
+        @activity.defn(name="capture_funds")
+        async def capture_funds(step: CaptureFunds) -> None:
+            saga.calls.append(("capture_funds", step))
+
+        @activity.defn(name="release_hold")
+        async def release_hold(step: ReleaseHold) -> None:
+            saga.calls.append(("release_hold", step))
+
+        @activity.defn(name="fail_payment")
+        async def fail_payment(step: FailPayment) -> None:
+            saga.calls.append(("fail_payment", step))
+
+        @activity.defn(name="begin_retry")
+        async def begin_retry(step: BeginRetry) -> None:
+            saga.calls.append(("begin_retry", step))
+
+        @activity.defn(name="cancel_payment")
+        async def cancel_payment(step: CancelPayment) -> None:
+            saga.calls.append(("cancel_payment", step))
+
+        return [open_payment, reserve_funds, charge_gateway, lookup_charge, capture_funds,
+                release_hold, fail_payment, begin_retry, cancel_payment]
+
+
+def decline(_: ChargeRequest) -> Charge:
+    raise ApplicationError("declined", "do_not_honor", type=GATEWAY_DECLINED, non_retryable=True)
+
+
+def unavailable(_: ChargeRequest) -> Charge:
+    raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)

@@ -1,0 +1,201 @@
+"""The saga's decisions, with time skipping: TTL timers and retry windows pass in milliseconds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.conftest import eventually
+from tests.workflow.fakes import FakeSaga, decline, unavailable
+from workflows.payment import PaymentWorkflow
+from workflows.types import Charge, PaymentInput, PaymentState, Reservation, SagaPolicy
+
+FAST = dict(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
+            gateway_retry_max_attempts=3)
+
+
+def payment(**policy: object) -> PaymentInput:
+    pid = f"pay_{uuid.uuid4().hex[:12]}"
+    return PaymentInput(
+        payment_id=pid, tenant_id="t", idempotency_key=pid, fingerprint="fp", user_id="u1",
+        service_id="s1", amount=10050, fee=201, currency="USD",
+        created_at=datetime.now(UTC).isoformat(), policy=SagaPolicy(**{**FAST, **policy}))  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running(env: WorkflowEnvironment, saga: FakeSaga,
+                  inp: PaymentInput) -> AsyncIterator[WorkflowHandle[PaymentWorkflow, PaymentState]]:
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
+                      activities=saga.activities()):
+        handle = await env.client.start_workflow(PaymentWorkflow.run, inp, id=inp.payment_id,
+                                                 task_queue=queue)
+        try:
+            yield handle
+        finally:
+            # a workflow left waiting (for a retry, say) would hold the shared clock back
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test over")
+
+
+async def status_of(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> str:
+    return (await handle.query(PaymentWorkflow.state)).status
+
+
+async def test_happy_path_reserves_charges_and_captures(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga()
+    async with running(env, saga, payment()) as handle:
+        result = await handle.result()
+    assert result.status == "completed"
+    assert result.gateway_reference == "ch_1"
+    assert saga.names() == ["open_payment", "reserve_funds", "charge_gateway", "capture_funds"]
+    reserve = saga.calls[1][1]
+    assert reserve.total == 10050 + 201
+
+
+async def test_insufficient_funds_fails_without_calling_the_gateway(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(reserve=lambda s: Reservation(ok=False, failure_code="insufficient_funds",
+                                                  failure_message="too poor"))
+    async with running(env, saga, payment(max_manual_retries=0)) as handle:
+        result = await handle.result()
+    assert result.status == "exhausted"
+    assert result.failure_code == "insufficient_funds"
+    assert "charge_gateway" not in saga.names()
+
+
+async def test_decline_releases_the_hold_and_fails(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment()) as handle:
+        state = await eventually(lambda: handle.query(PaymentWorkflow.state),
+                                 lambda s: s.status == "failed")
+    assert state.failure_code == "gateway_declined"
+    assert saga.names().count("charge_gateway") == 1  # a decline is not retried
+    assert ("release_hold", saga.calls[-2][1]) == saga.calls[-2]
+    assert saga.calls[-2][1].reason == "gateway_declined"
+    assert "capture_funds" not in saga.names()
+
+
+async def test_unknown_outcome_that_charged_is_captured_not_released(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("succeeded", "ch_late"))
+    async with running(env, saga, payment()) as handle:
+        result = await handle.result()
+    assert result.status == "completed"
+    assert saga.names().count("charge_gateway") == 3  # maximum_attempts
+    assert "release_hold" not in saga.names()
+    assert saga.names()[-2:] == ["lookup_charge", "capture_funds"]
+
+
+async def test_unknown_outcome_that_did_not_charge_is_released(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found"))
+    async with running(env, saga, payment(max_manual_retries=0)) as handle:
+        result = await handle.result()
+    assert result.status == "exhausted"
+    assert result.failure_code == "gateway_unavailable"
+    assert "capture_funds" not in saga.names()
+    release = next(step for name, step in saga.calls if name == "release_hold")
+    assert release.reason == "gateway_unavailable"
+
+
+async def test_hold_expiry_releases_with_reservation_expired(env: WorkflowEnvironment) -> None:
+    # The gateway stays unreachable far longer than the 15-minute hold.
+    saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found"))
+    inp = payment(max_manual_retries=0, gateway_retry_max_attempts=1000,
+                  gateway_retry_max_interval_seconds=60)
+    async with running(env, saga, inp) as handle:
+        result = await handle.result()
+    assert result.status == "exhausted"
+    assert result.failure_code == "reservation_expired"
+    release = next(step for name, step in saga.calls if name == "release_hold")
+    assert release.reason == "reservation_expired"
+    reserve = saga.calls[1][1]
+    assert reserve.expires_at  # the ledger keeps the same expiry as the timer
+
+
+async def test_hold_expiry_after_the_gateway_charged_still_captures(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("succeeded", "ch_slow"))
+    inp = payment(gateway_retry_max_attempts=1000, gateway_retry_max_interval_seconds=60)
+    async with running(env, saga, inp) as handle:
+        result = await handle.result()
+    assert result.status == "completed"
+    assert "release_hold" not in saga.names()
+
+
+async def test_three_failed_manual_retries_exhaust_the_payment(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment()) as handle:
+        for retry in range(1, 4):
+            await eventually(lambda: status_of(handle), lambda s: s == "failed")
+            await handle.signal(PaymentWorkflow.retry)
+            await eventually(lambda: handle.query(PaymentWorkflow.state),
+                             lambda s, n=retry: s.manual_retries == n and s.status != "pending")
+        result = await handle.result()
+    assert result.status == "exhausted"
+    assert result.manual_retries == 3
+    attempts = [req.attempt for name, req in saga.calls if name == "charge_gateway"]
+    assert attempts == [0, 1, 2, 3]  # each manual retry is a new gateway idempotency key
+
+
+async def test_a_manual_retry_can_succeed(env: WorkflowEnvironment) -> None:
+    outcomes = iter([decline, lambda r: Charge("succeeded", "ch_2")])
+    saga = FakeSaga(charge=lambda r: next(outcomes)(r))
+    async with running(env, saga, payment()) as handle:
+        await eventually(lambda: status_of(handle), lambda s: s == "failed")
+        state = await handle.execute_update(PaymentWorkflow.request_retry)
+        assert state.manual_retries == 1
+        result = await handle.result()
+    assert result.status == "completed"
+    assert saga.names().count("reserve_funds") == 2  # a retry starts again from the reservation
+
+
+async def test_retry_update_is_refused_unless_failed(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found"))
+    inp = payment(gateway_retry_max_attempts=1000, gateway_retry_max_interval_seconds=60)
+    async with running(env, saga, inp) as handle:
+        await eventually(lambda: status_of(handle), lambda s: s == "processing")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(PaymentWorkflow.request_retry)
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "CannotRetryPayment"
+    assert "status processing" in err.value.cause.message
+
+
+async def test_retry_window_elapsing_exhausts_the_payment(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment(manual_retry_window_seconds=72 * 3600)) as handle:
+        result = await handle.result()  # time skips over the 72 hours
+    assert result.status == "exhausted"
+    assert result.manual_retries == 0
+
+
+async def test_cancel_a_failed_payment(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment()) as handle:
+        await eventually(lambda: status_of(handle), lambda s: s == "failed")
+        state = await handle.execute_update(PaymentWorkflow.request_cancel)
+        result = await handle.result()
+    assert state.status == "canceled"
+    assert result.status == "canceled"
+    assert saga.names()[-1] == "cancel_payment"
+
+
+async def test_cancel_is_refused_once_the_gateway_may_have_been_called(
+        env: WorkflowEnvironment) -> None:
+    saga = FakeSaga()
+    async with running(env, saga, payment()) as handle:
+        await handle.result()
+    saga2 = FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found"))
+    inp = payment(gateway_retry_max_attempts=1000, gateway_retry_max_interval_seconds=60)
+    async with running(env, saga2, inp) as handle2:
+        await eventually(lambda: status_of(handle2), lambda s: s == "processing")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle2.execute_update(PaymentWorkflow.request_cancel)
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "CannotCancelPayment"
