@@ -111,7 +111,7 @@ def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response)
 @router.post("", status_code=202, response_model=PaymentPublic,
              responses={200: {"model": PaymentPublic, "description": "idempotent replay"},
                         **responses(400, 401, 403, 422)})
-async def create_payment(body: PaymentCreate, key: IdempotencyKey, principal: PaymentsWrite,
+async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: PaymentCreate,
                          state: StateDep, response: Response) -> PaymentPublic:
     """Start a payment saga. Answers 202 at once; follow `links.self` for its status."""
     s = state.settings
@@ -163,7 +163,7 @@ async def create_payment(body: PaymentCreate, key: IdempotencyKey, principal: Pa
 
 
 @router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))
-async def get_payment(pid: str, principal: PaymentsRead, state: StateDep) -> PaymentPublic:
+async def get_payment(principal: PaymentsRead, pid: str, state: StateDep) -> PaymentPublic:
     return views.payment(await load(state, principal.tenant_id, pid),
                          state.settings.temporal_ui_workflow_base)
 
@@ -210,7 +210,7 @@ def _aware(value: datetime) -> datetime:
 
 
 @router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
-async def payment_events(pid: str, principal: PaymentsRead, state: StateDep,
+async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
                          limit: Annotated[int, Query(ge=1, le=200)] = 200,
                          offset: Annotated[int, Query(ge=0)] = 0) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
@@ -228,7 +228,7 @@ async def payment_events(pid: str, principal: PaymentsRead, state: StateDep,
 
 @router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,
              responses=responses(401, 403, 404, 409))
-async def retry_payment(pid: str, principal: PaymentsWrite, state: StateDep) -> PaymentPublic:
+async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep) -> PaymentPublic:
     """Retry a failed payment: a new gateway attempt, starting again from the reservation."""
     return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
                           "CANNOT_RETRY_PAYMENT", "retried")
@@ -236,7 +236,7 @@ async def retry_payment(pid: str, principal: PaymentsWrite, state: StateDep) -> 
 
 @router.post("/{pid}/cancel", status_code=200, response_model=PaymentPublic,
              responses=responses(401, 403, 404, 409))
-async def cancel_payment(pid: str, principal: PaymentsWrite, state: StateDep) -> PaymentPublic:
+async def cancel_payment(principal: PaymentsWrite, pid: str, state: StateDep) -> PaymentPublic:
     """Cancel a payment that has not reached the gateway; any hold is released."""
     return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_cancel,
                           "CANNOT_CANCEL_PAYMENT", "canceled")

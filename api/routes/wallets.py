@@ -42,7 +42,7 @@ async def _wallet_row(state: StateDep, tenant_id: str, wallet_id: str) -> object
 @router.post("", status_code=201, response_model=WalletPublic,
              responses={200: {"model": WalletPublic, "description": "the wallet existed"},
                         **responses(400, 401, 403)})
-async def create_wallet(body: WalletCreate, principal: WalletsWrite, state: StateDep,
+async def create_wallet(principal: WalletsWrite, body: WalletCreate, state: StateDep,
                         response: Response) -> WalletPublic:
     """Open the user's wallet in a currency; 200 with the same wallet if it already exists."""
     try:
@@ -67,7 +67,7 @@ async def create_wallet(body: WalletCreate, principal: WalletsWrite, state: Stat
 
 
 @router.get("/{wallet_id}", response_model=WalletPublic, responses=responses(401, 403, 404))
-async def get_wallet(wallet_id: str, principal: WalletsRead, state: StateDep) -> WalletPublic:
+async def get_wallet(principal: WalletsRead, wallet_id: str, state: StateDep) -> WalletPublic:
     return views.wallet(await _wallet_row(state, principal.tenant_id, wallet_id))
 
 
@@ -89,8 +89,8 @@ async def list_wallets(principal: WalletsRead, state: StateDep,
 @router.post("/{wallet_id}/deposits", status_code=201, response_model=DepositPublic,
              responses={200: {"model": DepositPublic, "description": "idempotent replay"},
                         **responses(400, 401, 403, 404, 422)})
-async def deposit(wallet_id: str, body: DepositCreate, key: IdempotencyKey,
-                  principal: WalletsWrite, state: StateDep, response: Response) -> DepositPublic:
+async def deposit(principal: WalletsWrite, wallet_id: str, key: IdempotencyKey,
+                  body: DepositCreate, state: StateDep, response: Response) -> DepositPublic:
     """Fund a wallet: one journal (funding -x, wallet +x), exactly once per Idempotency-Key."""
     wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
     currency: str = wallet.currency  # type: ignore[attr-defined]
@@ -161,7 +161,7 @@ async def _deposit_replay(conn: object, dep_id: str, fp: str) -> DepositPublic |
 
 @router.get("/{wallet_id}/transactions", response_model=Page[TransactionPublic],
             responses=responses(400, 401, 403, 404))
-async def transactions(wallet_id: str, principal: WalletsRead, state: StateDep,
+async def transactions(principal: WalletsRead, wallet_id: str, state: StateDep,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        offset: Annotated[int, Query(ge=0)] = 0) -> Page[TransactionPublic]:
     """The wallet's posted ledger movements, newest first (holds are not movements)."""
