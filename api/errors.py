@@ -37,7 +37,7 @@ class ProblemBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
-class Problem(Exception):  # noqa: N818 - the RFC's name
+class Problem(Exception):
     def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
                  errors: list[dict[str, str]] | None = None,
                  extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:

@@ -141,7 +141,8 @@ def main() -> int:
 paysaga is running
   API            http://localhost:{s.api_port}        (OpenAPI: http://localhost:{s.api_port}/docs)
   Temporal UI    http://localhost:{s.temporal_ui_port}
-  Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}, task queue {s.temporal_task_queue}
+  Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}
+  Task queue     {s.temporal_task_queue}
   Fake gateway   http://localhost:{s.gateway_port}   (GET /charges, PUT /behavior)
   PostgreSQL     {_redact(database_url)}  ({db_where})
   API key        {secret}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -22,7 +23,7 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-arg]
+def search_attribute_keys() -> list[SearchAttributeKey[Any]]:
     return [
         SearchAttributeKey.for_keyword("PaymentStatus"),
         SearchAttributeKey.for_keyword("PaymentUserId"),

@@ -35,7 +35,7 @@ def currency_exponent(code: object) -> int:
 
 def to_decimal(value: object) -> Decimal:
     """Exact decimal from a JSON string, integer or decimal; floats are refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise MoneyError("INVALID_AMOUNT", "amount must be a decimal string or an exact number")
     if isinstance(value, Decimal):
         result = value

@@ -108,7 +108,7 @@ class PaymentWorkflow:
         try:
             await workflow.wait_condition(charging.done, timeout=expires_at - workflow.now())
             charge = charging.result()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # The hold's TTL ran out first: stop charging, wait until no call is in flight, then
             # let what the gateway did with the idempotency key decide.
             expired = True
@@ -187,7 +187,7 @@ class PaymentWorkflow:
                 lambda: self._retry_requested or self._cancel_requested,
                 timeout=timedelta(seconds=p.policy.manual_retry_window_seconds),
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._step("fail_payment", FailPayment(
                 p.payment_id, p.tenant_id, self._attempt, failure.code,
                 f"{failure.message}; the manual retry window elapsed", True))

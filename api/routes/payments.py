@@ -25,8 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import views
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
-from api.exact_json import ExactJSONRoute
 from api.errors import Problem, responses
+from api.exact_json import ExactJSONRoute
 from api.routes.wallets import money_problem
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
 from domain.fees import fee_for

@@ -11,9 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from api import views
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
-from api.exact_json import ExactJSONRoute
 from api.errors import Problem, responses
-from api.schemas import DepositCreate, DepositPublic, Page, TransactionPublic, WalletCreate, WalletPublic
+from api.exact_json import ExactJSONRoute
+from api.schemas import (
+    DepositCreate,
+    DepositPublic,
+    Page,
+    TransactionPublic,
+    WalletCreate,
+    WalletPublic,
+)
 from db import ledger
 from domain.fingerprint import fingerprint
 from domain.ids import deposit_id, new_id

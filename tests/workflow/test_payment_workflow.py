@@ -134,8 +134,10 @@ async def test_three_failed_manual_retries_exhaust_the_payment(env: WorkflowEnvi
         for retry in range(1, 4):
             await eventually(lambda: status_of(handle), lambda s: s == "failed")
             await handle.signal(PaymentWorkflow.retry)
-            await eventually(lambda: handle.query(PaymentWorkflow.state),
-                             lambda s, n=retry: s.manual_retries == n and s.status != "pending")
+            def moved_on(s: PaymentState, n: int = retry) -> bool:
+                return s.manual_retries == n and s.status != "pending"
+
+            await eventually(lambda: handle.query(PaymentWorkflow.state), moved_on)
         result = await handle.result()
     assert result.status == "exhausted"
     assert result.manual_retries == 3
