@@ -176,10 +176,12 @@ class PaymentWorkflow:
         """Record the failure; True when a manual retry arrived in time, False when finished."""
         p = self._payment
         exhausted = self._manual_retries >= p.policy.max_manual_retries
-        await self._step("fail_payment", FailPayment(
-            p.payment_id, p.tenant_id, self._attempt, failure.code, failure.message, exhausted))
+        # The workflow's own state moves first, so it is never behind the projection that
+        # clients read before they ask for a retry or a cancel.
         self._failure = failure
         self._set_status(PaymentStatus.EXHAUSTED if exhausted else PaymentStatus.FAILED)
+        await self._step("fail_payment", FailPayment(
+            p.payment_id, p.tenant_id, self._attempt, failure.code, failure.message, exhausted))
         if exhausted:
             return False
         try:
@@ -188,21 +190,21 @@ class PaymentWorkflow:
                 timeout=timedelta(seconds=p.policy.manual_retry_window_seconds),
             )
         except TimeoutError:
+            self._set_status(PaymentStatus.EXHAUSTED)
             await self._step("fail_payment", FailPayment(
                 p.payment_id, p.tenant_id, self._attempt, failure.code,
                 f"{failure.message}; the manual retry window elapsed", True))
-            self._set_status(PaymentStatus.EXHAUSTED)
             return False
         if self._cancel_requested:
             await self._cancel()
             return False
         self._manual_retries += 1
         self._attempt += 1
+        self._failure = None
+        self._set_status(PaymentStatus.PENDING)
         await self._step("begin_retry", BeginRetry(
             p.payment_id, p.tenant_id, self._attempt, self._manual_retries, "manual"))
         self._retry_requested = False
-        self._failure = None
-        self._set_status(PaymentStatus.PENDING)
         return True
 
     async def _cancel(self) -> Failure:

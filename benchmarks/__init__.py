@@ -1,0 +1,1 @@
+"""`make bench`: figures, never pass/fail."""

@@ -1,0 +1,170 @@
+"""End-to-end figures on the embedded defaults: the same parts `make dev` runs, as processes.
+
+Prints payments per second (POST -> completed) and latency percentiles at a few concurrency levels,
+the ratio to a bare Temporal workflow with the same number of no-op activities on the same server,
+and a hot-wallet run against a spread run. Writes bench-results.json too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from benchmarks.bare import BareWorkflow, noop
+
+PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "TEMPORAL_PORT": 17233,
+         "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433}
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {f"p{p}": round(pct(latencies, p) * 1000, 1) for p in (50, 95, 99)}
+
+
+async def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = dict(os.environ, DATA_DIR=str(data_dir), **{k: str(v) for k, v in PORTS.items()})
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "devstack"], env=env,  # noqa: ASYNC220
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = (await asyncio.to_thread(proc.stdout.readline)).decode()
+        if not line and proc.poll() is not None:
+            raise RuntimeError("make dev's stack exited")
+        if "paysaga is running" in line:
+            return proc, (data_dir / "dev_api_key").read_text().strip()
+    raise TimeoutError("stack did not start")
+
+
+async def run_payments(api: httpx.AsyncClient, temporal: Client, wallets: list[dict[str, Any]],
+                       count: int, concurrency: int) -> dict[str, Any]:
+    gate = asyncio.Semaphore(concurrency)
+    post_lat: list[float] = []
+    saga_lat: list[float] = []
+    statuses: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        wallet = wallets[i % len(wallets)]
+        async with gate:
+            t0 = time.perf_counter()
+            r = await api.post("/v1/payments", headers={"Idempotency-Key": secrets.token_hex(8)},
+                               json={"user_id": wallet["user_id"], "service_id": "bench",
+                                     "amount": "1.00", "currency": "USD"})
+            post_lat.append(time.perf_counter() - t0)
+            r.raise_for_status()
+            result = await temporal.get_workflow_handle(r.json()["id"]).result()
+            saga_lat.append(time.perf_counter() - t0)
+            statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    elapsed = time.perf_counter() - started
+    return {"payments": count, "concurrency": concurrency, "wallets": len(wallets),
+            "seconds": round(elapsed, 2), "per_second": round(count / elapsed, 1),
+            "post_ms": summary(post_lat), "saga_ms": summary(saga_lat), "statuses": statuses}
+
+
+async def run_bare(temporal: Client, count: int, concurrency: int) -> dict[str, Any]:
+    queue = f"bare-{secrets.token_hex(3)}"
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            t0 = time.perf_counter()
+            await temporal.execute_workflow(BareWorkflow.run, i, id=f"bare-{queue}-{i}",
+                                            task_queue=queue)
+            latencies.append(time.perf_counter() - t0)
+
+    async with Worker(temporal, task_queue=queue, workflows=[BareWorkflow], activities=[noop]):
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.perf_counter() - started
+    return {"workflows": count, "concurrency": concurrency, "seconds": round(elapsed, 2),
+            "per_second": round(count / elapsed, 1), "saga_ms": summary(latencies)}
+
+
+async def main(count: int, levels: list[int]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
+        print(f"starting the make dev stack under {tmp} ...", flush=True)
+        proc, key = await start_stack(Path(tmp))
+        try:
+            api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['API_PORT']}", timeout=60,
+                                    headers={"Authorization": f"Bearer {key}"},
+                                    limits=httpx.Limits(max_connections=200))
+            gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}")
+            await gateway.put("/behavior", json={"fail_rate": 0.0})
+            temporal = await Client.connect(f"127.0.0.1:{PORTS['TEMPORAL_PORT']}")
+
+            async def wallets(n: int) -> list[dict[str, Any]]:
+                made = []
+                for _ in range(n):
+                    w = (await api.post("/v1/wallets", json={
+                        "user_id": f"bench-{secrets.token_hex(4)}", "currency": "USD"})).json()
+                    await api.post(f"/v1/wallets/{w['id']}/deposits", json={"amount": "100000"},
+                                   headers={"Idempotency-Key": secrets.token_hex(8)})
+                    made.append(w)
+                return made
+
+            results: dict[str, Any] = {"spread": [], "hot": [], "bare": []}
+            spread = await wallets(20)
+            hot = await wallets(1)
+            print("warm-up ...", flush=True)
+            await run_payments(api, temporal, spread, 40, 20)
+            for level in levels:
+                print(f"spread, {count} payments over 20 wallets, concurrency {level} ...", flush=True)
+                results["spread"].append(await run_payments(api, temporal, spread, count, level))
+                print(f"  {results['spread'][-1]}", flush=True)
+                print(f"hot wallet, {count} payments on 1 wallet, concurrency {level} ...", flush=True)
+                results["hot"].append(await run_payments(api, temporal, hot, count, level))
+                print(f"  {results['hot'][-1]}", flush=True)
+                print(f"bare workflow, {count} x 4 no-op activities, concurrency {level} ...", flush=True)
+                results["bare"].append(await run_bare(temporal, count, level))
+                print(f"  {results['bare'][-1]}", flush=True)
+            await api.aclose()
+            await gateway.aclose()
+        finally:
+            proc.send_signal(2)
+            proc.wait(60)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    print("\nconcurrency  paysaga/s  bare/s  ratio  hot/s  hot/spread  "
+          "POST p50/p95/p99 ms   saga p50/p95/p99 ms")
+    for spread, hot, bare in zip(results["spread"], results["hot"], results["bare"], strict=True):
+        post, saga = spread["post_ms"], spread["saga_ms"]
+        print(f"{spread['concurrency']:>11}  {spread['per_second']:>9}  {bare['per_second']:>6}  "
+              f"{spread['per_second'] / bare['per_second']:>5.2f}  {hot['per_second']:>5}  "
+              f"{hot['per_second'] / spread['per_second']:>10.2f}  "
+              f"{post['p50']:>5}/{post['p95']}/{post['p99']:<8}  {saga['p50']}/{saga['p95']}/{saga['p99']}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=200)
+    parser.add_argument("--concurrency", default="10,50")
+    parser.add_argument("--out", default="bench-results.json")
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.payments, [int(c) for c in args.concurrency.split(",")]))
+    report(figures)
+    Path(args.out).write_text(json.dumps(figures, indent=2))
+    print(f"\nwritten to {args.out}")
