@@ -22,7 +22,13 @@ from db import ledger
 from domain.ids import gateway_key
 from domain.money import to_major
 from domain.status import PaymentStatus
-from workflows.types import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, Charge, ChargeRequest
+from workflows.types import (
+    GATEWAY_DECLINED,
+    GATEWAY_UNAVAILABLE,
+    Charge,
+    ChargeRequest,
+    RefundStep,
+)
 
 
 class GatewayActivities:
@@ -70,6 +76,35 @@ class GatewayActivities:
         code = str(charge.get("decline_code") or "declined")
         await self._rejected(req, code)
         return Charge(status="declined", decline_code=code)
+
+    @activity.defn(name="refund_gateway")
+    async def refund_gateway(self, step: RefundStep) -> str:
+        """Give the money back at the gateway, once per refund id (its idempotency key)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                """
+                INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status,
+                                     fingerprint, reason)
+                SELECT :id, :p, :t, :amount, :fee, :c, 'pending', :fp, :reason
+                ON CONFLICT (id) DO NOTHING
+                """), {"id": step.refund_id, "p": step.payment_id, "t": step.tenant_id,
+                       "amount": step.amount, "fee": step.fee, "c": step.currency,
+                       "fp": step.fingerprint,
+                       "reason": step.reason})
+        response = await self._send("POST", "/refunds", headers={"Idempotency-Key": step.refund_id},
+                                    json={"idempotency_key": step.refund_id,
+                                          "charge_id": step.gateway_reference,
+                                          "amount": to_major(step.amount, step.currency)})
+        if response.status_code in (200, 201):
+            return str(response.json()["id"])
+        if response.status_code == 429:
+            raise ApplicationError("the gateway is rate limiting", type="GatewayRateLimited",
+                                   next_retry_delay=timedelta(seconds=_retry_after(response)))
+        if 400 <= response.status_code < 500:
+            raise ApplicationError(f"the gateway refused the refund: {_decline_code(response)}",
+                                   type=GATEWAY_DECLINED, non_retryable=True)
+        raise ApplicationError(f"the gateway answered {response.status_code}",
+                               type=GATEWAY_UNAVAILABLE)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

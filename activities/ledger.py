@@ -24,6 +24,7 @@ from workflows.types import (
     CaptureFunds,
     FailPayment,
     OpenPayment,
+    RefundStep,
     ReleaseHold,
     Reservation,
     ReserveFunds,
@@ -193,6 +194,53 @@ class LedgerActivities:
             await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
             await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
                               step.attempt, {"reason": step.reason})
+
+
+    @activity.defn(name="post_refund")
+    async def post_refund(self, step: RefundStep) -> None:
+        """Reverse the payment's share in the ledger: the wallet gets amount plus fee share back."""
+        async with self.engine.begin() as conn:
+            journal = await ledger.journal_once(conn, "refund", f"refund:{step.refund_id}",
+                                                step.payment_id, step.currency)
+            if journal is None:
+                return  # posted already
+            wallet_id = (await conn.execute(text("SELECT wallet_id FROM payments WHERE id = :p"),
+                                            {"p": step.payment_id})).scalar_one()
+            credit = step.amount + step.fee
+            after = (await conn.execute(text(
+                "UPDATE accounts SET balance = balance + :c, version = version + 1, "
+                "updated_at = now() WHERE id = :w RETURNING balance"),
+                {"c": credit, "w": wallet_id})).scalar_one()
+            settlement = await ledger.system_account(conn, "settlement", step.currency)
+            fees = await ledger.system_account(conn, "fees", step.currency)
+            await ledger.entries(conn, journal, step.currency, step.payment_id, [
+                (wallet_id, "refund", step.amount, after - step.fee),
+                (wallet_id, "fee_refund", step.fee, after),
+                (settlement, "refund", -step.amount, None),
+                (fees, "fee_refund", -step.fee, None),
+            ])
+            await conn.execute(text(
+                "UPDATE refunds SET status = 'succeeded', updated_at = now() WHERE id = :id"),
+                {"id": step.refund_id})
+            await conn.execute(text(
+                "UPDATE payments SET amount_refunded = amount_refunded + :a, status = :s, "
+                "version = version + 1, updated_at = now() WHERE id = :p"),
+                {"a": step.amount, "p": step.payment_id,
+                 "s": (PaymentStatus.REFUNDED if step.fully_refunded
+                       else PaymentStatus.PARTIALLY_REFUNDED).value})
+            await ledger.emit(conn, "payment.refunded", step.tenant_id, step.payment_id, 0,
+                              {"refund_id": step.refund_id, "amount": step.amount,
+                               "fee": step.fee, "currency": step.currency,
+                               "wallet_balance_after": after},
+                              wallet_id=wallet_id, dedupe=f"{step.refund_id}:refunded")
+
+    @activity.defn(name="fail_refund")
+    async def fail_refund(self, step: RefundStep) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE refunds SET status = 'failed', failure_message = :m, updated_at = now() "
+                "WHERE id = :id AND status = 'pending'"),
+                {"id": step.refund_id, "m": step.failure_message})
 
 
 async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -> str | None:

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import AppState
-from api.routes import health, payments, wallets
+from api.routes import health, payments, refunds, wallets
 from db.engine import make_engine
 from settings import Settings
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     app.include_router(wallets.router)
     app.include_router(payments.router)
+    app.include_router(refunds.router)
     app.include_router(health.router)
     errors.install(app)
     return app

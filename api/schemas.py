@@ -131,3 +131,19 @@ class Page(BaseModel, Generic[T]):
 class HealthPublic(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class RefundCreate(Strict):
+    amount: AmountIn | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class RefundPublic(BaseModel):
+    id: str
+    payment_id: str
+    amount: str
+    fee: str
+    currency: str
+    status: str
+    reason: str | None
+    failure_message: str | None = None

@@ -82,6 +82,17 @@ async def journal(conn: AsyncConnection, kind: str, reference: str, payment_id: 
     return journal_id
 
 
+async def journal_once(conn: AsyncConnection, kind: str, reference: str, payment_id: str | None,
+                       currency: str) -> str | None:
+    """A new journal, or None when one with this reference was posted already."""
+    journal_id = new_id("jnl")
+    made = (await conn.execute(text(
+        "INSERT INTO journals (id, kind, reference, payment_id, currency) "
+        "VALUES (:id, :kind, :ref, :p, :c) ON CONFLICT (reference) DO NOTHING RETURNING id"),
+        {"id": journal_id, "kind": kind, "ref": reference, "p": payment_id, "c": currency})).scalar()
+    return str(made) if made else None
+
+
 async def entries(conn: AsyncConnection, journal_id: str, currency: str, payment_id: str | None,
                   rows: list[tuple[str, str, int, int | None]]) -> None:
     """Post (account, type, signed amount, balance after) rows; they must sum to zero."""

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = Field(default=15 * 60, ge=1)
     max_manual_retries: int = Field(default=3, ge=0)
     manual_retry_window_seconds: int = Field(default=72 * 3600, ge=1)
+    refund_window_seconds: int = Field(default=180 * 24 * 3600, ge=1)
 
     # Gateway calls: the per-call timeout and the automatic retry policy of one attempt.
     gateway_timeout_seconds: float = 10.0

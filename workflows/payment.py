@@ -1,8 +1,11 @@
 """The payment saga: reserve the funds, charge the gateway, then capture them or compensate.
 
-    pending -> reserved -> processing -> completed
+    pending -> reserved -> processing -> completed -> partially_refunded -> refunded
         any step can fail -> failed -> (manual retry: back to pending) ... -> exhausted
         pending / reserved / failed -> canceled
+
+A completed payment stays open for refunds (updates, validated against the refundable amount
+here, so concurrent refunds can never exceed the payment) until the refund window closes.
 
 The hold has a TTL: a durable timer bounds the charge, and when it fires the gateway is asked what
 happened to the charge's idempotency key before anything is released, so a charge that happened is
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +26,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.fees import refund_fee_share
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import policies
     from workflows.types import (
@@ -35,6 +40,9 @@ with workflow.unsafe.imports_passed_through():
         OpenPayment,
         PaymentInput,
         PaymentState,
+        RefundRequest,
+        RefundStep,
+        RefundView,
         ReleaseHold,
         Reservation,
         ReserveFunds,
@@ -68,6 +76,9 @@ class PaymentWorkflow:
         self._charge_started = False
         self._retry_requested = False
         self._cancel_requested = False
+        self._refunds: dict[str, RefundView] = {}
+        self._refund_queue: list[RefundView] = []
+        self._refunded = 0
 
     # -- the business process -------------------------------------------------------------
 
@@ -77,9 +88,10 @@ class PaymentWorkflow:
         await self._step("open_payment", OpenPayment(payment, workflow.info().run_id))
         while True:
             failure = await self._attempt_payment()
-            if failure is None or failure is CANCELED:
+            if failure is None:
+                await self._serve_refunds()
                 return self.state()
-            if not await self._fail_and_wait_for_retry(failure):
+            if failure is CANCELED or not await self._fail_and_wait_for_retry(failure):
                 return self.state()
 
     async def _attempt_payment(self) -> Failure | None:
@@ -138,6 +150,41 @@ class PaymentWorkflow:
                          ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code))
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
+
+    async def _serve_refunds(self) -> None:
+        p = self._payment
+        closes = workflow.now() + timedelta(seconds=p.policy.refund_window_seconds)
+        while self._refunded < p.amount or self._refund_queue:
+            try:
+                await workflow.wait_condition(lambda: bool(self._refund_queue),
+                                              timeout=closes - workflow.now())
+            except TimeoutError:
+                return
+            await self._refund(self._refund_queue[0])
+            self._refund_queue.pop(0)
+
+    async def _refund(self, refund: RefundView) -> None:
+        """The refund saga: the gateway gives the money back, then the ledger reverses it."""
+        p = self._payment
+        step = RefundStep(p.payment_id, p.tenant_id, refund.refund_id, refund.amount, refund.fee,
+                          p.currency, self._gateway_reference, refund.reason,
+                          fingerprint=refund.fingerprint)
+        try:
+            await workflow.execute_activity(
+                "refund_gateway", step, start_to_close_timeout=policies.gateway_timeout(p.policy),
+                retry_policy=policies.lookup_retry(p.policy))
+        except ActivityError as err:
+            refund.status = "failed"
+            refund.failure_message = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
+            step.failure_message = refund.failure_message
+            await self._step("fail_refund", step)
+            return
+        self._refunded += refund.amount
+        step.fully_refunded = self._refunded == p.amount
+        refund.status = "succeeded"
+        self._set_status(PaymentStatus.REFUNDED if step.fully_refunded
+                         else PaymentStatus.PARTIALLY_REFUNDED)
+        await self._step("post_refund", step)
 
     async def _charge(self) -> Charge:
         p = self._payment
@@ -248,6 +295,39 @@ class PaymentWorkflow:
         if not self._can_cancel():
             raise ApplicationError(self._refusal("canceled"), type="CannotCancelPayment")
 
+    @workflow.update
+    def request_refund(self, req: RefundRequest) -> RefundView:
+        known = self._refunds.get(req.refund_id)
+        if known is not None:
+            return dataclasses.replace(known, replayed=True)
+        p = self._payment
+        amount = req.amount or self._refundable()
+        refund = RefundView(req.refund_id, amount,
+                            refund_fee_share(p.fee, p.amount, self._refund_committed(), amount),
+                            "pending", req.fingerprint, req.reason)
+        self._refunds[req.refund_id] = refund
+        self._refund_queue.append(refund)
+        return refund
+
+    @request_refund.validator
+    def _validate_refund(self, req: RefundRequest) -> None:
+        if req.refund_id in self._refunds:
+            return
+        refundable = self._refundable()
+        if self._status not in (PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED):
+            raise ApplicationError(self._refusal("refunded"), type="CannotRefundPayment")
+        if refundable <= 0 or req.amount < 0 or req.amount > refundable:
+            raise ApplicationError(
+                f"payment {self._payment.payment_id} has {refundable} minor units left to refund",
+                refundable, type="CannotRefundPayment")
+
+    def _refund_committed(self) -> int:
+        """Refunded plus queued: what no new refund may take again."""
+        return self._refunded + sum(r.amount for r in self._refund_queue if r.status == "pending")
+
+    def _refundable(self) -> int:
+        return self._payment.amount - self._refund_committed()
+
     @workflow.query
     def state(self) -> PaymentState:
         p = self._payment
@@ -257,6 +337,7 @@ class PaymentWorkflow:
             failure_code=self._failure.code if self._failure else None,
             failure_message=self._failure.message if self._failure else None,
             gateway_reference=self._gateway_reference, wallet_id=self._wallet_id,
+            amount_refunded=self._refunded,
         )
 
     # -- plumbing -----------------------------------------------------------------------------

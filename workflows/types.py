@@ -25,6 +25,7 @@ class SagaPolicy:
     ledger_retry_initial_seconds: float = 0.2
     ledger_retry_max_interval_seconds: float = 10.0
     ledger_retry_max_attempts: int = 0
+    refund_window_seconds: int = 180 * 24 * 3600
 
 
 @dataclass
@@ -147,9 +148,47 @@ class PaymentState:
     failure_message: str | None = None
     gateway_reference: str | None = None
     wallet_id: str | None = None
+    amount_refunded: int = 0
 
 
 # Error types the workflow switches on (ApplicationError.type).
 GATEWAY_DECLINED = "GatewayDeclined"
 GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 PAYMENT_CONFLICT = "PaymentConflict"
+
+
+@dataclass
+class RefundRequest:
+    """amount 0 means "everything still refundable"."""
+
+    refund_id: str
+    amount: int
+    fingerprint: str
+    reason: str | None = None
+
+
+@dataclass
+class RefundView:
+    refund_id: str
+    amount: int
+    fee: int
+    status: str  # pending | succeeded | failed
+    fingerprint: str
+    reason: str | None = None
+    failure_message: str | None = None
+    replayed: bool = False
+
+
+@dataclass
+class RefundStep:
+    payment_id: str
+    tenant_id: str
+    refund_id: str
+    amount: int
+    fee: int
+    currency: str
+    gateway_reference: str | None
+    reason: str | None = None
+    fully_refunded: bool = False
+    failure_message: str | None = None
+    fingerprint: str = ""

@@ -7,11 +7,12 @@ answers the same payment (200, Idempotent-Replayed) if the request is the same, 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import (
@@ -43,6 +44,7 @@ from workflows.payment import (
 )
 from workflows.types import PaymentInput, SagaPolicy
 
+PreferHeader = Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10` (seconds, at most 30)")]
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
 COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
            "currency, description, reference, metadata, failure_code, failure_message, "
@@ -63,6 +65,7 @@ def saga_policy(state: AppState) -> SagaPolicy:
         ledger_retry_initial_seconds=s.ledger_retry_initial_seconds,
         ledger_retry_max_interval_seconds=s.ledger_retry_max_interval_seconds,
         ledger_retry_max_attempts=s.ledger_retry_max_attempts,
+        refund_window_seconds=s.refund_window_seconds,
     )
 
 
@@ -112,8 +115,12 @@ def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response)
              responses={200: {"model": PaymentPublic, "description": "idempotent replay"},
                         **responses(400, 401, 403, 422)})
 async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: PaymentCreate,
-                         state: StateDep, response: Response) -> PaymentPublic:
-    """Start a payment saga. Answers 202 at once; follow `links.self` for its status."""
+                         state: StateDep, response: Response, prefer: PreferHeader = None) -> PaymentPublic:
+    """Start a payment saga. Answers 202 at once; follow `links.self` for its status.
+
+    With `Prefer: wait=N` (N at most 30) it answers 201 with the final state when the saga
+    ends within N seconds, and 202 as usual when it does not.
+    """
     s = state.settings
     try:
         amount = to_minor(body.amount, body.currency, maximum=Decimal(s.max_amount))
@@ -159,7 +166,41 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
         # Another request with this key started it first (or it ran before): same answer as it.
         return _replay(await load(state, principal.tenant_id, pid), fp, state, response)
     response.headers["Location"] = f"/v1/payments/{pid}"
+    final = await _wait_for_final(state, principal.tenant_id, pid, prefer, response)
+    if final is not None:
+        response.status_code = 201
+        return final
     return views.payment(view, s.temporal_ui_workflow_base)
+
+
+SETTLED_OR_WAITING = {"completed", "failed", "exhausted", "canceled", "refunded", "partially_refunded"}
+
+
+async def _wait_for_final(state: AppState, tenant_id: str, pid: str, prefer: str | None,
+                          response: Response) -> PaymentPublic | None:
+    seconds = _wait_preference(prefer)
+    if seconds is None:
+        return None
+    response.headers["Preference-Applied"] = f"wait={seconds:g}"
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await _projection(state, tenant_id, pid)
+        if found is not None and found["status"] in SETTLED_OR_WAITING:
+            return views.payment(found, state.settings.temporal_ui_workflow_base)
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(0.05)
+
+
+def _wait_preference(prefer: str | None) -> float | None:
+    for part in (prefer or "").replace(";", ",").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "wait":
+            try:
+                return min(max(float(value), 0.0), 30.0)
+            except ValueError:
+                return None
+    return None
 
 
 @router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))
@@ -228,10 +269,18 @@ async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
 
 @router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,
              responses=responses(401, 403, 404, 409))
-async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep) -> PaymentPublic:
-    """Retry a failed payment: a new gateway attempt, starting again from the reservation."""
-    return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
-                          "CANNOT_RETRY_PAYMENT", "retried")
+async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, response: Response,
+                        prefer: PreferHeader = None) -> PaymentPublic:
+    """Retry a failed payment: a new gateway attempt, starting again from the reservation.
+
+    With `Prefer: wait=N` it answers 200 with the final state when the attempt ends in time."""
+    accepted = await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
+                              "CANNOT_RETRY_PAYMENT", "retried")
+    final = await _wait_for_final(state, principal.tenant_id, pid, prefer, response)
+    if final is not None:
+        response.status_code = 200
+        return final
+    return accepted
 
 
 @router.post("/{pid}/cancel", status_code=200, response_model=PaymentPublic,

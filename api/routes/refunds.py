@@ -1,0 +1,108 @@
+"""Refunds: a validated update on the payment's workflow, which checks the refundable amount."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import text
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
+from api.errors import Problem, responses
+from api.exact_json import ExactJSONRoute
+from api.routes.payments import load
+from api.routes.wallets import money_problem
+from api.schemas import Page, RefundCreate, RefundPublic
+from domain.fingerprint import fingerprint
+from domain.ids import refund_id
+from domain.money import MoneyError, to_major, to_minor
+from workflows.payment import PaymentWorkflow
+from workflows.types import RefundRequest, RefundView
+
+router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
+
+
+def _public(view: RefundView, payment: dict[str, Any]) -> RefundPublic:
+    c = payment["currency"]
+    return RefundPublic(id=view.refund_id, payment_id=payment["id"], amount=to_major(view.amount, c),
+                        fee=to_major(view.fee, c), currency=c, status=view.status,
+                        reason=view.reason, failure_message=view.failure_message)
+
+
+async def _stored(state: AppState, rid: str) -> RefundView | None:
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT id, amount, fee, status, fingerprint, reason, failure_message FROM refunds "
+            "WHERE id = :id"), {"id": rid})).first()
+    if row is None:
+        return None
+    return RefundView(row.id, row.amount, row.fee, row.status, row.fingerprint, row.reason,
+                      row.failure_message)
+
+
+@router.post("/{pid}/refunds", status_code=202, response_model=RefundPublic,
+             responses={200: {"model": RefundPublic, "description": "idempotent replay"},
+                        **responses(400, 401, 403, 404, 409, 422)})
+async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey, body: RefundCreate,
+                        state: StateDep, response: Response) -> RefundPublic:
+    """Refund all or part of a completed payment; the wallet gets the amount plus its fee share."""
+    payment = await load(state, principal.tenant_id, pid)
+    amount = 0
+    if body.amount is not None:
+        try:
+            amount = to_minor(body.amount, payment["currency"], maximum=Decimal(state.settings.max_amount))
+        except MoneyError as err:
+            raise money_problem(err, "amount") from None
+    rid = refund_id(pid, key)
+    fp = fingerprint({"amount": amount, "reason": body.reason})
+    view = await _stored(state, rid)
+    replayed = view is not None
+    if view is None:
+        view = await _request(state, pid, RefundRequest(rid, amount, fp, body.reason), payment)
+        replayed = view.replayed
+    if view.fingerprint != fp:
+        raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
+    response.headers["Location"] = f"/v1/payments/{pid}/refunds"
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return _public(view, payment)
+
+
+async def _request(state: AppState, pid: str, req: RefundRequest, payment: dict[str, Any]) -> RefundView:
+    try:
+        view: RefundView = await state.temporal.get_workflow_handle(pid).execute_update(
+            PaymentWorkflow.request_refund, req)
+        return view
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Problem(409, "CANNOT_REFUND_PAYMENT", message,
+                      extra={"payment_status": payment["status"]}) from None
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise Problem(409, "CANNOT_REFUND_PAYMENT",
+                          f"payment {pid} cannot be refunded: it is {payment['status']}",
+                          extra={"payment_status": payment["status"]}) from None
+        raise
+
+
+@router.get("/{pid}/refunds", response_model=Page[RefundPublic], responses=responses(401, 403, 404))
+async def list_refunds(principal: PaymentsRead, pid: str, state: StateDep,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[RefundPublic]:
+    payment = await load(state, principal.tenant_id, pid)
+    async with state.engine.connect() as conn:
+        total = (await conn.execute(text("SELECT count(*) FROM refunds WHERE payment_id = :p"),
+                                    {"p": pid})).scalar()
+        rows = (await conn.execute(text(
+            "SELECT id, amount, fee, status, fingerprint, reason, failure_message FROM refunds "
+            "WHERE payment_id = :p ORDER BY created_at, id LIMIT :l OFFSET :o"),
+            {"p": pid, "l": limit, "o": offset})).all()
+    items = [_public(RefundView(r.id, r.amount, r.fee, r.status, r.fingerprint, r.reason,
+                                r.failure_message), payment) for r in rows]
+    return Page(items=items, total=total or 0, limit=limit, offset=offset)
