@@ -54,3 +54,11 @@ def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
         links=PaymentLinks(self=f"/v1/payments/{pid}", events=f"/v1/payments/{pid}/events",
                            temporal_ui=f"{ui_base}/{pid}"),
     )
+
+
+def original_payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
+    """The payment exactly as the request that created it was answered (for idempotent replays)."""
+    created = {**p, "status": "pending", "wallet_id": None, "failure_code": None,
+               "manual_retries": 0, "amount_refunded": 0, "gateway_reference": None,
+               "updated_at": p["created_at"]}
+    return payment(created, ui_base)

@@ -108,7 +108,7 @@ def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response)
     response.status_code = 200
     response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/payments/{found['id']}"
-    return views.payment(found, state.settings.temporal_ui_workflow_base)
+    return views.original_payment(found, state.settings.temporal_ui_workflow_base)
 
 
 @router.post("", status_code=202, response_model=PaymentPublic,

@@ -136,12 +136,13 @@ async def test_fifty_concurrent_payments_on_one_wallet_never_overdraw(sys_: Syst
     assert sum(Decimal(m["amount"]) for m in moves["items"]) == 0
 
 
-async def test_one_idempotency_key_sent_twenty_times_at_once_pays_once(sys_: System) -> None:
+async def test_one_idempotency_key_sent_fifty_times_at_once_pays_once(sys_: System) -> None:
     wallet = await sys_.wallet(funds="100.00")
     responses = await asyncio.gather(
-        *(sys_.pay(wallet["user_id"], "10.00", key="same-key-20x") for _ in range(20)))
+        *(sys_.pay(wallet["user_id"], "10.00", key="same-key-50x") for _ in range(50)))
     assert {r.status_code for r in responses} <= {200, 202}
     assert [r.status_code for r in responses].count(202) == 1
+    assert len({r.text for r in responses}) == 1  # fifty identical answers
     ids = {r.json()["id"] for r in responses}
     assert len(ids) == 1
     assert all(r.headers.get("Idempotent-Replayed") == "true"
@@ -151,3 +152,12 @@ async def test_one_idempotency_key_sent_twenty_times_at_once_pays_once(sys_: Sys
     assert len(await sys_.charges(pid)) == 1
     after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
     assert after["balance"] == "89.80"
+
+
+async def test_rate_limits_are_retried_after_retry_after_and_charge_once(sys_: System) -> None:
+    await sys_.behave(rate_limit_rate=0.5, seed=5)
+    wallet = await sys_.wallet(funds="100.00")
+    created = (await sys_.pay(wallet["user_id"], "10.00")).json()
+    payment = await sys_.settled(created["id"], timeout=60)
+    assert payment["status"] == "completed"
+    assert len(await sys_.charges(created["id"])) == 1
