@@ -130,11 +130,13 @@ class PaymentWorkflow:
             charge = await self._lookup_charge()
 
         if charge.status == "succeeded":
+            # Charged: completion is decided. The capture step retries until it is posted, and
+            # the workflow's state is never behind the projection clients read.
             self._gateway_reference = charge.gateway_reference
+            self._set_status(PaymentStatus.COMPLETED)
             await self._step("capture_funds", CaptureFunds(
                 p.payment_id, p.tenant_id, self._attempt, p.amount, p.fee, p.currency,
                 charge.gateway_reference))
-            self._set_status(PaymentStatus.COMPLETED)
             return None
 
         if charge.status == "declined":

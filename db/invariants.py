@@ -1,0 +1,118 @@
+"""The money invariants, checked against the database and the gateway's record of charges.
+
+`python -m db.invariants` (DATABASE_URL, GATEWAY_URL) prints each violation and exits 1 if any.
+
+1. per currency, all ledger entries sum to zero;
+2. every wallet's balance equals the sum of its entries, its held amount equals its active holds,
+   and its available balance is never negative;
+3. every completed (or refunded) payment has exactly one accepted charge and one capture;
+4. no failed, canceled or exhausted payment has an accepted charge;
+5. no hold is active for a payment that is not in flight;
+6. refunds at the gateway match refunds posted in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+CHARGED = ("completed", "partially_refunded", "refunded")
+NOT_CHARGED = ("failed", "canceled", "exhausted")
+IN_FLIGHT = ("pending", "reserved", "processing")
+
+
+@dataclass(frozen=True)
+class Violation:
+    subject: str
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.rule}: {self.detail}"
+
+
+async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]]) -> list[Violation]:
+    found: list[Violation] = []
+    async with engine.connect() as conn:
+        async def rows(sql: str) -> list[Any]:
+            return list((await conn.execute(text(sql))).all())
+
+        for r in await rows("SELECT currency, sum(amount) AS total FROM entries GROUP BY currency "
+                            "HAVING sum(amount) <> 0"):
+            found.append(Violation(r.currency, "ledger sums to zero", f"entries sum to {r.total}"))
+
+        for r in await rows(
+                """
+                SELECT a.id, a.balance, a.held,
+                       COALESCE((SELECT sum(amount) FROM entries e WHERE e.account_id = a.id), 0) AS posted,
+                       COALESCE((SELECT sum(amount) FROM holds h
+                                 WHERE h.wallet_id = a.id AND h.status = 'active'), 0) AS holding
+                FROM accounts a WHERE a.kind = 'wallet'
+                """):
+            if r.balance != r.posted:
+                found.append(Violation(r.id, "balance equals entries",
+                                       f"balance {r.balance}, entries {r.posted}"))
+            if r.held != r.holding:
+                found.append(Violation(r.id, "held equals active holds",
+                                       f"held {r.held}, active holds {r.holding}"))
+            if r.balance - r.held < 0:
+                found.append(Violation(r.id, "available never negative",
+                                       f"available {r.balance - r.held}"))
+
+        payments = {r.id: r for r in await rows(
+            "SELECT p.id, p.status, p.amount_refunded, "
+            "(SELECT count(*) FROM journals j WHERE j.payment_id = p.id AND j.kind = 'payment') AS captures "
+            "FROM payments p")}
+        active_holds = {r.payment_id for r in await rows(
+            "SELECT DISTINCT payment_id FROM holds WHERE status = 'active'")}
+        posted_refunds = {r.id: r.amount for r in await rows(
+            "SELECT id, amount FROM refunds WHERE status = 'succeeded'")}
+
+    charges = Counter(c["payment_id"] for c in gateway_records if c.get("object") == "charge")
+    for pid, p in payments.items():
+        if p.status in CHARGED:
+            if charges[pid] != 1 or p.captures != 1:
+                found.append(Violation(pid, "completed: one charge and one capture",
+                                       f"{charges[pid]} charges, {p.captures} captures"))
+        elif p.status in NOT_CHARGED and charges[pid]:
+            found.append(Violation(pid, f"{p.status}: no accepted charge",
+                                   f"{charges[pid]} charges at the gateway"))
+        if p.status not in IN_FLIGHT and pid in active_holds:
+            found.append(Violation(pid, "no active hold once settled", f"status {p.status}"))
+    for pid in charges:
+        if pid not in payments:
+            found.append(Violation(pid, "every charge has a payment", "unknown to the ledger"))
+    for record in gateway_records:
+        if record.get("object") == "refund":
+            rid = record["idempotency_key"]
+            if rid not in posted_refunds:
+                # in flight is fine only while the payment's workflow is still posting it
+                found.append(Violation(rid, "gateway refunds are posted", "not in the ledger"))
+    return found
+
+
+async def _main() -> int:
+    from db.engine import make_engine
+    from settings import get_settings
+
+    s = get_settings()
+    engine = make_engine(s.database_url, pool_size=1)
+    async with httpx.AsyncClient(base_url=s.gateway_url) as http:
+        records = (await http.get("/charges")).json()
+    violations = await check(engine, records)
+    await engine.dispose()
+    for v in violations:
+        print(v)
+    print(f"{len(violations)} violations")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main()))
