@@ -19,6 +19,7 @@ from workflows.types import (
     ChargeRequest,
     FailPayment,
     OpenPayment,
+    RefundStep,
     ReleaseHold,
     Reservation,
     ReserveFunds,
@@ -79,8 +80,22 @@ class FakeSaga:
         async def cancel_payment(step: CancelPayment) -> None:
             saga.calls.append(("cancel_payment", step))
 
+        @activity.defn(name="refund_gateway")
+        async def refund_gateway(step: RefundStep) -> str:
+            saga.calls.append(("refund_gateway", step))
+            return "re_1"
+
+        @activity.defn(name="post_refund")
+        async def post_refund(step: RefundStep) -> None:
+            saga.calls.append(("post_refund", step))
+
+        @activity.defn(name="fail_refund")
+        async def fail_refund(step: RefundStep) -> None:
+            saga.calls.append(("fail_refund", step))
+
         return [open_payment, reserve_funds, charge_gateway, lookup_charge, capture_funds,
-                release_hold, fail_payment, begin_retry, cancel_payment]
+                release_hold, fail_payment, begin_retry, cancel_payment, refund_gateway,
+                post_refund, fail_refund]
 
 
 def decline(_: ChargeRequest) -> Charge:
