@@ -43,7 +43,7 @@ class ReorderedSaga:
 
 async def test_a_nondeterministic_change_is_caught() -> None:
     path = next(p for p in HISTORIES if p.stem == "happy")
-    history = WorkflowHistory.from_json("happy", path.read_text())  # noqa: ASYNC240
+    history = WorkflowHistory.from_json("happy", path.read_text())
     replay = await Replayer(workflows=[ReorderedSaga],
                             workflow_runner=UnsandboxedWorkflowRunner()).replay_workflow(
         history, raise_on_replay_failure=False)
