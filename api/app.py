@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors
+from api import errors, metrics
 from api.deps import AppState
-from api.routes import health, payments, refunds, wallets
+from api.routes import events, health, payments, refunds, wallets
 from db.engine import make_engine
 from settings import Settings
 
@@ -38,6 +38,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    metrics.install(app)
     errors.install(app)
     return app

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from db.engine import make_engine
 from settings import get_settings
 from worker.main import build_worker, gateway_client
+from worker.outbox import run_relay
 
 
 async def main() -> None:
@@ -21,9 +22,11 @@ async def main() -> None:
     async with gateway_client(s) as http:
         worker = build_worker(client, engine, http, s)
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
+        relay = asyncio.create_task(run_relay(engine))
         try:
             await worker.run()
         finally:
+            relay.cancel()
             await engine.dispose()
 
 
