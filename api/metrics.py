@@ -89,6 +89,6 @@ async def business_metrics(state: Any) -> list[Metric]:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}})
 async def metrics(state: StateDep) -> Response:
     snapshot = CollectorRegistry()
-    snapshot.register(_Snapshot(await business_metrics(state)))  # type: ignore[arg-type]
+    snapshot.register(_Snapshot(await business_metrics(state)))
     body = generate_latest(REGISTRY) + generate_latest(snapshot)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.system.conftest import System
@@ -12,7 +14,7 @@ async def test_the_event_feed_is_ordered_and_resumable(sys_: System) -> None:
     wallet = await sys_.wallet(funds="50.00")
     pid = (await sys_.pay(wallet["user_id"], "5.00")).json()["id"]
     await sys_.settled(pid, "completed")
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
     after = 0
     while True:
         page = (await sys_.api.get("/v1/events", params={"after": after, "limit": 7})).json()
@@ -21,7 +23,8 @@ async def test_the_event_feed_is_ordered_and_resumable(sys_: System) -> None:
             break
         after = page["next_after"]
     ids = [e["id"] for e in seen]
-    assert ids == sorted(ids) and len(ids) == len(set(ids))
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
     mine = [e["type"] for e in seen if e["payment_id"] == pid]
     assert mine == ["payment.initiated", "wallet.funds_reserved", "gateway.payment_approved",
                     "wallet.funds_deducted", "payment.completed"]
