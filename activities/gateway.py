@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.breaker import CircuitBreaker
 from db import ledger
 from domain.ids import gateway_key
 from domain.money import to_major
@@ -32,9 +33,11 @@ from workflows.types import (
 
 
 class GatewayActivities:
-    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient) -> None:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient,
+                 breaker: CircuitBreaker | None = None) -> None:
         self.engine = engine
         self.http = http
+        self.breaker = breaker or CircuitBreaker()
 
     @activity.defn(name="charge_gateway")
     async def charge_gateway(self, req: ChargeRequest) -> Charge:
@@ -44,6 +47,7 @@ class GatewayActivities:
                 "UPDATE payments SET status = :s, version = version + 1, updated_at = now() "
                 "WHERE id = :id AND status = 'reserved'"),
                 {"s": PaymentStatus.PROCESSING.value, "id": req.payment_id})
+        activity.logger.info("charging %s at the gateway", key)
         body = {"idempotency_key": key, "payment_id": req.payment_id,
                 "amount": to_major(req.amount, req.currency), "currency": req.currency}
         response = await self._send("POST", "/charges", json=body, headers={"Idempotency-Key": key})
@@ -107,14 +111,25 @@ class GatewayActivities:
                                type=GATEWAY_UNAVAILABLE)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if not self.breaker.allow():
+            raise ApplicationError(
+                "the gateway circuit is open: failing fast", type=GATEWAY_UNAVAILABLE,
+                next_retry_delay=timedelta(seconds=max(self.breaker.retry_in(), 0.1)))
         try:
-            return await self.http.request(method, path, **kwargs)
+            response = await self.http.request(method, path, **kwargs)
         except httpx.TimeoutException:
+            self.breaker.failed()
             raise ApplicationError("the gateway timed out; the outcome is unknown",
                                    type=GATEWAY_UNAVAILABLE) from None
         except httpx.TransportError as err:
+            self.breaker.failed()
             raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
                                    type=GATEWAY_UNAVAILABLE) from None
+        if response.status_code >= 500:
+            self.breaker.failed()
+        else:
+            self.breaker.succeeded()
+        return response
 
     async def _approved(self, req: ChargeRequest, charge: dict[str, Any]) -> Charge:
         reference = str(charge["id"])

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     gateway_retry_backoff: float = 2.0
     gateway_retry_max_interval_seconds: float = 30.0
     gateway_retry_max_attempts: int = Field(default=5, ge=1)
+    # Circuit breaker in front of the gateway (per worker process)
+    gateway_breaker_failures: int = Field(default=5, ge=1)
+    gateway_breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
     # Ledger (database) steps: retried until they work, with backoff.
     ledger_retry_initial_seconds: float = 0.2
     ledger_retry_max_interval_seconds: float = 10.0
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = 200
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 2000
+    worker_metrics_port: int = Field(default=9464, ge=0, description="0 disables")
+    worker_sdk_metrics_port: int = Field(default=9465, ge=0, description="0 disables")
 
     @property
     def temporal_ui_workflow_base(self) -> str:

@@ -6,18 +6,27 @@ import asyncio
 import contextlib
 import logging
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from activities.breaker import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings
+from settings.logs import configure
 from worker.main import build_worker, gateway_client
 from worker.outbox import run_relay
 
 
 async def main() -> None:
     s = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)
+    configure()
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=f"127.0.0.1:{s.worker_sdk_metrics_port}"))) if s.worker_sdk_metrics_port else None
+    if s.worker_metrics_port:
+        start_http_server(s.worker_metrics_port, addr="127.0.0.1", registry=WORKER_REGISTRY)
+    client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
+                                  runtime=runtime)
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_client(s) as http:
         worker = build_worker(client, engine, http, s)

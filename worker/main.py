@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.breaker import CircuitBreaker
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from settings import Settings
@@ -24,7 +25,8 @@ def gateway_client(settings: Settings) -> httpx.AsyncClient:
 def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
                  settings: Settings, *, task_queue: str | None = None) -> Worker:
     ledger = LedgerActivities(engine)
-    gateway = GatewayActivities(engine, http)
+    gateway = GatewayActivities(engine, http, CircuitBreaker(
+        settings.gateway_breaker_failures, settings.gateway_breaker_cooldown_seconds))
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,

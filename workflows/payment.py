@@ -362,6 +362,8 @@ class PaymentWorkflow:
                 f"manual retries {self._manual_retries} of {self._payment.policy.max_manual_retries}")
 
     def _set_status(self, status: PaymentStatus) -> None:
+        workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id, self._status.value,
+                             status.value)
         self._status = status
         workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status.value)])
 

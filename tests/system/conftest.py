@@ -159,6 +159,7 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         gateway_retry_max_interval_seconds=0.2, gateway_retry_max_attempts=6,
         ledger_retry_initial_seconds=0.05, ledger_retry_max_interval_seconds=0.5,
         manual_retry_window_seconds=3600,
+        gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
     )
     await eventually(lambda: _port_open(gateway_port), bool, timeout=10)
     engine = make_engine(database_url)

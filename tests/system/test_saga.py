@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import httpx
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.breaker import CircuitBreaker
+from activities.gateway import GatewayActivities
 from tests.conftest import eventually
 from tests.system.conftest import System
+from workflows.types import ChargeRequest
 
 
 async def test_happy_path_moves_the_money_and_records_everything(sys_: System) -> None:
@@ -161,3 +169,21 @@ async def test_rate_limits_are_retried_after_retry_after_and_charge_once(sys_: S
     payment = await sys_.settled(created["id"], timeout=60)
     assert payment["status"] == "completed"
     assert len(await sys_.charges(created["id"])) == 1
+
+
+async def test_the_circuit_opens_on_a_down_gateway_and_fails_fast(sys_: System) -> None:
+    breaker = CircuitBreaker(failure_threshold=2, cooldown_seconds=30)
+    async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
+        gateway = GatewayActivities(sys_.engine, http, breaker)
+        request = ChargeRequest("pay_breaker", sys_.tenant, 0, 100, "USD")
+        await sys_.behave(down=True)
+        messages = []
+        for _ in range(3):
+            with pytest.raises(ApplicationError) as err:
+                await ActivityEnvironment().run(gateway.charge_gateway, request)
+            messages.append(err.value.message)
+    assert breaker.state == "open"
+    assert messages[:2] == ["the gateway answered 503"] * 2
+    assert "circuit is open" in messages[2]
+    assert err.value.next_retry_delay is not None
+    assert err.value.next_retry_delay.total_seconds() > 20
