@@ -76,7 +76,15 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C and `kill` both stop every part cleanly, even when started with SIGINT ignored
+    # (as a shell's background job is).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     s = get_settings()
     data = Path(s.data_dir).resolve()
     logs = data / "logs"

@@ -26,12 +26,20 @@ class JSONFormatter(logging.Formatter):
                 if key == "temporal_activity":
                     line["activity"] = info.get("activity_type")
                     line["attempt"] = info.get("attempt")
+        event = getattr(record, "event", None)
+        if isinstance(event, dict):
+            line["event"] = event
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 
 def configure(level: int = logging.INFO) -> None:
+    from temporalio import activity, workflow
+
+    # the ids travel as fields of the JSON line, not appended to each message
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     handler = logging.StreamHandler()
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()

@@ -1,14 +1,13 @@
 """The outbox relay: publishes committed domain events in order, at least once.
 
 Events are claimed with FOR UPDATE SKIP LOCKED, so any number of workers can relay without
-publishing one event twice in the same moment; each is written as one JSON line to the
+publishing one event twice in the same moment; each is written as one JSON log line to the
 `paysaga.events` log (the stream a log shipper forwards) and marked published.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from sqlalchemy import text
@@ -27,9 +26,9 @@ async def relay_once(engine: AsyncEngine, batch: int = 500) -> int:
             RETURNING id, type, tenant_id, payment_id, data, created_at
             """), {"n": batch})).all()
     for r in sorted(rows, key=lambda r: r.id):
-        log.info(json.dumps({"event_id": r.id, "type": r.type, "tenant_id": r.tenant_id,
-                             "payment_id": r.payment_id, "data": r.data,
-                             "created_at": r.created_at.isoformat()}))
+        log.info("event %s %s", r.id, r.type, extra={"event": {
+            "event_id": r.id, "type": r.type, "tenant_id": r.tenant_id,
+            "payment_id": r.payment_id, "data": r.data, "created_at": r.created_at.isoformat()}})
     return len(rows)
 
 
