@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from prometheus_client import start_http_server
 from temporalio.client import Client
@@ -16,6 +17,7 @@ from settings import get_settings
 from settings.logs import configure
 from worker.main import build_worker, gateway_client
 from worker.outbox import run_relay
+from worker.schedules import ensure_sweeper
 
 
 async def main() -> None:
@@ -30,6 +32,7 @@ async def main() -> None:
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_client(s) as http:
         worker = build_worker(client, engine, http, s)
+        await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
         relay = asyncio.create_task(run_relay(engine))
         try:

@@ -10,8 +10,10 @@ from temporalio.worker import Worker
 from activities.breaker import CircuitBreaker
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
+from activities.sweeper import SweeperActivities
 from settings import Settings
 from workflows.payment import PaymentWorkflow
+from workflows.sweeper import HoldSweeperWorkflow
 
 
 def gateway_client(settings: Settings) -> httpx.AsyncClient:
@@ -30,11 +32,12 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[PaymentWorkflow],
+        workflows=[PaymentWorkflow, HoldSweeperWorkflow],
         activities=[
             ledger.open_payment, ledger.reserve_funds, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.begin_retry, ledger.cancel_payment, ledger.post_refund,
             ledger.fail_refund, gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
+            SweeperActivities(client, ledger, gateway).sweep_orphaned_holds,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -1,0 +1,77 @@
+"""Settles expired holds whose payment workflow no longer runs.
+
+The rule of the saga holds here too: a hold is never released while the gateway may have
+charged. The charge is looked up by its idempotency key first; a charge that happened is
+captured, anything else is released with `reservation_expired`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.gateway import GatewayActivities
+from activities.ledger import LedgerActivities
+from db import ledger
+from domain.status import FailureCode, PaymentStatus
+from workflows.types import CaptureFunds, ChargeRequest, ReleaseHold
+
+
+class SweeperActivities:
+    def __init__(self, client: Client, ledger_steps: LedgerActivities,
+                 gateway_steps: GatewayActivities, grace_seconds: int = 60) -> None:
+        self.client = client
+        self.ledger_steps = ledger_steps
+        self.gateway_steps = gateway_steps
+        self.grace_seconds = grace_seconds
+
+    @activity.defn(name="sweep_orphaned_holds")
+    async def sweep_orphaned_holds(self) -> int:
+        async with self.ledger_steps.engine.connect() as conn:
+            holds = (await conn.execute(text(
+                """
+                SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency
+                FROM holds h JOIN payments p ON p.id = h.payment_id
+                WHERE h.status = 'active' AND h.expires_at < now() - make_interval(secs => :g)
+                ORDER BY h.expires_at LIMIT 200
+                """), {"g": self.grace_seconds})).all()
+        swept = 0
+        for hold in holds:
+            if await self._workflow_running(hold.payment_id):
+                continue  # its own saga will settle it
+            await self._settle(hold)
+            swept += 1
+        return swept
+
+    async def _workflow_running(self, payment_id: str) -> bool:
+        try:
+            desc = await self.client.get_workflow_handle(payment_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return desc.status == WorkflowExecutionStatus.RUNNING
+
+    async def _settle(self, hold: Any) -> None:
+        request = ChargeRequest(hold.payment_id, hold.tenant_id, hold.attempt, hold.amount,
+                                hold.currency)
+        charge = await self.gateway_steps.lookup_charge(request)
+        if charge.status == "succeeded":
+            await self.ledger_steps.capture_funds(CaptureFunds(
+                hold.payment_id, hold.tenant_id, hold.attempt, hold.amount, hold.fee,
+                hold.currency, charge.gateway_reference))
+            return
+        await self.ledger_steps.release_hold(ReleaseHold(
+            hold.payment_id, hold.tenant_id, hold.attempt, FailureCode.RESERVATION_EXPIRED))
+        async with self.ledger_steps.engine.begin() as conn:
+            message = "the hold expired after its workflow stopped; released by the sweeper"
+            await ledger.project(conn, hold.payment_id, PaymentStatus.FAILED,
+                                 failure_code=FailureCode.RESERVATION_EXPIRED,
+                                 failure_message=message)
+            await ledger.emit(conn, "payment.failed", hold.tenant_id, hold.payment_id,
+                              hold.attempt, {"code": FailureCode.RESERVATION_EXPIRED,
+                                             "message": message, "source": "sweeper"})
