@@ -37,11 +37,13 @@ class ProblemBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
-class Problem(Exception):
+class Problem(StarletteHTTPException):
+    """An HTTPException, so FastAPI lets it through from body parsing too."""
+
     def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
                  errors: list[dict[str, str]] | None = None,
                  extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
+        super().__init__(status, detail, headers)
         self.status = status
         self.code = code
         self.detail = detail
@@ -68,6 +70,14 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _refuse_nul(request: Request, call_next: Any) -> Any:
+        raw = request.scope.get("query_string", b"") + request.scope.get("raw_path", b"")
+        if b"%00" in raw or b"\x00" in raw:
+            return problem_response(Problem(400, "INVALID_CHARACTER",
+                                            "the request contains a NUL character"))
+        return await call_next(request)
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)

@@ -10,11 +10,17 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from api.errors import Problem
+
 
 class ExactJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            body = await self.body()
+            if b"\\u0000" in body or b"\x00" in body:
+                # PostgreSQL text cannot hold NUL; refuse it here rather than fail later
+                raise Problem(400, "INVALID_CHARACTER", "the request contains a NUL character")
+            self._json = json.loads(body, parse_float=Decimal)
         return self._json
 
 

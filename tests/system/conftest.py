@@ -155,6 +155,7 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
     settings = Settings(
         database_url=database_url, gateway_url=f"http://127.0.0.1:{gateway_port}",
         temporal_task_queue="paysaga-test", temporal_ui_url="http://localhost:8233",
+        temporal_address=temporal.client.service_client.config.target_host,
         gateway_timeout_seconds=1.0, gateway_retry_initial_seconds=0.05,
         gateway_retry_max_interval_seconds=0.2, gateway_retry_max_attempts=6,
         ledger_retry_initial_seconds=0.05, ledger_retry_max_interval_seconds=0.5,

@@ -216,3 +216,12 @@ async def test_api_keys_are_created_and_revoked_from_the_command_line(sys_: Syst
     await cli("revoke", key_id)
     sys_.api._transport.app.state.paysaga.key_cache.clear()  # type: ignore[attr-defined]
     problem(await sys_.api.get("/v1/wallets", headers=as_cli), 401, "INVALID_API_KEY")
+
+
+async def test_nul_characters_are_refused_not_a_500(sys_: System) -> None:
+    problem(await sys_.api.get("/v1/wallets", params={"user_id": "a\x00b"}), 400, "INVALID_CHARACTER")
+    wallet = await sys_.wallet(funds="10.00")
+    response = await sys_.api.post("/v1/payments", json={
+        "user_id": wallet["user_id"], "service_id": "s", "amount": "1.00", "currency": "USD",
+        "description": "nul \x00 here"}, headers={"Idempotency-Key": secrets.token_hex(6)})
+    problem(response, 400, "INVALID_CHARACTER")
