@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import errors, metrics
 from api.deps import AppState
-from api.routes import events, health, payments, refunds, wallets
+from api.routes import events, health, payments, refunds, wallets, webhooks
 from db.engine import make_engine
 from settings import Settings
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(payments.router)
     app.include_router(refunds.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     metrics.install(app)

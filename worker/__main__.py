@@ -15,8 +15,8 @@ from activities.breaker import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings
 from settings.logs import configure
-from worker.main import build_worker, gateway_client
-from worker.outbox import run_relay
+from worker.main import build_worker, delivery_policy, gateway_client
+from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_sweeper
 
 
@@ -34,7 +34,8 @@ async def main() -> None:
         worker = build_worker(client, engine, http, s)
         await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
-        relay = asyncio.create_task(run_relay(engine))
+        relay = asyncio.create_task(run_relay(engine, Dispatch(
+            client, s.temporal_task_queue, delivery_policy(s))))
         try:
             await worker.run()
         finally:

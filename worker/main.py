@@ -11,9 +11,11 @@ from activities.breaker import CircuitBreaker
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from activities.sweeper import SweeperActivities
+from activities.webhooks import WebhookActivities
 from settings import Settings
 from workflows.payment import PaymentWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
+from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 
 
 def gateway_client(settings: Settings) -> httpx.AsyncClient:
@@ -25,21 +27,30 @@ def gateway_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
-                 settings: Settings, *, task_queue: str | None = None) -> Worker:
+                 settings: Settings, *, task_queue: str | None = None,
+                 webhook_client: httpx.AsyncClient | None = None) -> Worker:
     ledger = LedgerActivities(engine)
+    webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10))
     gateway = GatewayActivities(engine, http, CircuitBreaker(
         settings.gateway_breaker_failures, settings.gateway_breaker_cooldown_seconds))
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[PaymentWorkflow, HoldSweeperWorkflow],
+        workflows=[PaymentWorkflow, HoldSweeperWorkflow, WebhookDeliveryWorkflow],
         activities=[
             ledger.open_payment, ledger.reserve_funds, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.begin_retry, ledger.cancel_payment, ledger.post_refund,
             ledger.fail_refund, gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
             SweeperActivities(client, ledger, gateway).sweep_orphaned_holds,
+            webhooks.deliver_webhook, webhooks.park_failed_delivery,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(settings.webhook_retry_initial_seconds,
+                          settings.webhook_retry_max_interval_seconds,
+                          settings.webhook_give_up_after_seconds)

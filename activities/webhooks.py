@@ -1,0 +1,97 @@
+"""Webhook fan-out and delivery, signed as the Standard Webhooks spec says."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from standardwebhooks.webhooks import Webhook
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+
+from workflows.webhooks import Delivery, DeliveryPolicy, WebhookDeliveryWorkflow
+
+
+def delivery_id(endpoint_id: str, event_id: int) -> str:
+    return f"whd_{endpoint_id.removeprefix('whe_')}_{event_id}"
+
+
+async def fan_out(conn: AsyncConnection, events: list[Any]) -> list[str]:
+    """Create a delivery for every endpoint subscribed to each event; returns the new ids."""
+    made: list[str] = []
+    for event in events:
+        endpoints = (await conn.execute(text(
+            "SELECT id, events FROM webhook_endpoints WHERE tenant_id = :t"),
+            {"t": event.tenant_id})).all()
+        for endpoint in endpoints:
+            wanted = endpoint.events.split()
+            if "*" not in wanted and event.type not in wanted:
+                continue
+            did = delivery_id(endpoint.id, event.id)
+            row = (await conn.execute(text(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, tenant_id, status) "
+                "VALUES (:id, :e, :ev, :t, 'pending') ON CONFLICT DO NOTHING RETURNING id"),
+                {"id": did, "e": endpoint.id, "ev": event.id, "t": event.tenant_id})).scalar()
+            if row:
+                made.append(did)
+    return made
+
+
+async def start_deliveries(client: Client, task_queue: str, ids: list[str],
+                           policy: DeliveryPolicy, *, replay: bool = False) -> None:
+    for did in ids:
+        await client.start_workflow(
+            WebhookDeliveryWorkflow.run, Delivery(did, policy), id=did, task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if replay
+                             else WorkflowIDReusePolicy.REJECT_DUPLICATE))
+
+
+class WebhookActivities:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient) -> None:
+        self.engine = engine
+        self.http = http
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, did: str) -> None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                """
+                SELECT d.id, w.url, w.secret, e.id AS event_id, e.type, e.payment_id, e.wallet_id,
+                       e.data, e.created_at
+                FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                JOIN events e ON e.id = d.event_id WHERE d.id = :id
+                """), {"id": did})).one()
+        payload = json.dumps({"type": row.type, "timestamp": row.created_at.isoformat(),
+                              "data": {"event_id": row.event_id, "payment_id": row.payment_id,
+                                       "wallet_id": row.wallet_id, **row.data}})
+        now = datetime.now(UTC)
+        headers = {"webhook-id": did, "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": Webhook(row.secret).sign(did, now, payload),
+                   "content-type": "application/json"}
+        try:
+            response = await self.http.post(row.url, content=payload, headers=headers)
+            code, error = response.status_code, None if response.is_success else response.text[:200]
+        except httpx.HTTPError as err:
+            code, error = None, f"{type(err).__name__}: {err}"[:200]
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = :c, "
+                "last_error = :e, status = CASE WHEN :ok THEN 'succeeded' ELSE status END, "
+                "updated_at = now() WHERE id = :id"),
+                {"c": code, "e": error, "ok": error is None, "id": did})
+        if error is not None:
+            raise ApplicationError(f"endpoint answered {code}: {error}", type="WebhookNotAccepted")
+
+    @activity.defn(name="park_failed_delivery")
+    async def park_failed_delivery(self, did: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE webhook_deliveries SET status = 'failed', updated_at = now() WHERE id = :id"),
+                {"id": did})

@@ -1,0 +1,125 @@
+"""Webhooks against a real receiving HTTP server that verifies Standard Webhooks signatures,
+goes down, and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest_asyncio
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import eventually
+from tests.system.conftest import System, free_port
+from worker.outbox import Dispatch, relay_once
+from workflows.webhooks import DeliveryPolicy
+
+
+@dataclass
+class Receiver:
+    url: str
+    up: bool = False
+    secrets: list[str] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+
+@pytest_asyncio.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    state = Receiver(url=f"http://127.0.0.1:{port}/hooks")
+    app = FastAPI()
+
+    @app.post("/hooks")
+    async def hooks(request: Request) -> Response:
+        if not state.up:
+            return Response(status_code=503)
+        body = await request.body()
+        for secret in state.secrets:
+            try:
+                state.received.append(Webhook(secret).verify(body, dict(request.headers)))
+                return Response(status_code=204)
+            except Exception:  # noqa: S112 - try the next secret
+                continue
+        state.rejected += 1
+        return Response(status_code=400)
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield state
+    server.should_exit = True
+    await task
+
+
+async def subscribe(sys_: System, receiver: Receiver, events: list[str]) -> str:
+    created = await sys_.api.post("/v1/webhook-endpoints", json={"url": receiver.url,
+                                                                  "events": events})
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    assert secret.startswith("whsec_")
+    receiver.secrets.append(secret)
+    return str(created.json()["id"])
+
+
+async def relay_all(sys_: System, policy: DeliveryPolicy) -> None:
+    dispatch = Dispatch(sys_.temporal.client, sys_.settings.temporal_task_queue, policy)
+    while await relay_once(sys_.engine, dispatch):
+        pass
+
+
+async def delivery_for(sys_: System, endpoint: str, payment_id: str) -> dict[str, Any]:
+    events = (await sys_.api.get(f"/v1/payments/{payment_id}/events")).json()["items"]
+    completed = next(e["id"] for e in events if e["type"] == "payment.completed")
+    listed = (await sys_.api.get("/v1/webhook-deliveries", params={"limit": 200})).json()["items"]
+    return next(d for d in listed if d["endpoint_id"] == endpoint and d["event_id"] == completed)
+
+
+def received_for(receiver: Receiver, payment_id: str) -> list[dict[str, Any]]:
+    return [m for m in receiver.received if m["data"].get("payment_id") == payment_id]
+
+
+async def test_a_signed_webhook_arrives_after_the_receiver_comes_back(
+        sys_: System, receiver: Receiver) -> None:
+    endpoint = await subscribe(sys_, receiver, ["payment.completed"])
+    receiver.up = False
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "5.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    await relay_all(sys_, DeliveryPolicy(0.2, 0.5, 120))
+    await eventually(lambda: delivery_for(sys_, endpoint, pid), lambda d: d["attempts"] >= 2)
+    receiver.up = True
+    delivery = await eventually(lambda: delivery_for(sys_, endpoint, pid),
+                                lambda d: d["status"] == "succeeded")
+    assert delivery["last_status_code"] == 204
+    messages = received_for(receiver, pid)
+    assert [m["type"] for m in messages] == ["payment.completed"]
+    assert messages[0]["data"]["amount"] == 500
+    assert receiver.rejected == 0
+
+
+async def test_a_delivery_that_fails_for_good_is_listed_and_can_be_replayed(
+        sys_: System, receiver: Receiver) -> None:
+    endpoint = await subscribe(sys_, receiver, ["payment.completed"])
+    receiver.up = False
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "6.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    await relay_all(sys_, DeliveryPolicy(0.2, 0.5, 2))
+    delivery = await eventually(lambda: delivery_for(sys_, endpoint, pid),
+                                lambda d: d["status"] == "failed")
+    failed = (await sys_.api.get("/v1/webhook-deliveries", params={"status": "failed",
+                                                                   "limit": 200})).json()
+    assert delivery["id"] in [d["id"] for d in failed["items"]]
+    receiver.up = True
+    replayed = await sys_.api.post(f"/v1/webhook-deliveries/{delivery['id']}/replay")
+    assert replayed.status_code == 202
+    await eventually(lambda: delivery_for(sys_, endpoint, pid), lambda d: d["status"] == "succeeded")
+    assert len(received_for(receiver, pid)) >= 1
+    again = await sys_.api.post(f"/v1/webhook-deliveries/{delivery['id']}/replay")
+    assert (again.status_code, again.json()["code"]) == (409, "CANNOT_REPLAY_DELIVERY")
