@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,9 +55,11 @@ async def start_deliveries(client: Client, task_queue: str, ids: list[str],
 
 
 class WebhookActivities:
-    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient) -> None:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient,
+                 host_allowed: Callable[[str | None], bool] = lambda host: True) -> None:
         self.engine = engine
         self.http = http
+        self.host_allowed = host_allowed
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, did: str) -> None:
@@ -68,6 +71,9 @@ class WebhookActivities:
                 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
                 JOIN events e ON e.id = d.event_id WHERE d.id = :id
                 """), {"id": did})).one()
+        if not self.host_allowed(httpx.URL(row.url).host):
+            raise ApplicationError(f"{row.url} is not an allowed webhook host",
+                                   type="WebhookHostNotAllowed", non_retryable=True)
         payload = json.dumps({"type": row.type, "timestamp": row.created_at.isoformat(),
                               "data": {"event_id": row.event_id, "payment_id": row.payment_id,
                                        "wallet_id": row.wallet_id, **row.data}})

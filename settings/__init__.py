@@ -64,12 +64,19 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = 200
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 2000
+    # Hosts webhook endpoints may point at ("*" = any). Loopback only by default, so a
+    # development system never sends traffic elsewhere; list your receivers' hosts in production.
+    webhook_allowed_hosts: str = "localhost,127.0.0.1,::1"
     webhook_retry_initial_seconds: float = 5.0
     webhook_retry_max_interval_seconds: float = 3600.0
     webhook_give_up_after_seconds: float = 24 * 3600.0
     sweeper_interval_seconds: int = Field(default=60, ge=1)
     worker_metrics_port: int = Field(default=9464, ge=0, description="0 disables")
     worker_sdk_metrics_port: int = Field(default=9465, ge=0, description="0 disables")
+
+    def webhook_host_allowed(self, host: str | None) -> bool:
+        allowed = {h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()}
+        return "*" in allowed or (host or "").strip("[]").lower() in allowed
 
     @property
     def temporal_ui_workflow_base(self) -> str:

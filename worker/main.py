@@ -30,7 +30,8 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
                  settings: Settings, *, task_queue: str | None = None,
                  webhook_client: httpx.AsyncClient | None = None) -> Worker:
     ledger = LedgerActivities(engine)
-    webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10))
+    webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
+                                 settings.webhook_host_allowed)
     gateway = GatewayActivities(engine, http, CircuitBreaker(
         settings.gateway_breaker_failures, settings.gateway_breaker_cooldown_seconds))
     return Worker(

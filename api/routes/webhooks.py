@@ -57,6 +57,9 @@ class DeliveryPublic(BaseModel):
 async def create_endpoint(principal: PaymentsWrite, body: EndpointCreate,
                           state: StateDep) -> EndpointPublic:
     """Register an endpoint; every matching event is POSTed to it, signed (Standard Webhooks)."""
+    if not state.settings.webhook_host_allowed(body.url.host):
+        raise Problem(400, "VALIDATION_ERROR", "url: this host is not in WEBHOOK_ALLOWED_HOSTS",
+                      errors=[{"field": "url", "message": "host not allowed", "code": "HOST_NOT_ALLOWED"}])
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     eid = new_id("whe")
     async with state.engine.begin() as conn:

@@ -4,15 +4,19 @@ goes down, and comes back."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook
 
+from api.auth import create_key
 from tests.conftest import eventually
 from tests.system.conftest import System, free_port
 from worker.outbox import Dispatch, relay_once
@@ -43,18 +47,32 @@ async def receiver() -> AsyncIterator[Receiver]:
             try:
                 state.received.append(Webhook(secret).verify(body, dict(request.headers)))
                 return Response(status_code=204)
-            except Exception:  # noqa: S112 - try the next secret
-                continue
+            except Exception:
+                continue  # signed with another endpoint's secret
         state.rejected += 1
         return Response(status_code=400)
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _started(server), bool, timeout=10)
     yield state
     server.should_exit = True
     await task
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return server.started
+
+
+@pytest_asyncio.fixture
+async def tenant(sys_: System) -> AsyncIterator[System]:
+    """A tenant of its own, so only its events fan out to the endpoints these tests register."""
+    _, key = await create_key(sys_.engine, tenant_id=f"hooks-{secrets.token_hex(3)}", name="hooks",
+                              scopes=["payments:write", "payments:read", "wallets:write",
+                                      "wallets:read"])
+    async with httpx.AsyncClient(transport=sys_.api._transport, base_url="http://api",
+                                 headers={"Authorization": f"Bearer {key}"}) as api:
+        yield dataclasses.replace(sys_, api=api)
 
 
 async def subscribe(sys_: System, receiver: Receiver, events: list[str]) -> str:
@@ -85,7 +103,8 @@ def received_for(receiver: Receiver, payment_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_signed_webhook_arrives_after_the_receiver_comes_back(
-        sys_: System, receiver: Receiver) -> None:
+        tenant: System, receiver: Receiver) -> None:
+    sys_ = tenant
     endpoint = await subscribe(sys_, receiver, ["payment.completed"])
     receiver.up = False
     wallet = await sys_.wallet(funds="50.00")
@@ -104,7 +123,8 @@ async def test_a_signed_webhook_arrives_after_the_receiver_comes_back(
 
 
 async def test_a_delivery_that_fails_for_good_is_listed_and_can_be_replayed(
-        sys_: System, receiver: Receiver) -> None:
+        tenant: System, receiver: Receiver) -> None:
+    sys_ = tenant
     endpoint = await subscribe(sys_, receiver, ["payment.completed"])
     receiver.up = False
     wallet = await sys_.wallet(funds="50.00")
@@ -123,3 +143,10 @@ async def test_a_delivery_that_fails_for_good_is_listed_and_can_be_replayed(
     assert len(received_for(receiver, pid)) >= 1
     again = await sys_.api.post(f"/v1/webhook-deliveries/{delivery['id']}/replay")
     assert (again.status_code, again.json()["code"]) == (409, "CANNOT_REPLAY_DELIVERY")
+
+
+async def test_endpoints_outside_the_allowed_hosts_are_refused(tenant: System) -> None:
+    response = await tenant.api.post("/v1/webhook-endpoints", json={
+        "url": "http://10.1.2.3/hooks", "events": ["payment.completed"]})
+    assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert response.json()["errors"][0]["field"] == "url"
