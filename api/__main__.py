@@ -49,10 +49,11 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from api.app import create_app
+    from settings import tracing
 
     s = get_settings()
-    uvicorn.run(create_app(s), host=s.api_host, port=s.api_port, log_level="warning",
-                access_log=False)
+    app = create_app(s, tracing=tracing.setup("paysaga-api"))
+    uvicorn.run(app, host=s.api_host, port=s.api_port, log_level="warning", access_log=False)
     return 0
 
 

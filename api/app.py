@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from api import errors, metrics
 from api.deps import AppState
@@ -15,12 +17,14 @@ from db.engine import make_engine
 from settings import Settings
 
 
-def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
+def create_app(settings: Settings, *, temporal: Client | None = None,
+               tracing: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        client = temporal or await Client.connect(settings.temporal_address,
-                                                  namespace=settings.temporal_namespace)
+        client = temporal or await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace,
+            interceptors=[TracingInterceptor()] if tracing else [])
         app.state.paysaga = AppState(settings, engine, client, {})
         try:
             yield
@@ -44,4 +48,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(metrics.router)
     metrics.install(app)
     errors.install(app)
+    if tracing:
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="health,metrics")
     return app

@@ -7,13 +7,15 @@ import contextlib
 import logging
 from datetime import timedelta
 
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from prometheus_client import start_http_server
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from activities.breaker import WORKER_REGISTRY
 from db.engine import make_engine
-from settings import get_settings
+from settings import get_settings, tracing
 from settings.logs import configure
 from worker.main import build_worker, delivery_policy, gateway_client
 from worker.outbox import Dispatch, run_relay
@@ -27,10 +29,14 @@ async def main() -> None:
         bind_address=f"127.0.0.1:{s.worker_sdk_metrics_port}"))) if s.worker_sdk_metrics_port else None
     if s.worker_metrics_port:
         start_http_server(s.worker_metrics_port, addr="127.0.0.1", registry=WORKER_REGISTRY)
+    traced = tracing.setup("paysaga-worker")
     client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
-                                  runtime=runtime)
+                                  runtime=runtime,
+                                  interceptors=[TracingInterceptor()] if traced else [])
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_client(s) as http:
+        if traced:
+            HTTPXClientInstrumentor().instrument_client(http)
         worker = build_worker(client, engine, http, s)
         await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
