@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.app import create_app
 from tests.system.conftest import System
 from worker.outbox import relay_once
 
@@ -58,3 +60,16 @@ async def test_metrics_expose_business_figures_and_latency(sys_: System) -> None
     assert samples[("paysaga_payment_success_total", ())] >= 1
     assert any(name == "paysaga_http_request_duration_seconds_count"
                and dict(labels).get("route") == "/v1/payments" for name, labels in samples)
+
+
+async def test_health_is_503_when_no_worker_polls(sys_: System) -> None:
+    lonely = sys_.settings.model_copy(update={"temporal_task_queue": "nobody-polls-this"})
+    app = create_app(lonely, temporal=sys_.temporal.client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+        response = await api.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["worker"] == "no worker is polling the task queue"
