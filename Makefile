@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-unit test-workflow test-system lint bench clean install
+.PHONY: dev test test-unit test-workflow test-system lint bench chaos clean install
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "paysaga needs Python 3.11+"'
@@ -39,3 +39,6 @@ clean:
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+chaos: $(STAMP)
+	$(PY) -m chaos.run

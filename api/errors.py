@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger("paysaga.api")
 PROBLEM = "application/problem+json"
@@ -99,10 +101,34 @@ def install(app: FastAPI) -> None:
                                                                  f"HTTP_{exc.status_code}")
         return problem_response(Problem(exc.status_code, code, str(exc.detail)))
 
+    @app.exception_handler(RPCError)
+    async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                          RPCStatusCode.RESOURCE_EXHAUSTED):
+            return _unavailable("Temporal")
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return _unavailable("the database")
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _network(request: Request, exc: OSError) -> JSONResponse:
+        return _unavailable("a dependency")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem(500, "INTERNAL_ERROR", "an internal error occurred"))
+
+
+def _unavailable(what: str) -> JSONResponse:
+    log.warning("%s is unavailable", what)
+    return problem_response(Problem(503, "SERVICE_UNAVAILABLE",
+                                    f"{what} is unavailable; retry with the same Idempotency-Key",
+                                    headers={"Retry-After": "1"}))
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

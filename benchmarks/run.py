@@ -107,7 +107,72 @@ async def run_bare(temporal: Client, count: int, concurrency: int) -> dict[str, 
             "per_second": round(count / elapsed, 1), "saga_ms": summary(latencies)}
 
 
-async def main(count: int, levels: list[int]) -> dict[str, Any]:
+def worker_rss_mb(stack_pid: int) -> float:
+    import psutil
+
+    for child in psutil.Process(stack_pid).children(recursive=True):
+        if "worker" in " ".join(child.cmdline()[-2:]):
+            return round(child.memory_info().rss / 2**20, 1)
+    return float("nan")
+
+
+async def parked_memory(api: httpx.AsyncClient, gateway: httpx.AsyncClient, wallet: dict[str, Any],
+                        stack_pid: int, count: int) -> dict[str, Any]:
+    """Worker memory with `count` payments failed and parked, waiting for a manual retry."""
+    before = worker_rss_mb(stack_pid)
+    await gateway.put("/behavior", json={"fail_rate": 0.0, "decline_rate": 1.0})
+    gate = asyncio.Semaphore(50)
+
+    async def one() -> None:
+        async with gate:
+            r = await api.post("/v1/payments", headers={"Idempotency-Key": secrets.token_hex(8)},
+                               json={"user_id": wallet["user_id"], "service_id": "bench",
+                                     "amount": "1.00", "currency": "USD"})
+            r.raise_for_status()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    while True:
+        page = (await api.get("/v1/payments", params={"user_id": wallet["user_id"],
+                                                      "status": "failed", "limit": 1})).json()
+        print(f"  parked {page['total']}/{count}", flush=True)
+        if page["total"] >= count:
+            break
+        await asyncio.sleep(3)
+    await gateway.put("/behavior", json={"fail_rate": 0.0})
+    return {"parked": count, "worker_rss_mb_before": before,
+            "worker_rss_mb_after": worker_rss_mb(stack_pid)}
+
+
+async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> dict[str, Any]:
+    """GET /v1/payments latency with `rows` payments in the table (inserted directly)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        """
+        INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+            service_id, amount, fee, currency, status, created_at)
+        SELECT 'pay_bench_' || g, 'default', 'bench-' || g, 'fp', 'run', 'user-' || (g % 1000),
+            'svc', 100, 2, 'USD', (ARRAY['completed','failed','exhausted'])[1 + g % 3],
+            now() - make_interval(secs => g)
+        FROM generate_series(1, $1) AS g ON CONFLICT DO NOTHING
+        """, rows)
+    await conn.execute("ANALYZE payments")
+    await conn.close()
+    figures: dict[str, Any] = {"rows": rows}
+    for name, params in (("newest", {}), ("status=failed", {"status": "failed"}),
+                         ("user_id", {"user_id": "user-7"}),
+                         ("offset 5000", {"offset": 5000})):
+        latencies = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            (await api.get("/v1/payments", params={"limit": 50, **params})).raise_for_status()
+            latencies.append(time.perf_counter() - t0)
+        figures[name] = summary(latencies)
+    return figures
+
+
+async def main(count: int, levels: list[int], extras: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
         proc, key = await start_stack(Path(tmp))
@@ -144,6 +209,15 @@ async def main(count: int, levels: list[int]) -> dict[str, Any]:
                 print(f"bare workflow, {count} x 4 no-op activities, concurrency {level} ...", flush=True)
                 results["bare"].append(await run_bare(temporal, count, level))
                 print(f"  {results['bare'][-1]}", flush=True)
+            if extras:
+                print("1,000 payments parked in failed, waiting for a retry ...", flush=True)
+                results["parked"] = await parked_memory(api, gateway, (await wallets(1))[0],
+                                                        proc.pid, 1000)
+                print(f"  {results['parked']}", flush=True)
+                print("list latency with 100,000 payments in the table ...", flush=True)
+                results["list"] = await list_latency(
+                    api, f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga", 100_000)
+                print(f"  {results['list']}", flush=True)
             await api.aclose()
             await gateway.aclose()
         finally:
@@ -168,8 +242,10 @@ if __name__ == "__main__":
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--concurrency", default="10,50")
     parser.add_argument("--out", default="bench-results.json")
+    parser.add_argument("--no-extras", action="store_true", help="skip parked memory and list latency")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.payments, [int(c) for c in args.concurrency.split(",")]))
+    figures = asyncio.run(main(args.payments, [int(c) for c in args.concurrency.split(",")],
+                               not args.no_extras))
     report(figures)
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print(f"\nwritten to {args.out}")

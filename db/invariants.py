@@ -8,7 +8,8 @@
 3. every completed (or refunded) payment has exactly one accepted charge and one capture;
 4. no failed, canceled or exhausted payment has an accepted charge;
 5. no hold is active for a payment that is not in flight;
-6. refunds at the gateway match refunds posted in the ledger.
+6. refunds at the gateway match refunds posted in the ledger;
+7. (given a Temporal client) every payment whose workflow has ended has a settled projection.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionStatus
 
 CHARGED = ("completed", "partially_refunded", "refunded")
 NOT_CHARGED = ("failed", "canceled", "exhausted")
@@ -38,7 +40,8 @@ class Violation:
         return f"{self.subject}: {self.rule}: {self.detail}"
 
 
-async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]]) -> list[Violation]:
+async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
+                temporal: Client | None = None) -> list[Violation]:
     found: list[Violation] = []
     async with engine.connect() as conn:
         async def rows(sql: str) -> list[Any]:
@@ -95,6 +98,14 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]]) -> l
             if rid not in posted_refunds:
                 # in flight is fine only while the payment's workflow is still posting it
                 found.append(Violation(rid, "gateway refunds are posted", "not in the ledger"))
+    if temporal is not None:
+        for pid, p in payments.items():
+            if p.status in IN_FLIGHT:
+                desc = await temporal.get_workflow_handle(pid).describe()
+                if desc.status != WorkflowExecutionStatus.RUNNING:
+                    found.append(Violation(pid, "ended workflow, settled projection",
+                                           f"workflow {desc.status.name if desc.status else '?'}, "
+                                           f"projection {p.status}"))
     return found
 
 
@@ -106,7 +117,8 @@ async def _main() -> int:
     engine = make_engine(s.database_url, pool_size=1)
     async with httpx.AsyncClient(base_url=s.gateway_url) as http:
         records = (await http.get("/charges")).json()
-    violations = await check(engine, records)
+    temporal = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)
+    violations = await check(engine, records, temporal)
     await engine.dispose()
     for v in violations:
         print(v)

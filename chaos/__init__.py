@@ -1,0 +1,1 @@
+"""`make chaos`: payments under crashes, restarts and gateway faults, then the invariants."""

@@ -1,0 +1,23 @@
+"""The chaos run, smaller: separate processes, crashes, restarts and gateway faults, and then
+no payment left unsettled and no invariant violated. Slow (about a minute)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
+    run = subprocess.run([sys.executable, "-m", "chaos.run", "--payments", "60", "--quick"],
+                         capture_output=True, text=True, timeout=380, check=False)
+    report = run.stdout
+    assert "| invariant violations | 0 |" in report, report + run.stderr[-3000:]
+    assert "| never accepted by the API | 0 |" in report, report
+    assert "worker: SIGKILL and restart" in report
+    assert "temporal: restart" in report
+    assert "postgresql: restart" in report
+    assert run.returncode == 0, report + run.stderr[-3000:]
