@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = 200
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_cached_workflows: int = 2000
+    worker_workflow_task_pollers: int = Field(default=5, ge=1)
+    worker_activity_task_pollers: int = Field(default=5, ge=1)
     # Hosts webhook endpoints may point at ("*" = any). Loopback only by default, so a
     # development system never sends traffic elsewhere; list your receivers' hosts in production.
     webhook_allowed_hosts: str = "localhost,127.0.0.1,::1"

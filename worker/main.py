@@ -48,6 +48,8 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
     )
 
 
