@@ -252,7 +252,7 @@ def _aware(value: datetime) -> datetime:
 
 @router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
 async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
-                         limit: Annotated[int, Query(ge=1, le=200)] = 200,
+                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
                          offset: Annotated[int, Query(ge=0)] = 0) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
     await load(state, principal.tenant_id, pid)
