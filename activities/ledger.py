@@ -132,17 +132,15 @@ class LedgerActivities:
                     return  # this step already ran
                 raise ApplicationError(f"no active hold for {step.payment_id}#{step.attempt} "
                                        f"(hold is {state}); an operator must reconcile")
-            wallet = await ledger.wallet_for_update(conn, hold.wallet_id)
-            total = step.amount + step.fee
-            await conn.execute(text(
+            balance_after = (await conn.execute(text(
                 "UPDATE accounts SET balance = balance - :t, held = held - :t, "
-                "version = version + 1, updated_at = now() WHERE id = :w"),
-                {"t": total, "w": hold.wallet_id})
+                "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
+                {"t": step.amount + step.fee, "w": hold.wallet_id})).scalar_one()
             journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
                                            step.payment_id, step.currency)
             settlement = await ledger.system_account(conn, "settlement", step.currency)
             fees = await ledger.system_account(conn, "fees", step.currency)
-            after_payment = wallet.balance - step.amount
+            after_payment = balance_after + step.fee
             await ledger.entries(conn, journal, step.currency, step.payment_id, [
                 (hold.wallet_id, "payment", -step.amount, after_payment),
                 (hold.wallet_id, "fee", -step.fee, after_payment - step.fee),

@@ -54,12 +54,6 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
                "fmsg": failure_message, "clear": clear_failure, "id": payment_id})
 
 
-async def wallet_for_update(conn: AsyncConnection, wallet_id: str) -> Any:
-    return (await conn.execute(text(
-        "SELECT id, balance, held, version FROM accounts WHERE id = :w FOR UPDATE"),
-        {"w": wallet_id})).one()
-
-
 async def system_account(conn: AsyncConnection, kind: str, currency: str) -> str:
     """The funding, settlement or fee account of a currency, created on first use."""
     account_id = f"acc_{kind}_{currency.lower()}"

@@ -294,9 +294,17 @@ async def cancel_payment(principal: PaymentsWrite, pid: str, state: StateDep) ->
 async def _operate(state: AppState, tenant_id: str, pid: str, update: Any, code: str,
                    verb: str) -> PaymentPublic:
     found = await load(state, tenant_id, pid)
-    handle = state.temporal.get_workflow_handle(pid)
+    await run_update(state, found, update, code=code, verb=verb)
+    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
+
+
+async def run_update(state: AppState, found: dict[str, Any], update: Any, *args: Any, code: str,
+                     verb: str) -> Any:
+    """Run a validated update on the payment's workflow; a refusal, or a workflow that has
+    ended, is a 409 with `code`."""
+    handle = state.temporal.get_workflow_handle(found["id"])
     try:
-        await handle.execute_update(update)
+        return await handle.execute_update(update, *args)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -305,10 +313,9 @@ async def _operate(state: AppState, tenant_id: str, pid: str, update: Any, code:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             desc = await handle.describe()
             if desc.status != WorkflowExecutionStatus.RUNNING:
-                raise _conflict(code, f"payment {pid} cannot be {verb}: it is {found['status']}",
-                                found) from None
+                raise _conflict(code, f"payment {found['id']} cannot be {verb}: it is "
+                                f"{found['status']}", found) from None
         raise
-    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
 
 
 def _conflict(code: str, message: str, found: dict[str, Any]) -> Problem:

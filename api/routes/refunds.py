@@ -7,14 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
-from api.routes.payments import load
+from api.routes.payments import load, run_update
 from api.routes.wallets import money_problem
 from api.schemas import Page, RefundCreate, RefundPublic
 from domain.fingerprint import fingerprint
@@ -62,7 +59,9 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
     view = await _stored(state, rid)
     replayed = view is not None
     if view is None:
-        view = await _request(state, pid, RefundRequest(rid, amount, fp, body.reason), payment)
+        view = await run_update(state, payment, PaymentWorkflow.request_refund,
+                                RefundRequest(rid, amount, fp, body.reason),
+                                code="CANNOT_REFUND_PAYMENT", verb="refunded")
         replayed = view.replayed
     if view.fingerprint != fp:
         raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
@@ -71,24 +70,6 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return _public(view, payment)
-
-
-async def _request(state: AppState, pid: str, req: RefundRequest, payment: dict[str, Any]) -> RefundView:
-    try:
-        view: RefundView = await state.temporal.get_workflow_handle(pid).execute_update(
-            PaymentWorkflow.request_refund, req)
-        return view
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Problem(409, "CANNOT_REFUND_PAYMENT", message,
-                      extra={"payment_status": payment["status"]}) from None
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise Problem(409, "CANNOT_REFUND_PAYMENT",
-                          f"payment {pid} cannot be refunded: it is {payment['status']}",
-                          extra={"payment_status": payment["status"]}) from None
-        raise
 
 
 @router.get("/{pid}/refunds", response_model=Page[RefundPublic], responses=responses(401, 403, 404))

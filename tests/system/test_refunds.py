@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from tests.system.conftest import System
@@ -51,7 +52,7 @@ async def test_partial_refunds_return_the_whole_fee_and_no_more(sys_: System) ->
     after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
     assert after["balance"] == "200.00"
     refunds = (await sys_.api.get(f"/v1/payments/{pid}/refunds")).json()["items"]
-    assert sum(float(r["fee"]) * 100 for r in refunds) == 200  # 0.67 + 0.67 + 0.66
+    assert sum(Decimal(r["fee"]) for r in refunds) == Decimal("2.00")  # 0.67 + 0.67 + 0.66
     assert {r["status"] for r in refunds} == {"succeeded"}
 
 
