@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import views
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
@@ -22,6 +24,7 @@ from api.schemas import (
     WalletPublic,
 )
 from db import ledger
+from db.models import Account
 from domain.fingerprint import fingerprint
 from domain.ids import deposit_id, new_id
 from domain.money import MoneyError, currency_exponent, to_major, to_minor
@@ -35,15 +38,16 @@ def money_problem(err: MoneyError, field: str) -> Problem:
                    errors=[{"field": field, "message": err.message, "code": err.code}])
 
 
-async def _wallet_row(state: StateDep, tenant_id: str, wallet_id: str) -> object:
-    async with state.engine.connect() as conn:
-        row = (await conn.execute(text(
-            f"SELECT {WALLET_COLUMNS} FROM accounts "
-            "WHERE id = :id AND tenant_id = :t AND kind = 'wallet'"),
-            {"id": wallet_id, "t": tenant_id})).first()
-    if row is None:
+def _wallets(tenant_id: str) -> Any:
+    return select(Account).where(Account.tenant_id == tenant_id, Account.kind == "wallet")
+
+
+async def _wallet_row(state: StateDep, tenant_id: str, wallet_id: str) -> Account:
+    async with AsyncSession(state.engine) as session:
+        wallet = (await session.exec(_wallets(tenant_id).where(Account.id == wallet_id))).first()
+    if wallet is None:
         raise Problem(404, "WALLET_NOT_FOUND", f"no wallet {wallet_id}")
-    return row
+    return wallet
 
 
 @router.post("", status_code=201, response_model=WalletPublic,
@@ -83,14 +87,14 @@ async def list_wallets(principal: WalletsRead, state: StateDep,
                        user_id: Annotated[str | None, Query(max_length=128)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        offset: Annotated[int, Query(ge=0)] = 0) -> Page[WalletPublic]:
-    where = "tenant_id = :t AND kind = 'wallet'" + (" AND user_id = :u" if user_id else "")
-    params = {"t": principal.tenant_id, "u": user_id, "l": limit, "o": offset}
-    async with state.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM accounts WHERE {where}"), params)).scalar()
-        rows = (await conn.execute(text(
-            f"SELECT {WALLET_COLUMNS} FROM accounts WHERE {where} "
-            "ORDER BY created_at DESC, id LIMIT :l OFFSET :o"), params)).all()
-    return Page(items=[views.wallet(r) for r in rows], total=total or 0, limit=limit, offset=offset)
+    query = _wallets(principal.tenant_id)
+    if user_id:
+        query = query.where(Account.user_id == user_id)
+    async with AsyncSession(state.engine) as session:
+        total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
+        rows = (await session.exec(query.order_by(col(Account.created_at).desc(), col(Account.id))
+                                   .limit(limit).offset(offset))).all()
+    return Page(items=[views.wallet(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.post("/{wallet_id}/deposits", status_code=201, response_model=DepositPublic,
@@ -100,7 +104,7 @@ async def deposit(principal: WalletsWrite, wallet_id: str, key: IdempotencyKey,
                   body: DepositCreate, state: StateDep, response: Response) -> DepositPublic:
     """Fund a wallet: one journal (funding -x, wallet +x), exactly once per Idempotency-Key."""
     wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
-    currency: str = wallet.currency  # type: ignore[attr-defined]
+    currency = wallet.currency
     try:
         amount = to_minor(body.amount, currency, maximum=Decimal(state.settings.max_amount))
     except MoneyError as err:
@@ -180,6 +184,6 @@ async def transactions(principal: WalletsRead, wallet_id: str, state: StateDep,
             "SELECT id, type, amount, balance_after, payment_id, created_at FROM entries "
             "WHERE account_id = :w ORDER BY id DESC LIMIT :l OFFSET :o"),
             {"w": wallet_id, "l": limit, "o": offset})).all()
-    currency: str = wallet.currency  # type: ignore[attr-defined]
+    currency = wallet.currency
     return Page(items=[views.transaction(r, currency) for r in rows], total=total or 0,
                 limit=limit, offset=offset)
