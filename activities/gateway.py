@@ -85,12 +85,18 @@ class GatewayActivities:
     async def refund_gateway(self, step: RefundStep) -> str:
         """Give the money back at the gateway, once per refund id (its idempotency key)."""
         async with self.engine.begin() as conn:
+            # Saga v2's refunds were recorded and reserved by the API; a v1 refund (queued in its
+            # payment's workflow before the upgrade) is recorded and reserved here.
             await conn.execute(text(
                 """
-                INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status,
-                                     fingerprint, reason)
-                SELECT :id, :p, :t, :amount, :fee, :c, 'pending', :fp, :reason
-                ON CONFLICT (id) DO NOTHING
+                WITH made AS (
+                    INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status,
+                                         fingerprint, reason)
+                    SELECT :id, :p, :t, :amount, :fee, :c, 'pending', :fp, :reason
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING payment_id, amount)
+                UPDATE payments SET refund_reserved = refund_reserved + made.amount
+                FROM made WHERE payments.id = made.payment_id
                 """), {"id": step.refund_id, "p": step.payment_id, "t": step.tenant_id,
                        "amount": step.amount, "fee": step.fee, "c": step.currency,
                        "fp": step.fingerprint,

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import ledger
+from domain.fees import refund_fee_share
 from domain.status import FailureCode, PaymentStatus
 from workflows.types import (
     PAYMENT_CONFLICT,
@@ -24,6 +25,7 @@ from workflows.types import (
     CaptureFunds,
     FailPayment,
     OpenPayment,
+    RefundPosted,
     RefundStep,
     ReleaseHold,
     Reservation,
@@ -37,83 +39,33 @@ class LedgerActivities:
 
     @activity.defn(name="open_payment")
     async def open_payment(self, step: OpenPayment) -> None:
+        """Saga v1's first step (v2 runs `start_payment`)."""
+        async with self.engine.begin() as conn:
+            await _open(conn, step)
+
+    @activity.defn(name="start_payment")
+    async def start_payment(self, step: OpenPayment) -> Reservation:
+        """Saga v2's first step: open the payment and reserve attempt 0, in one transaction."""
         p = step.payment
         async with self.engine.begin() as conn:
-            row = (await conn.execute(text(
-                """
-                INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
-                    service_id, amount, fee, currency, description, reference, metadata, status,
-                    max_manual_retries, created_at)
-                VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
-                    :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
-                    :created_at)
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """), {
-                    "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
-                    "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
-                    "service": p.service_id, "amount": p.amount, "fee": p.fee,
-                    "currency": p.currency, "description": p.description,
-                    "reference": p.reference,
-                    "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
-                    "max_retries": p.policy.max_manual_retries,
-                    "created_at": datetime.fromisoformat(p.created_at),
-                })).first()
-            if row is None:
-                owner = (await conn.execute(
-                    text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
-                )).scalar()
-                if owner != step.run_id:
-                    # The key was used by an earlier run whose history is gone: never pay twice.
-                    raise ApplicationError(
-                        f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
-                        non_retryable=True)
-                return
-            await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
-                "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
-                "amount": p.amount, "fee": p.fee, "currency": p.currency,
-            })
+            await _open(conn, step)
+            return await _reserve(conn, ReserveFunds(p.payment_id, p.tenant_id, 0, p.user_id,
+                                                     p.currency, p.amount + p.fee, step.expires_at))
+
+    @activity.defn(name="retry_payment")
+    async def retry_payment(self, step: BeginRetry) -> Reservation:
+        """Saga v2's manual retry: the retry is recorded and the new attempt reserved, in one
+        transaction."""
+        async with self.engine.begin() as conn:
+            await _begin_retry(conn, step)
+            return await _reserve(conn, ReserveFunds(step.payment_id, step.tenant_id, step.attempt,
+                                                     step.user_id, step.currency, step.total,
+                                                     step.expires_at))
 
     @activity.defn(name="reserve_funds")
     async def reserve_funds(self, step: ReserveFunds) -> Reservation:
         async with self.engine.begin() as conn:
-            done = await _existing_hold(conn, step.payment_id, step.attempt)
-            if done is not None:
-                return Reservation(ok=True, wallet_id=done)
-            wallet = (await conn.execute(text(
-                "SELECT id FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
-                "AND user_id = :u AND currency = :c"),
-                {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).scalar()
-            if wallet is None:
-                return await _reservation_failed(
-                    conn, step, FailureCode.WALLET_NOT_FOUND,
-                    f"user {step.user_id} has no {step.currency} wallet")
-            # One conditional statement: concurrent payments can never overdraw or lose an update.
-            reserved = (await conn.execute(text(
-                """
-                UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
-                WHERE id = :w AND balance - held >= :total
-                RETURNING version
-                """), {"w": wallet, "total": step.total})).first()
-            if reserved is None:
-                return await _reservation_failed(
-                    conn, step, FailureCode.INSUFFICIENT_FUNDS,
-                    "the wallet's available balance is lower than amount plus fee")
-            await conn.execute(text(
-                """
-                INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
-                VALUES (:id, :p, :a, :w, :amount, 'active', :expires)
-                """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
-                       "a": step.attempt, "w": wallet, "amount": step.total,
-                       "expires": datetime.fromisoformat(step.expires_at)})
-            await ledger.project(conn, step.payment_id, PaymentStatus.RESERVED,
-                                 wallet_id=wallet, attempt=step.attempt)
-            await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
-                              step.attempt, {"wallet_id": wallet, "amount": step.total,
-                                             "expires_at": step.expires_at,
-                                             "wallet_version": reserved.version},
-                              wallet_id=wallet)
-            return Reservation(ok=True, wallet_id=wallet)
+            return await _reserve(conn, step)
 
     @activity.defn(name="capture_funds")
     async def capture_funds(self, step: CaptureFunds) -> None:
@@ -179,11 +131,7 @@ class LedgerActivities:
     @activity.defn(name="begin_retry")
     async def begin_retry(self, step: BeginRetry) -> None:
         async with self.engine.begin() as conn:
-            await ledger.project(conn, step.payment_id, PaymentStatus.PENDING, attempt=step.attempt,
-                                 manual_retries=step.manual_retries, clear_failure=True)
-            await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
-                              step.attempt, {"manual_retries": step.manual_retries,
-                                             "source": step.source})
+            await _begin_retry(conn, step)
 
     @activity.defn(name="cancel_payment")
     async def cancel_payment(self, step: CancelPayment) -> None:
@@ -232,13 +180,154 @@ class LedgerActivities:
                                "wallet_balance_after": after},
                               wallet_id=wallet_id, dedupe=f"{step.refund_id}:refunded")
 
+    @activity.defn(name="settle_refund")
+    async def settle_refund(self, step: RefundStep) -> RefundPosted:
+        """Saga v2's refund posting: the wallet gets the amount plus its fee share back, the fee
+        share computed on the running refunded total (so the shares of any series of refunds add
+        up to the whole fee exactly), with the payment's status and the event, in one transaction."""
+        async with self.engine.begin() as conn:
+            journal = await ledger.journal_once(conn, "refund", f"refund:{step.refund_id}",
+                                                step.payment_id, step.currency)
+            if journal is None:  # posted already: answer what was posted
+                done = (await conn.execute(text(
+                    "SELECT r.amount, r.fee, p.status FROM refunds r JOIN payments p "
+                    "ON p.id = r.payment_id WHERE r.id = :id"), {"id": step.refund_id})).one()
+                return RefundPosted(step.refund_id, done.amount, done.fee, done.status)
+            paid = (await conn.execute(text(
+                """
+                UPDATE payments SET amount_refunded = amount_refunded + :a,
+                    status = CASE WHEN amount_refunded + :a = amount THEN 'refunded'
+                                  ELSE 'partially_refunded' END,
+                    version = version + 1, updated_at = now()
+                WHERE id = :p
+                RETURNING amount, fee, amount_refunded, wallet_id, status
+                """), {"a": step.amount, "p": step.payment_id})).one()
+            fee = refund_fee_share(paid.fee, paid.amount, paid.amount_refunded - step.amount,
+                                   step.amount)
+            after = (await conn.execute(text(
+                "UPDATE accounts SET balance = balance + :c, version = version + 1, "
+                "updated_at = now() WHERE id = :w RETURNING balance"),
+                {"c": step.amount + fee, "w": paid.wallet_id})).scalar_one()
+            settlement = await ledger.system_account(conn, "settlement", step.currency)
+            fees = await ledger.system_account(conn, "fees", step.currency)
+            await ledger.entries(conn, journal, step.currency, step.payment_id, [
+                (paid.wallet_id, "refund", step.amount, after - fee),
+                (paid.wallet_id, "fee_refund", fee, after),
+                (settlement, "refund", -step.amount, None),
+                (fees, "fee_refund", -fee, None),
+            ])
+            await conn.execute(text(
+                "UPDATE refunds SET status = 'succeeded', fee = :fee, updated_at = now() "
+                "WHERE id = :id"), {"id": step.refund_id, "fee": fee})
+            await ledger.emit(conn, "payment.refunded", step.tenant_id, step.payment_id, 0,
+                              {"refund_id": step.refund_id, "amount": step.amount,
+                               "fee": fee, "currency": step.currency,
+                               "wallet_balance_after": after},
+                              wallet_id=paid.wallet_id, dedupe=f"{step.refund_id}:refunded")
+            return RefundPosted(step.refund_id, step.amount, fee, paid.status)
+
     @activity.defn(name="fail_refund")
     async def fail_refund(self, step: RefundStep) -> None:
+        """The gateway refused the refund: it is failed and its amount is refundable again."""
         async with self.engine.begin() as conn:
-            await conn.execute(text(
+            failed = (await conn.execute(text(
                 "UPDATE refunds SET status = 'failed', failure_message = :m, updated_at = now() "
-                "WHERE id = :id AND status = 'pending'"),
-                {"id": step.refund_id, "m": step.failure_message})
+                "WHERE id = :id AND status = 'pending' RETURNING amount"),
+                {"id": step.refund_id, "m": step.failure_message})).scalar()
+            if failed is None:
+                return  # recorded already
+            await conn.execute(text(
+                "UPDATE payments SET refund_reserved = refund_reserved - :a, version = version + 1, "
+                "updated_at = now() WHERE id = :p"), {"a": failed, "p": step.payment_id})
+            await ledger.emit(conn, "payment.refund_failed", step.tenant_id, step.payment_id, 0,
+                              {"refund_id": step.refund_id, "amount": failed,
+                               "currency": step.currency, "message": step.failure_message},
+                              dedupe=f"{step.refund_id}:failed")
+
+async def _open(conn: AsyncConnection, step: OpenPayment) -> None:
+    p = step.payment
+    row = (await conn.execute(text(
+        """
+        INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+            service_id, amount, fee, currency, description, reference, metadata, status,
+            max_manual_retries, created_at)
+        VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
+            :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
+            :created_at)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """), {
+            "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
+            "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
+            "service": p.service_id, "amount": p.amount, "fee": p.fee,
+            "currency": p.currency, "description": p.description,
+            "reference": p.reference,
+            "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
+            "max_retries": p.policy.max_manual_retries,
+            "created_at": datetime.fromisoformat(p.created_at),
+        })).first()
+    if row is None:
+        owner = (await conn.execute(
+            text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
+        )).scalar()
+        if owner != step.run_id:
+            # The key was used by an earlier run whose history is gone: never pay twice.
+            raise ApplicationError(
+                f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
+                non_retryable=True)
+        return
+    await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
+        "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
+        "amount": p.amount, "fee": p.fee, "currency": p.currency,
+    })
+
+
+async def _reserve(conn: AsyncConnection, step: ReserveFunds) -> Reservation:
+    done = await _existing_hold(conn, step.payment_id, step.attempt)
+    if done is not None:
+        return Reservation(ok=True, wallet_id=done)
+    wallet = (await conn.execute(text(
+        "SELECT id FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+        "AND user_id = :u AND currency = :c"),
+        {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).scalar()
+    if wallet is None:
+        return await _reservation_failed(
+            conn, step, FailureCode.WALLET_NOT_FOUND,
+            f"user {step.user_id} has no {step.currency} wallet")
+    # One conditional statement: concurrent payments can never overdraw or lose an update.
+    reserved = (await conn.execute(text(
+        """
+        UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
+        WHERE id = :w AND balance - held >= :total
+        RETURNING version
+        """), {"w": wallet, "total": step.total})).first()
+    if reserved is None:
+        return await _reservation_failed(
+            conn, step, FailureCode.INSUFFICIENT_FUNDS,
+            "the wallet's available balance is lower than amount plus fee")
+    await conn.execute(text(
+        """
+        INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
+        VALUES (:id, :p, :a, :w, :amount, 'active', :expires)
+        """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
+               "a": step.attempt, "w": wallet, "amount": step.total,
+               "expires": datetime.fromisoformat(step.expires_at)})
+    await ledger.project(conn, step.payment_id, PaymentStatus.RESERVED,
+                         wallet_id=wallet, attempt=step.attempt)
+    await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
+                      step.attempt, {"wallet_id": wallet, "amount": step.total,
+                                     "expires_at": step.expires_at,
+                                     "wallet_version": reserved.version},
+                      wallet_id=wallet)
+    return Reservation(ok=True, wallet_id=wallet)
+
+
+async def _begin_retry(conn: AsyncConnection, step: BeginRetry) -> None:
+    await ledger.project(conn, step.payment_id, PaymentStatus.PENDING, attempt=step.attempt,
+                         manual_retries=step.manual_retries, clear_failure=True)
+    await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
+                      step.attempt, {"manual_retries": step.manual_retries,
+                                     "source": step.source})
 
 
 async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -> str | None:

@@ -3,6 +3,9 @@
 The rule of the saga holds here too: a hold is never released while the gateway may have
 charged. The charge is looked up by its idempotency key first; a charge that happened is
 captured, anything else is released with `reservation_expired`.
+
+It also starts the saga of any refund left pending without one (the API reserves a refund, then
+starts its workflow: a crash between the two leaves the reservation waiting for it).
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
-from db import ledger
+from db import ledger, refunds
 from domain.status import FailureCode, PaymentStatus
+from settings import Settings
+from workflows.start import start_refund
 from workflows.types import CaptureFunds, ChargeRequest, ReleaseHold
 
 
 class SweeperActivities:
     def __init__(self, client: Client, ledger_steps: LedgerActivities,
-                 gateway_steps: GatewayActivities, grace_seconds: int = 60) -> None:
+                 gateway_steps: GatewayActivities, settings: Settings, grace_seconds: int = 60) -> None:
         self.client = client
+        self.settings = settings
         self.ledger_steps = ledger_steps
         self.gateway_steps = gateway_steps
         self.grace_seconds = grace_seconds
@@ -39,22 +45,33 @@ class SweeperActivities:
                 WHERE h.status = 'active' AND h.expires_at < now() - make_interval(secs => :g)
                 ORDER BY h.expires_at LIMIT 200
                 """), {"g": self.grace_seconds})).all()
+            refunds_pending = (await conn.execute(text(
+                "SELECT id FROM refunds WHERE status = 'pending' AND id LIKE 'rfd\\_%' "
+                "AND created_at < now() - make_interval(secs => :g) ORDER BY created_at LIMIT 200"),
+                {"g": self.grace_seconds})).scalars().all()
         swept = 0
         for hold in holds:
-            if await self._workflow_running(hold.payment_id):
+            if await self._workflow_status(hold.payment_id) == WorkflowExecutionStatus.RUNNING:
                 continue  # its own saga will settle it
             await self._settle(hold)
             swept += 1
+        for rid in refunds_pending:
+            if await self._workflow_status(rid) is None:
+                async with self.ledger_steps.engine.connect() as conn:
+                    step = await refunds.pending_step(conn, rid)
+                if step is not None:
+                    await start_refund(self.client, self.settings, step)
+                    swept += 1
         return swept
 
-    async def _workflow_running(self, payment_id: str) -> bool:
+    async def _workflow_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         try:
-            desc = await self.client.get_workflow_handle(payment_id).describe()
+            desc = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                return False
+                return None
             raise
-        return desc.status == WorkflowExecutionStatus.RUNNING
+        return desc.status
 
     async def _settle(self, hold: Any) -> None:
         request = ChargeRequest(hold.payment_id, hold.tenant_id, hold.attempt, hold.amount,

@@ -1,8 +1,13 @@
 """End-to-end figures on the embedded defaults: the same parts `make dev` runs, as processes.
 
-Prints payments per second (POST -> completed) and latency percentiles at a few concurrency levels,
-the ratio to a bare Temporal workflow with the same number of no-op activities on the same server,
-and a hot-wallet run against a spread run. Writes bench-results.json too.
+Prints, and writes to bench-results.json:
+- throughput: payments completed per second at 20 in flight (POST with `Prefer: wait`), against a
+  bare Temporal workflow of 4 regular no-op activities on the same server in the same run;
+- one payment at a time: POST + `Prefer: wait` until `completed`, p50/p95/p99;
+- the 202 path: POST p50/p95/p99 at half the measured maximum rate (open loop);
+- the worker's RSS after 0, 1,000 and 5,000 completed payments, and with 1,000 parked in `failed`;
+- the Running workflows after the bench, by type and payment status;
+- a hot-wallet run, and list latency with 100,000 payments in the table (extras).
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.worker import Worker
 
 from benchmarks.bare import BareWorkflow, noop
 
 PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "TEMPORAL_PORT": 17233,
          "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433}
+IN_FLIGHT = 20
+SETTLED = ("completed", "failed", "exhausted", "canceled")
+_PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -54,93 +63,179 @@ async def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise TimeoutError("stack did not start")
 
 
-async def run_payments(api: httpx.AsyncClient, temporal: Client, wallets: list[dict[str, Any]],
-                       count: int, concurrency: int) -> dict[str, Any]:
-    gate = asyncio.Semaphore(concurrency)
-    post_lat: list[float] = []
-    saga_lat: list[float] = []
-    statuses: dict[str, int] = {}
+class Bench:
+    def __init__(self, api: httpx.AsyncClient, gateway: httpx.AsyncClient, temporal: Client,
+                 stack_pid: int) -> None:
+        self.api, self.gateway, self.temporal, self.stack_pid = api, gateway, temporal, stack_pid
 
-    async def one(i: int) -> None:
-        wallet = wallets[i % len(wallets)]
-        async with gate:
-            t0 = time.perf_counter()
-            r = await api.post("/v1/payments", headers={"Idempotency-Key": secrets.token_hex(8)},
-                               json={"user_id": wallet["user_id"], "service_id": "bench",
-                                     "amount": "1.00", "currency": "USD"})
-            post_lat.append(time.perf_counter() - t0)
+    async def wallets(self, n: int, funds: str = "1000000") -> list[dict[str, Any]]:
+        made = []
+        for _ in range(n):
+            w = (await self.api.post("/v1/wallets", json={
+                "user_id": f"bench-{secrets.token_hex(4)}", "currency": "USD"})).json()
+            r = await self.api.post(f"/v1/wallets/{w['id']}/deposits", json={"amount": funds},
+                                    headers={"Idempotency-Key": secrets.token_hex(8)})
             r.raise_for_status()
-            pid = r.json()["id"]
-            while True:  # as a client would: poll the payment until the saga has settled
-                status = (await api.get(f"/v1/payments/{pid}")).json()["status"]
-                if status in ("completed", "failed", "exhausted", "canceled"):
-                    break
-                await asyncio.sleep(0.1)
-            saga_lat.append(time.perf_counter() - t0)
-            statuses[status] = statuses.get(status, 0) + 1
+            made.append(w)
+        return made
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(count)))
-    elapsed = time.perf_counter() - started
-    return {"payments": count, "concurrency": concurrency, "wallets": len(wallets),
-            "seconds": round(elapsed, 2), "per_second": round(count / elapsed, 1),
-            "post_ms": summary(post_lat), "saga_ms": summary(saga_lat), "statuses": statuses}
+    async def post(self, wallet: dict[str, Any], wait: float | None = None) -> httpx.Response:
+        headers = {"Idempotency-Key": secrets.token_hex(8)}
+        if wait is not None:
+            headers["Prefer"] = f"wait={wait:g}"
+        r = await self.api.post("/v1/payments", headers=headers,
+                                json={"user_id": wallet["user_id"], "service_id": "bench",
+                                      "amount": "1.00", "currency": "USD"})
+        r.raise_for_status()
+        return r
 
+    async def settle(self, pid: str) -> str:
+        """Poll one payment until it settles (only for answers that came back before it did)."""
+        while True:
+            status = str((await self.api.get(f"/v1/payments/{pid}")).json()["status"])
+            if status in SETTLED:
+                return status
+            await asyncio.sleep(0.1)
 
-async def run_bare(temporal: Client, count: int, concurrency: int) -> dict[str, Any]:
-    queue = f"bare-{secrets.token_hex(3)}"
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
+    async def payments(self, wallets: list[dict[str, Any]], count: int,
+                       concurrency: int = IN_FLIGHT) -> dict[str, Any]:
+        """`count` payments, `concurrency` in flight, each POST waiting for its outcome."""
+        gate = asyncio.Semaphore(concurrency)
+        latencies: list[float] = []
+        statuses: dict[str, int] = {}
 
-    async def one(i: int) -> None:
-        async with gate:
-            t0 = time.perf_counter()
-            await temporal.execute_workflow(BareWorkflow.run, i, id=f"bare-{queue}-{i}",
-                                            task_queue=queue)
-            latencies.append(time.perf_counter() - t0)
+        async def one(i: int) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                body = (await self.post(wallets[i % len(wallets)], wait=30)).json()
+                status = body["status"]
+                if status not in SETTLED:
+                    status = await self.settle(body["id"])
+                latencies.append(time.perf_counter() - t0)
+                statuses[status] = statuses.get(status, 0) + 1
 
-    async with Worker(temporal, task_queue=queue, workflows=[BareWorkflow], activities=[noop]):
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(count)))
         elapsed = time.perf_counter() - started
-    return {"workflows": count, "concurrency": concurrency, "seconds": round(elapsed, 2),
-            "per_second": round(count / elapsed, 1), "saga_ms": summary(latencies)}
+        return {"payments": count, "in_flight": concurrency, "wallets": len(wallets),
+                "seconds": round(elapsed, 2), "per_second": round(count / elapsed, 1),
+                "latency_ms": summary(latencies), "statuses": statuses}
 
+    async def bare(self, count: int, concurrency: int = IN_FLIGHT) -> dict[str, Any]:
+        queue = f"bare-{secrets.token_hex(3)}"
+        gate = asyncio.Semaphore(concurrency)
+        latencies: list[float] = []
 
-def worker_rss_mb(stack_pid: int) -> float:
-    import psutil
+        async def one(i: int) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                await self.temporal.execute_workflow(BareWorkflow.run, i, id=f"{queue}-{i}",
+                                                     task_queue=queue)
+                latencies.append(time.perf_counter() - t0)
 
-    for child in psutil.Process(stack_pid).children(recursive=True):
-        if "worker" in " ".join(child.cmdline()[-2:]):
-            return round(child.memory_info().rss / 2**20, 1)
-    return float("nan")
+        async with Worker(self.temporal, task_queue=queue, workflows=[BareWorkflow],
+                          activities=[noop]):
+            started = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(count)))
+            elapsed = time.perf_counter() - started
+        return {"workflows": count, "in_flight": concurrency, "seconds": round(elapsed, 2),
+                "per_second": round(count / elapsed, 1), "latency_ms": summary(latencies)}
 
+    async def one_at_a_time(self, wallet: dict[str, Any], count: int) -> dict[str, Any]:
+        latencies: list[float] = []
+        answered: dict[str, int] = {}
+        for _ in range(count):
+            t0 = time.perf_counter()
+            r = await self.post(wallet, wait=10)
+            status = r.json()["status"]
+            if status not in SETTLED:
+                status = await self.settle(r.json()["id"])
+            latencies.append(time.perf_counter() - t0)
+            answered[f"{r.status_code} {status}"] = answered.get(f"{r.status_code} {status}", 0) + 1
+        return {"payments": count, "latency_ms": summary(latencies), "answers": answered}
 
-async def parked_memory(api: httpx.AsyncClient, gateway: httpx.AsyncClient, wallet: dict[str, Any],
-                        stack_pid: int, count: int) -> dict[str, Any]:
-    """Worker memory with `count` payments failed and parked, waiting for a manual retry."""
-    before = worker_rss_mb(stack_pid)
-    await gateway.put("/behavior", json={"fail_rate": 0.0, "decline_rate": 1.0})
-    gate = asyncio.Semaphore(50)
+    async def open_loop(self, wallets: list[dict[str, Any]], rate: float,
+                        seconds: float) -> dict[str, Any]:
+        """POST without waiting at a fixed rate; the latency of the 202 answers."""
+        latencies: list[float] = []
+        tasks = []
 
-    async def one() -> None:
-        async with gate:
-            r = await api.post("/v1/payments", headers={"Idempotency-Key": secrets.token_hex(8)},
-                               json={"user_id": wallet["user_id"], "service_id": "bench",
-                                     "amount": "1.00", "currency": "USD"})
-            r.raise_for_status()
+        async def one(i: int) -> None:
+            t0 = time.perf_counter()
+            await self.post(wallets[i % len(wallets)])
+            latencies.append(time.perf_counter() - t0)
 
-    await asyncio.gather(*(one() for _ in range(count)))
-    while True:
-        page = (await api.get("/v1/payments", params={"user_id": wallet["user_id"],
-                                                      "status": "failed", "limit": 1})).json()
-        print(f"  parked {page['total']}/{count}", flush=True)
-        if page["total"] >= count:
-            break
-        await asyncio.sleep(3)
-    await gateway.put("/behavior", json={"fail_rate": 0.0})
-    return {"parked": count, "worker_rss_mb_before": before,
-            "worker_rss_mb_after": worker_rss_mb(stack_pid)}
+        started = time.perf_counter()
+        count = int(rate * seconds)
+        for i in range(count):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        await self.wait_idle()
+        return {"rate_per_second": round(rate, 1), "posts": count, "post_ms": summary(latencies)}
+
+    async def completed(self) -> int:
+        page = (await self.api.get("/v1/payments", params={"status": "completed", "limit": 1})).json()
+        return int(page["total"])
+
+    async def wait_idle(self) -> None:
+        """Until no payment of the bench is still on its way (pending, reserved, processing)."""
+        while True:
+            busy = 0
+            for status in ("pending", "reserved", "processing"):
+                page = (await self.api.get("/v1/payments", params={"status": status, "limit": 1})).json()
+                busy += int(page["total"])
+            if busy == 0:
+                return
+            await asyncio.sleep(0.5)
+
+    def worker_rss_mb(self) -> float:
+        import psutil
+
+        for child in psutil.Process(self.stack_pid).children(recursive=True):
+            if "worker" in " ".join(child.cmdline()[-2:]):
+                return round(child.memory_info().rss / 2**20, 1)
+        return float("nan")
+
+    async def rss_after_completed(self, wallets: list[dict[str, Any]],
+                                  milestones: list[int]) -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for target in milestones:
+            missing = target - await self.completed()
+            if missing > 0:
+                print(f"  completing {missing} more payments to reach {target} ...", flush=True)
+                await self.payments(wallets, missing)
+            await self.wait_idle()
+            figures[str(target)] = self.worker_rss_mb()
+            print(f"  worker RSS after {await self.completed()} completed: "
+                  f"{figures[str(target)]} MB", flush=True)
+        return figures
+
+    async def parked(self, wallet: dict[str, Any], count: int) -> dict[str, Any]:
+        """Worker memory with `count` payments failed and parked, waiting for a manual retry."""
+        before = self.worker_rss_mb()
+        await self.gateway.put("/behavior", json={"fail_rate": 0.0, "decline_rate": 1.0})
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one() -> None:
+            async with gate:
+                await self.post(wallet)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        await self.wait_idle()
+        await self.gateway.put("/behavior", json={"fail_rate": 0.0})
+        return {"parked": count, "worker_rss_mb_before": before,
+                "worker_rss_mb_after": self.worker_rss_mb()}
+
+    async def running_workflows(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        async for wf in self.temporal.list_workflows("ExecutionStatus = 'Running'"):
+            status = wf.typed_search_attributes.get(_PAYMENT_STATUS) or "-"
+            name = f"{wf.workflow_type} {status}"
+            counts[name] = counts.get(name, 0) + 1
+        return {"total": sum(counts.values()), "by_type_and_status": counts}
 
 
 async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> dict[str, Any]:
@@ -172,7 +267,7 @@ async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> 
     return figures
 
 
-async def main(count: int, levels: list[int], extras: bool) -> dict[str, Any]:
+async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
         proc, key = await start_stack(Path(tmp))
@@ -183,37 +278,46 @@ async def main(count: int, levels: list[int], extras: bool) -> dict[str, Any]:
             gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}")
             await gateway.put("/behavior", json={"fail_rate": 0.0})
             temporal = await Client.connect(f"127.0.0.1:{PORTS['TEMPORAL_PORT']}")
-
-            async def wallets(n: int) -> list[dict[str, Any]]:
-                made = []
-                for _ in range(n):
-                    w = (await api.post("/v1/wallets", json={
-                        "user_id": f"bench-{secrets.token_hex(4)}", "currency": "USD"})).json()
-                    await api.post(f"/v1/wallets/{w['id']}/deposits", json={"amount": "100000"},
-                                   headers={"Idempotency-Key": secrets.token_hex(8)})
-                    made.append(w)
-                return made
-
-            results: dict[str, Any] = {"spread": [], "hot": [], "bare": []}
-            spread = await wallets(20)
-            hot = await wallets(1)
+            bench = Bench(api, gateway, temporal, proc.pid)
+            results: dict[str, Any] = {"worker_rss_mb_after_completed": {"0": bench.worker_rss_mb()}}
+            spread = await bench.wallets(20)
             print("warm-up ...", flush=True)
-            await run_payments(api, temporal, spread, 40, 20)
-            for level in levels:
-                print(f"spread, {count} payments over 20 wallets, concurrency {level} ...", flush=True)
-                results["spread"].append(await run_payments(api, temporal, spread, count, level))
-                print(f"  {results['spread'][-1]}", flush=True)
-                print(f"hot wallet, {count} payments on 1 wallet, concurrency {level} ...", flush=True)
-                results["hot"].append(await run_payments(api, temporal, hot, count, level))
-                print(f"  {results['hot'][-1]}", flush=True)
-                print(f"bare workflow, {count} x 4 no-op activities, concurrency {level} ...", flush=True)
-                results["bare"].append(await run_bare(temporal, count, level))
-                print(f"  {results['bare'][-1]}", flush=True)
+            await bench.payments(spread, 40)
+            await bench.bare(40)
+
+            print(f"throughput: {count} payments over 20 wallets, {IN_FLIGHT} in flight ...", flush=True)
+            results["paysaga"] = await bench.payments(spread, count)
+            print(f"  {results['paysaga']}", flush=True)
+            print(f"bare workflow: {count} x 4 regular no-op activities, {IN_FLIGHT} in flight ...",
+                  flush=True)
+            results["bare"] = await bench.bare(count)
+            print(f"  {results['bare']}", flush=True)
+            results["ratio"] = round(results["paysaga"]["per_second"] / results["bare"]["per_second"], 2)
+
+            print("one payment at a time, POST + Prefer: wait ...", flush=True)
+            results["one_at_a_time"] = await bench.one_at_a_time(spread[0], 100)
+            print(f"  {results['one_at_a_time']}", flush=True)
+
+            half = results["paysaga"]["per_second"] / 2
+            print(f"the 202 path at half the maximum rate ({half:.1f}/s) for 20 s ...", flush=True)
+            results["post_202"] = await bench.open_loop(spread, half, 20)
+            print(f"  {results['post_202']}", flush=True)
+
+            print("worker memory as completed payments accumulate ...", flush=True)
+            results["worker_rss_mb_after_completed"].update(
+                await bench.rss_after_completed(spread, milestones))
+
+            print("1,000 payments parked in failed, waiting for a retry ...", flush=True)
+            results["parked"] = await bench.parked((await bench.wallets(1))[0], 1000)
+            print(f"  {results['parked']}", flush=True)
+
+            results["running_workflows"] = await bench.running_workflows()
+            print(f"Running workflows: {results['running_workflows']}", flush=True)
+
             if extras:
-                print("1,000 payments parked in failed, waiting for a retry ...", flush=True)
-                results["parked"] = await parked_memory(api, gateway, (await wallets(1))[0],
-                                                        proc.pid, 1000)
-                print(f"  {results['parked']}", flush=True)
+                print(f"hot wallet: {count} payments on 1 wallet, {IN_FLIGHT} in flight ...", flush=True)
+                results["hot"] = await bench.payments(await bench.wallets(1), count)
+                print(f"  {results['hot']}", flush=True)
                 print("list latency with 100,000 payments in the table ...", flush=True)
                 results["list"] = await list_latency(
                     api, f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga", 100_000)
@@ -226,25 +330,36 @@ async def main(count: int, levels: list[int], extras: bool) -> dict[str, Any]:
     return results
 
 
-def report(results: dict[str, Any]) -> None:
-    print("\nconcurrency  paysaga/s  bare/s  ratio  hot/s  hot/spread  "
-          "POST p50/p95/p99 ms   saga p50/p95/p99 ms")
-    for spread, hot, bare in zip(results["spread"], results["hot"], results["bare"], strict=True):
-        post, saga = spread["post_ms"], spread["saga_ms"]
-        print(f"{spread['concurrency']:>11}  {spread['per_second']:>9}  {bare['per_second']:>6}  "
-              f"{spread['per_second'] / bare['per_second']:>5.2f}  {hot['per_second']:>5}  "
-              f"{hot['per_second'] / spread['per_second']:>10.2f}  "
-              f"{post['p50']:>5}/{post['p95']}/{post['p99']:<8}  {saga['p50']}/{saga['p95']}/{saga['p99']}")
+def report(r: dict[str, Any]) -> None:
+    one, post = r["one_at_a_time"]["latency_ms"], r["post_202"]["post_ms"]
+    rss = " / ".join(str(v) for v in r["worker_rss_mb_after_completed"].values())
+    rows = [
+        (f"paysaga / bare, {IN_FLIGHT} in flight", r["ratio"], ">= 1.0"),
+        ("  paysaga payments/s", r["paysaga"]["per_second"], ""),
+        ("  bare 4-activity workflows/s", r["bare"]["per_second"], ""),
+        ("POST + Prefer: wait, one at a time, p50 / p99 ms", f"{one['p50']} / {one['p99']}",
+         "<= 100 / 200"),
+        (f"POST 202 at {r['post_202']['rate_per_second']}/s, p99 ms", post["p99"], "< 50"),
+        ("worker RSS MB after 0 / 1k / 5k completed", rss, "flat within 20%"),
+        ("worker RSS MB, 1,000 parked in failed", r["parked"]["worker_rss_mb_after"], "< 200"),
+        ("Running workflows after the bench", r["running_workflows"]["total"],
+         "only those waiting"),
+    ]
+    print(f"\n{'figure':<50} {'value':<24} target")
+    for name, value, target in rows:
+        print(f"{name:<50} {value!s:<24} {target}")
+    print(f"  Running by type and status: {r['running_workflows']['by_type_and_status']}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--payments", type=int, default=200)
-    parser.add_argument("--concurrency", default="10,50")
+    parser.add_argument("--payments", type=int, default=300)
+    parser.add_argument("--completed", default="1000,5000",
+                        help="completed-payment counts at which the worker's RSS is measured")
     parser.add_argument("--out", default="bench-results.json")
-    parser.add_argument("--no-extras", action="store_true", help="skip parked memory and list latency")
+    parser.add_argument("--no-extras", action="store_true", help="skip hot wallet and list latency")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.payments, [int(c) for c in args.concurrency.split(",")],
+    figures = asyncio.run(main(args.payments, [int(c) for c in args.completed.split(",")],
                                not args.no_extras))
     report(figures)
     Path(args.out).write_text(json.dumps(figures, indent=2))

@@ -77,6 +77,24 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
             "SELECT DISTINCT payment_id FROM holds WHERE status = 'active'")}
         posted_refunds = {r.id: r.amount for r in await rows(
             "SELECT id, amount FROM refunds WHERE status = 'succeeded'")}
+        for r in await rows(
+                """
+                SELECT p.id, p.amount, p.amount_refunded, p.refund_reserved,
+                       COALESCE(sum(r.amount) FILTER (WHERE r.status = 'succeeded'), 0) AS done,
+                       COALESCE(sum(r.amount) FILTER (WHERE r.status IN ('pending', 'succeeded')), 0)
+                           AS taken
+                FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+                GROUP BY p.id HAVING p.refund_reserved > 0 OR count(r.id) > 0
+                """):
+            if r.amount_refunded != r.done:
+                found.append(Violation(r.id, "amount refunded equals posted refunds",
+                                       f"amount_refunded {r.amount_refunded}, posted {r.done}"))
+            if r.refund_reserved != r.taken:
+                found.append(Violation(r.id, "refund reservation equals pending and posted refunds",
+                                       f"reserved {r.refund_reserved}, refunds {r.taken}"))
+            if r.taken > r.amount:
+                found.append(Violation(r.id, "refunds never exceed the payment",
+                                       f"refunds {r.taken} of {r.amount}"))
 
     charges = Counter(c["payment_id"] for c in gateway_records if c.get("object") == "charge")
     for pid, p in payments.items():

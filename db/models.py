@@ -107,6 +107,8 @@ class Payment(SQLModel, table=True):
     manual_retries: int = 0
     max_manual_retries: int = 3
     amount_refunded: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # refunds pending or done: what no new refund may take again (reserved by the API)
+    refund_reserved: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     gateway_reference: str | None = None
     version: int = 1
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -28,7 +28,13 @@ def deposit_id(tenant_id: str, idempotency_key: str) -> str:
     return f"dep_{_digest('deposit', tenant_id, idempotency_key)}"
 
 
-def refund_id(payment: str, idempotency_key: str) -> str:
+def refund_id(tenant_id: str, idempotency_key: str) -> str:
+    """The refund id, which is also its Temporal workflow id: same tenant and key, same id."""
+    return f"rfd_{_digest('refund', tenant_id, idempotency_key)}"
+
+
+def legacy_refund_id(payment: str, idempotency_key: str) -> str:
+    """Refunds made before saga v2 were keyed by payment and key; replays still find them."""
     return f"ref_{_digest('refund', payment, idempotency_key)}"
 
 

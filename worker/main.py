@@ -13,7 +13,9 @@ from activities.ledger import LedgerActivities
 from activities.sweeper import SweeperActivities
 from activities.webhooks import WebhookActivities
 from settings import Settings
+from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 
@@ -37,12 +39,16 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[PaymentWorkflow, HoldSweeperWorkflow, WebhookDeliveryWorkflow],
+        # PaymentWorkflowV1 finishes the payments started before saga v2 (README: upgrading)
+        workflows=[PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1, HoldSweeperWorkflow,
+                   WebhookDeliveryWorkflow],
         activities=[
-            ledger.open_payment, ledger.reserve_funds, ledger.capture_funds, ledger.release_hold,
-            ledger.fail_payment, ledger.begin_retry, ledger.cancel_payment, ledger.post_refund,
-            ledger.fail_refund, gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
-            SweeperActivities(client, ledger, gateway).sweep_orphaned_holds,
+            ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
+            ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
+            gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
+            # saga v1's own steps
+            ledger.open_payment, ledger.reserve_funds, ledger.begin_retry, ledger.post_refund,
+            SweeperActivities(client, ledger, gateway, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -1,24 +1,29 @@
-"""The payment saga: reserve the funds, charge the gateway, then capture them or compensate.
+"""The payment saga (workflow type `Payment`): reserve the funds, charge the gateway, then capture
+them or compensate.
 
-    pending -> reserved -> processing -> completed -> partially_refunded -> refunded
-        any step can fail -> failed -> (manual retry: back to pending) ... -> exhausted
-        pending / reserved / failed -> canceled
+    pending -> reserved -> processing -> completed                  the workflow completes
+        any step can fail -> failed -> (manual retry: back to pending) ...
+                                     -> exhausted                   the workflow fails (failure code)
+        pending / reserved / failed -> canceled                     the workflow completes
 
-A completed payment stays open for refunds (updates, validated against the refundable amount
-here, so concurrent refunds can never exceed the payment) until the refund window closes.
+The workflow stays open only while it waits for something: a charge in flight, or an operator's
+retry of a failed payment. Refunds are their own workflows (`workflows.refund`).
 
 The hold has a TTL: a durable timer bounds the charge, and when it fires the gateway is asked what
 happened to the charge's idempotency key before anything is released, so a charge that happened is
 captured, never released.
+
+Ledger steps are local activities (each one database transaction with its projection and event),
+run by the worker inside the workflow task; only the gateway call is a regular activity. A happy
+payment is two workflow tasks and one activity task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -26,7 +31,6 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.fees import refund_fee_share
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import policies
     from workflows.types import (
@@ -40,12 +44,8 @@ with workflow.unsafe.imports_passed_through():
         OpenPayment,
         PaymentInput,
         PaymentState,
-        RefundRequest,
-        RefundStep,
-        RefundView,
         ReleaseHold,
         Reservation,
-        ReserveFunds,
     )
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
@@ -63,7 +63,7 @@ class Failure:
 CANCELED = Failure("canceled", "canceled")
 
 
-@workflow.defn
+@workflow.defn(name="Payment")
 class PaymentWorkflow:
     def __init__(self) -> None:
         self._input: PaymentInput | None = None
@@ -76,40 +76,43 @@ class PaymentWorkflow:
         self._charge_started = False
         self._retry_requested = False
         self._cancel_requested = False
-        self._refunds: dict[str, RefundView] = {}
-        self._refund_queue: list[RefundView] = []
-        self._refunded = 0
+        self._outcome_recorded = False  # the current attempt's outcome is in the projection
 
     # -- the business process -------------------------------------------------------------
 
     @workflow.run
     async def run(self, payment: PaymentInput) -> PaymentState:
         self._input = payment
-        await self._step("open_payment", OpenPayment(payment, workflow.info().run_id))
+        expires_at = self._hold_expiry()
+        reservation = await self._ledger(
+            "start_payment", OpenPayment(payment, workflow.info().run_id, expires_at.isoformat()),
+            Reservation, summary="open the payment and hold amount + fee")
         while True:
-            failure = await self._attempt_payment()
-            if failure is None:
-                await self._serve_refunds()
-                return self.state()
-            if failure is CANCELED or not await self._fail_and_wait_for_retry(failure):
-                return self.state()
+            failure = await self._attempt_payment(reservation, expires_at)
+            if failure is None or failure is CANCELED:
+                break
+            if not await self._fail_and_wait_for_retry(failure):
+                break
+            expires_at = self._hold_expiry()
+            reservation = await self._ledger("retry_payment", BeginRetry(
+                payment.payment_id, payment.tenant_id, self._attempt, self._manual_retries,
+                "manual", payment.user_id, payment.currency, payment.amount + payment.fee,
+                expires_at.isoformat()), Reservation, summary="record the retry and hold again")
+            self._retry_requested = False
+        # answer every waiting update before the workflow closes
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._status == PaymentStatus.EXHAUSTED:
+            assert self._failure is not None
+            raise ApplicationError(self._failure.message, type=self._failure.code, non_retryable=True)
+        return self.state()
 
-    async def _attempt_payment(self) -> Failure | None:
+    async def _attempt_payment(self, reservation: Reservation, expires_at: datetime) -> Failure | None:
         p = self._payment
-        if self._cancel_requested:
-            return await self._cancel()
-        expires_at = workflow.now() + timedelta(seconds=p.policy.hold_ttl_seconds)
-        reservation: Reservation = await self._step(
-            "reserve_funds",
-            ReserveFunds(p.payment_id, p.tenant_id, self._attempt, p.user_id, p.currency,
-                         p.amount + p.fee, expires_at.isoformat()),
-            result_type=Reservation,
-        )
         if not reservation.ok:
             return Failure(reservation.failure_code or FailureCode.INSUFFICIENT_FUNDS,
                            reservation.failure_message or "reservation failed")
         self._wallet_id = reservation.wallet_id
-        self._set_status(PaymentStatus.RESERVED)
+        self._set_status(PaymentStatus.RESERVED, publish=False)
         if self._cancel_requested:
             return await self._cancel()
 
@@ -118,7 +121,8 @@ class PaymentWorkflow:
         expired = False
         charging = asyncio.ensure_future(self._charge())
         try:
-            await workflow.wait_condition(charging.done, timeout=expires_at - workflow.now())
+            await workflow.wait_condition(charging.done, timeout=expires_at - workflow.now(),
+                                          timeout_summary="hold TTL: stop charging, look it up")
             charge = charging.result()
         except TimeoutError:
             # The hold's TTL ran out first: stop charging, wait until no call is in flight, then
@@ -134,9 +138,10 @@ class PaymentWorkflow:
             # the workflow's state is never behind the projection clients read.
             self._gateway_reference = charge.gateway_reference
             self._set_status(PaymentStatus.COMPLETED)
-            await self._step("capture_funds", CaptureFunds(
+            await self._ledger("capture_funds", CaptureFunds(
                 p.payment_id, p.tenant_id, self._attempt, p.amount, p.fee, p.currency,
-                charge.gateway_reference))
+                charge.gateway_reference), summary="capture the hold: debit the wallet")
+            self._outcome_recorded = True
             return None
 
         if charge.status == "declined":
@@ -148,45 +153,11 @@ class PaymentWorkflow:
         else:
             failure = Failure(FailureCode.GATEWAY_UNAVAILABLE,
                               "the gateway could not be reached; nothing was charged")
-        await self._step("release_hold",
-                         ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code))
+        await self._ledger("release_hold",
+                           ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code),
+                           summary=f"release the hold: {failure.code}")
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
-
-    async def _serve_refunds(self) -> None:
-        p = self._payment
-        closes = workflow.now() + timedelta(seconds=p.policy.refund_window_seconds)
-        while self._refunded < p.amount or self._refund_queue:
-            try:
-                await workflow.wait_condition(lambda: bool(self._refund_queue),
-                                              timeout=closes - workflow.now())
-            except TimeoutError:
-                return
-            await self._refund(self._refund_queue[0])
-            self._refund_queue.pop(0)
-
-    async def _refund(self, refund: RefundView) -> None:
-        """The refund saga: the gateway gives the money back, then the ledger reverses it."""
-        p = self._payment
-        step = RefundStep(p.payment_id, p.tenant_id, refund.refund_id, refund.amount, refund.fee,
-                          p.currency, self._gateway_reference, refund.reason,
-                          fingerprint=refund.fingerprint)
-        try:
-            await workflow.execute_activity(
-                "refund_gateway", step, start_to_close_timeout=policies.gateway_timeout(p.policy),
-                retry_policy=policies.lookup_retry(p.policy))
-        except ActivityError as err:
-            refund.status = "failed"
-            refund.failure_message = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
-            step.failure_message = refund.failure_message
-            await self._step("fail_refund", step)
-            return
-        self._refunded += refund.amount
-        step.fully_refunded = self._refunded == p.amount
-        refund.status = "succeeded"
-        self._set_status(PaymentStatus.REFUNDED if step.fully_refunded
-                         else PaymentStatus.PARTIALLY_REFUNDED)
-        await self._step("post_refund", step)
 
     async def _charge(self) -> Charge:
         p = self._payment
@@ -198,6 +169,7 @@ class PaymentWorkflow:
                 start_to_close_timeout=policies.gateway_timeout(p.policy),
                 retry_policy=policies.gateway_retry(p.policy),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"charge attempt {self._attempt} at the gateway",
             )
             return charge
         except ActivityError as err:
@@ -218,6 +190,7 @@ class PaymentWorkflow:
             result_type=Charge,
             start_to_close_timeout=policies.gateway_timeout(p.policy),
             retry_policy=policies.lookup_retry(p.policy),
+            summary="outcome unknown: look the charge up by its idempotency key",
         )
         return charge
 
@@ -229,20 +202,24 @@ class PaymentWorkflow:
         # clients read before they ask for a retry or a cancel.
         self._failure = failure
         self._set_status(PaymentStatus.EXHAUSTED if exhausted else PaymentStatus.FAILED)
-        await self._step("fail_payment", FailPayment(
-            p.payment_id, p.tenant_id, self._attempt, failure.code, failure.message, exhausted))
+        await self._ledger("fail_payment", FailPayment(
+            p.payment_id, p.tenant_id, self._attempt, failure.code, failure.message, exhausted),
+            summary=f"{'exhausted' if exhausted else 'failed'}: {failure.code}")
+        self._outcome_recorded = True
         if exhausted:
             return False
         try:
             await workflow.wait_condition(
                 lambda: self._retry_requested or self._cancel_requested,
                 timeout=timedelta(seconds=p.policy.manual_retry_window_seconds),
+                timeout_summary="manual retry window: then exhausted",
             )
         except TimeoutError:
+            self._failure = Failure(failure.code, f"{failure.message}; the manual retry window elapsed")
             self._set_status(PaymentStatus.EXHAUSTED)
-            await self._step("fail_payment", FailPayment(
-                p.payment_id, p.tenant_id, self._attempt, failure.code,
-                f"{failure.message}; the manual retry window elapsed", True))
+            await self._ledger("fail_payment", FailPayment(
+                p.payment_id, p.tenant_id, self._attempt, failure.code, self._failure.message, True),
+                summary="exhausted: the manual retry window elapsed")
             return False
         if self._cancel_requested:
             await self._cancel()
@@ -250,17 +227,17 @@ class PaymentWorkflow:
         self._manual_retries += 1
         self._attempt += 1
         self._failure = None
+        self._outcome_recorded = False
         self._set_status(PaymentStatus.PENDING)
-        await self._step("begin_retry", BeginRetry(
-            p.payment_id, p.tenant_id, self._attempt, self._manual_retries, "manual"))
-        self._retry_requested = False
         return True
 
     async def _cancel(self) -> Failure:
         p = self._payment
-        await self._step("cancel_payment",
-                         CancelPayment(p.payment_id, p.tenant_id, self._attempt, "canceled"))
+        await self._ledger("cancel_payment",
+                           CancelPayment(p.payment_id, p.tenant_id, self._attempt, "canceled"),
+                           summary="cancel: release any hold")
         self._set_status(PaymentStatus.CANCELED)
+        self._outcome_recorded = True
         return CANCELED
 
     # -- operators: signals (temporal CLI) and updates (REST, validated) --------------------
@@ -298,37 +275,11 @@ class PaymentWorkflow:
             raise ApplicationError(self._refusal("canceled"), type="CannotCancelPayment")
 
     @workflow.update
-    def request_refund(self, req: RefundRequest) -> RefundView:
-        known = self._refunds.get(req.refund_id)
-        if known is not None:
-            return dataclasses.replace(known, replayed=True)
-        p = self._payment
-        amount = req.amount or self._refundable()
-        refund = RefundView(req.refund_id, amount,
-                            refund_fee_share(p.fee, p.amount, self._refund_committed(), amount),
-                            "pending", req.fingerprint, req.reason)
-        self._refunds[req.refund_id] = refund
-        self._refund_queue.append(refund)
-        return refund
-
-    @request_refund.validator
-    def _validate_refund(self, req: RefundRequest) -> None:
-        if req.refund_id in self._refunds:
-            return
-        refundable = self._refundable()
-        if self._status not in (PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED):
-            raise ApplicationError(self._refusal("refunded"), type="CannotRefundPayment")
-        if refundable <= 0 or req.amount < 0 or req.amount > refundable:
-            raise ApplicationError(
-                f"payment {self._payment.payment_id} has {refundable} minor units left to refund",
-                refundable, type="CannotRefundPayment")
-
-    def _refund_committed(self) -> int:
-        """Refunded plus queued: what no new refund may take again."""
-        return self._refunded + sum(r.amount for r in self._refund_queue if r.status == "pending")
-
-    def _refundable(self) -> int:
-        return self._payment.amount - self._refund_committed()
+    async def outcome(self) -> PaymentState:
+        """Returns when the current attempt's outcome is recorded (completed, failed, exhausted or
+        canceled): `Prefer: wait` answers from here instead of polling the database."""
+        await workflow.wait_condition(lambda: self._outcome_recorded)
+        return self.state()
 
     @workflow.query
     def state(self) -> PaymentState:
@@ -339,7 +290,6 @@ class PaymentWorkflow:
             failure_code=self._failure.code if self._failure else None,
             failure_message=self._failure.message if self._failure else None,
             gateway_reference=self._gateway_reference, wallet_id=self._wallet_id,
-            amount_refunded=self._refunded,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -348,6 +298,9 @@ class PaymentWorkflow:
     def _payment(self) -> PaymentInput:
         assert self._input is not None
         return self._input
+
+    def _hold_expiry(self) -> datetime:
+        return workflow.now() + timedelta(seconds=self._payment.policy.hold_ttl_seconds)
 
     def _can_retry(self) -> bool:
         return (self._status == PaymentStatus.FAILED and not self._retry_requested
@@ -361,16 +314,22 @@ class PaymentWorkflow:
         return (f"payment {self._payment.payment_id} cannot be {verb}: status {self._status.value}, "
                 f"manual retries {self._manual_retries} of {self._payment.policy.max_manual_retries}")
 
-    def _set_status(self, status: PaymentStatus) -> None:
+    def _set_status(self, status: PaymentStatus, *, publish: bool = True) -> None:
+        """Move the payment's status; `publish` keeps the PaymentStatus search attribute in step
+        (a transient status left within the same workflow task need not be published)."""
         workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id, self._status.value,
                              status.value)
         self._status = status
-        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status.value)])
+        if publish:
+            workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status.value)])
 
-    async def _step(self, name: str, arg: Any, result_type: type | None = None) -> Any:
-        """Run one ledger step: our own database, retried with backoff until it works."""
-        return await workflow.execute_activity(
+    async def _ledger(self, name: str, arg: Any, result_type: type | None = None, *,
+                      summary: str) -> Any:
+        """Run one ledger step as a local activity: our own database, retried with backoff until
+        it works."""
+        return await workflow.execute_local_activity(
             name, arg, result_type=result_type,
             start_to_close_timeout=policies.ledger_timeout(),
             retry_policy=policies.ledger_retry(self._payment.policy),
+            summary=summary,
         )

@@ -48,8 +48,11 @@ class PaymentInput:
 
 @dataclass
 class OpenPayment:
+    """Saga v2 opens the payment and reserves attempt 0 in one step, holding until `expires_at`."""
+
     payment: PaymentInput
     run_id: str
+    expires_at: str = ""
 
 
 @dataclass
@@ -120,11 +123,18 @@ class FailPayment:
 
 @dataclass
 class BeginRetry:
+    """Saga v2 begins the retry and reserves the new attempt in one step: user, currency, total
+    and expiry say what to hold."""
+
     payment_id: str
     tenant_id: str
     attempt: int
     manual_retries: int
     source: str
+    user_id: str = ""
+    currency: str = ""
+    total: int = 0
+    expires_at: str = ""
 
 
 @dataclass
@@ -177,6 +187,7 @@ class RefundView:
     reason: str | None = None
     failure_message: str | None = None
     replayed: bool = False
+    payment_id: str | None = None
 
 
 @dataclass
@@ -192,3 +203,13 @@ class RefundStep:
     fully_refunded: bool = False
     failure_message: str | None = None
     fingerprint: str = ""
+
+
+@dataclass
+class RefundPosted:
+    """What a refund saga posted: the fee share is computed on the running refunded total."""
+
+    refund_id: str
+    amount: int
+    fee: int
+    payment_status: str

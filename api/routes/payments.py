@@ -8,19 +8,20 @@ answers the same payment (200, Idempotent-Replayed) if the request is the same, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import text
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,7 +43,8 @@ from workflows.payment import (
     PAYMENT_USER_ID,
     PaymentWorkflow,
 )
-from workflows.types import PaymentInput, SagaPolicy
+from workflows.start import ONCE, saga_policy
+from workflows.types import PaymentInput
 
 PreferHeader = Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10` (seconds, at most 30)")]
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
@@ -50,23 +52,6 @@ COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, 
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
            "created_at, updated_at")
-
-
-def saga_policy(state: AppState) -> SagaPolicy:
-    s = state.settings
-    return SagaPolicy(
-        hold_ttl_seconds=s.hold_ttl_seconds, max_manual_retries=s.max_manual_retries,
-        manual_retry_window_seconds=s.manual_retry_window_seconds,
-        gateway_timeout_seconds=s.gateway_timeout_seconds,
-        gateway_retry_initial_seconds=s.gateway_retry_initial_seconds,
-        gateway_retry_backoff=s.gateway_retry_backoff,
-        gateway_retry_max_interval_seconds=s.gateway_retry_max_interval_seconds,
-        gateway_retry_max_attempts=s.gateway_retry_max_attempts,
-        ledger_retry_initial_seconds=s.ledger_retry_initial_seconds,
-        ledger_retry_max_interval_seconds=s.ledger_retry_max_interval_seconds,
-        ledger_retry_max_attempts=s.ledger_retry_max_attempts,
-        refund_window_seconds=s.refund_window_seconds,
-    )
 
 
 async def _projection(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
@@ -141,55 +126,99 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
         payment_id=pid, tenant_id=principal.tenant_id, idempotency_key=key, fingerprint=fp,
         user_id=body.user_id, service_id=body.service_id, amount=amount, fee=fee,
         currency=body.currency, created_at=now.isoformat(), description=body.description,
-        reference=body.reference, metadata=body.metadata, policy=saga_policy(state))
+        reference=body.reference, metadata=body.metadata, policy=saga_policy(s))
     view = {"id": pid, "status": PaymentStatus.PENDING.value, "user_id": body.user_id,
             "service_id": body.service_id, "amount": amount, "fee": fee, "currency": body.currency,
             "description": body.description, "reference": body.reference,
             "metadata": body.metadata, "max_manual_retries": s.max_manual_retries,
             "created_at": now.isoformat()}
+    options: dict[str, Any] = dict(
+        id=pid, task_queue=s.temporal_task_queue, **ONCE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
+            SearchAttributePair(PAYMENT_USER_ID, body.user_id),
+            SearchAttributePair(PAYMENT_CURRENCY, body.currency),
+            # a Double by the contract: for operators' queries only, never for money
+            SearchAttributePair(PAYMENT_AMOUNT,
+                                float(Decimal(amount).scaleb(-currency_exponent(body.currency)))),
+        ]),
+        memo={"tenant_id": principal.tenant_id, "fingerprint": fp, "payment": view},
+    )
+    response.headers["Location"] = f"/v1/payments/{pid}"
+    seconds = _wait_preference(prefer)
     try:
-        await state.temporal.start_workflow(
-            PaymentWorkflow.run, inp, id=pid, task_queue=s.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
-                SearchAttributePair(PAYMENT_USER_ID, body.user_id),
-                SearchAttributePair(PAYMENT_CURRENCY, body.currency),
-                # a Double by the contract: for operators' queries only, never for money
-                SearchAttributePair(PAYMENT_AMOUNT,
-                                    float(Decimal(amount).scaleb(-currency_exponent(body.currency)))),
-            ]),
-            memo={"tenant_id": principal.tenant_id, "fingerprint": fp, "payment": view},
-        )
+        if seconds is None:  # the 202 path: a single start
+            await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
+        else:
+            response.headers["Preference-Applied"] = f"wait={seconds:g}"
+            final = await _start_and_wait(state, inp, options, principal.tenant_id, seconds)
+            if final is not None:
+                response.status_code = 201
+                return final
     except WorkflowAlreadyStartedError:
         # Another request with this key started it first (or it ran before): same answer as it.
         return _replay(await load(state, principal.tenant_id, pid), fp, state, response)
-    response.headers["Location"] = f"/v1/payments/{pid}"
-    final = await _wait_for_final(state, principal.tenant_id, pid, prefer, response)
-    if final is not None:
-        response.status_code = 201
-        return final
     return views.payment(view, s.temporal_ui_workflow_base)
+
+
+async def _start_and_wait(state: AppState, inp: PaymentInput, options: dict[str, Any],
+                          tenant_id: str, seconds: float) -> PaymentPublic | None:
+    """Start the payment and wait for its first outcome in one call (Update-with-Start): the
+    workflow answers when the attempt settles; nothing polls. None when it takes longer."""
+    start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
+
+    async def outcome() -> None:
+        handle = await state.temporal.start_update_with_start_workflow(
+            PaymentWorkflow.outcome, start_workflow_operation=start,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        await handle.result()
+
+    try:
+        await asyncio.wait_for(outcome(), seconds)
+    except TimeoutError:
+        # Slower than the client wanted (or no worker took it yet): it is started either way.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
+        return None
+    return views.payment(await load(state, tenant_id, inp.payment_id),
+                         state.settings.temporal_ui_workflow_base)
 
 
 SETTLED_OR_WAITING = {"completed", "failed", "exhausted", "canceled", "refunded", "partially_refunded"}
 
 
-async def _wait_for_final(state: AppState, tenant_id: str, pid: str, prefer: str | None,
-                          response: Response) -> PaymentPublic | None:
+async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: str | None,
+                            response: Response) -> PaymentPublic | None:
+    """With `Prefer: wait=N`: the payment once its current attempt settled, or None after N s.
+    The workflow's `outcome` update answers; nothing polls (but saga v1's runs, which have no
+    such update)."""
     seconds = _wait_preference(prefer)
     if seconds is None:
         return None
     response.headers["Preference-Applied"] = f"wait={seconds:g}"
+    handle = state.temporal.get_workflow_handle(pid)
+    try:
+        await asyncio.wait_for(handle.execute_update(PaymentWorkflow.outcome), seconds)
+    except TimeoutError:
+        return None
+    except WorkflowUpdateFailedError:
+        if not await _legacy_settled(state, tenant_id, pid, seconds):
+            return None
+    except RPCError as err:
+        if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise  # else the workflow has closed: its outcome is recorded
+    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
+
+
+async def _legacy_settled(state: AppState, tenant_id: str, pid: str, seconds: float) -> bool:
+    """Saga v1's payments have no `outcome` update: watch the projection instead."""
     deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+    while asyncio.get_running_loop().time() < deadline:
         found = await _projection(state, tenant_id, pid)
         if found is not None and found["status"] in SETTLED_OR_WAITING:
-            return views.payment(found, state.settings.temporal_ui_workflow_base)
-        if asyncio.get_running_loop().time() >= deadline:
-            return None
+            return True
         await asyncio.sleep(0.05)
+    return False
 
 
 def _wait_preference(prefer: str | None) -> float | None:
@@ -276,7 +305,7 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
     With `Prefer: wait=N` it answers 200 with the final state when the attempt ends in time."""
     accepted = await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
                               "CANNOT_RETRY_PAYMENT", "retried")
-    final = await _wait_for_final(state, principal.tenant_id, pid, prefer, response)
+    final = await _wait_for_outcome(state, principal.tenant_id, pid, prefer, response)
     if final is not None:
         response.status_code = 200
         return final

@@ -1,4 +1,4 @@
-"""Refunds: a validated update on the payment's workflow, which checks the refundable amount."""
+"""Refunds: reserved on the payment in PostgreSQL, then carried out by their own saga."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from sqlalchemy import text
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
-from api.routes.payments import load, run_update
+from api.routes.payments import load
 from api.routes.wallets import money_problem
 from api.schemas import Page, RefundCreate, RefundPublic
+from db import refunds
 from domain.fingerprint import fingerprint
-from domain.ids import refund_id
+from domain.ids import legacy_refund_id, refund_id
 from domain.money import MoneyError, to_major, to_minor
-from workflows.payment import PaymentWorkflow
-from workflows.types import RefundRequest, RefundView
+from workflows.start import start_refund
+from workflows.types import RefundStep, RefundView
 
 router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
 
@@ -33,12 +34,12 @@ def _public(view: RefundView, payment: dict[str, Any]) -> RefundPublic:
 async def _stored(state: AppState, rid: str) -> RefundView | None:
     async with state.engine.connect() as conn:
         row = (await conn.execute(text(
-            "SELECT id, amount, fee, status, fingerprint, reason, failure_message FROM refunds "
-            "WHERE id = :id"), {"id": rid})).first()
+            "SELECT id, payment_id, amount, fee, status, fingerprint, reason, failure_message "
+            "FROM refunds WHERE id = :id"), {"id": rid})).first()
     if row is None:
         return None
     return RefundView(row.id, row.amount, row.fee, row.status, row.fingerprint, row.reason,
-                      row.failure_message)
+                      row.failure_message, payment_id=row.payment_id)
 
 
 @router.post("/{pid}/refunds", status_code=202, response_model=RefundPublic,
@@ -46,7 +47,10 @@ async def _stored(state: AppState, rid: str) -> RefundView | None:
                         **responses(400, 401, 403, 404, 409, 422)})
 async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey, body: RefundCreate,
                         state: StateDep, response: Response) -> RefundPublic:
-    """Refund all or part of a completed payment; the wallet gets the amount plus its fee share."""
+    """Refund all or part of a completed payment; the wallet gets the amount plus its fee share.
+
+    The amount is reserved on the payment first (so concurrent refunds never exceed it), then the
+    refund's own saga (a `Refund` workflow whose id is the refund's id) is started."""
     payment = await load(state, principal.tenant_id, pid)
     amount = 0
     if body.amount is not None:
@@ -54,21 +58,47 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
             amount = to_minor(body.amount, payment["currency"], maximum=Decimal(state.settings.max_amount))
         except MoneyError as err:
             raise money_problem(err, "amount") from None
-    rid = refund_id(pid, key)
+    rid = refund_id(principal.tenant_id, key)
     fp = fingerprint({"amount": amount, "reason": body.reason})
-    view = await _stored(state, rid)
-    replayed = view is not None
-    if view is None:
-        view = await run_update(state, payment, PaymentWorkflow.request_refund,
-                                RefundRequest(rid, amount, fp, body.reason),
-                                code="CANNOT_REFUND_PAYMENT", verb="refunded")
-        replayed = view.replayed
-    if view.fingerprint != fp:
-        raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
     response.headers["Location"] = f"/v1/payments/{pid}/refunds"
-    if replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    for known in (rid, legacy_refund_id(pid, key)):
+        view = await _stored(state, known)
+        if view is not None:
+            return await _replay(state, view, fp, pid, payment, response)
+
+    async with state.engine.connect() as conn, conn.begin() as tx:
+        reserved = await refunds.reserve(conn, refund_id=rid, payment_id=pid,
+                                         tenant_id=principal.tenant_id, amount=amount,
+                                         fingerprint=fp, reason=body.reason)
+        if not isinstance(reserved, RefundStep):
+            await tx.rollback()
+    if not isinstance(reserved, RefundStep):
+        view = await _stored(state, rid)
+        if view is not None:  # a concurrent request with this key got there first
+            return await _replay(state, view, fp, pid, payment, response)
+        assert reserved is not None
+        c = payment["currency"]
+        raise Problem(409, "CANNOT_REFUND_PAYMENT",
+                      f"payment {pid} cannot be refunded: status {reserved.status}, "
+                      f"{to_major(reserved.refundable, c)} {c} left to refund",
+                      extra={"payment_status": reserved.status,
+                             "refundable": to_major(reserved.refundable, c)})
+    await start_refund(state.temporal, state.settings, reserved)
+    return _public(RefundView(rid, reserved.amount, reserved.fee, "pending", fp, body.reason), payment)
+
+
+async def _replay(state: AppState, view: RefundView, fp: str, pid: str, payment: dict[str, Any],
+                  response: Response) -> RefundPublic:
+    if view.fingerprint != fp or view.payment_id not in (None, pid):
+        raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
+    if view.status == "pending" and view.refund_id.startswith("rfd_"):
+        # the first request may have stopped between the reservation and the start
+        async with state.engine.connect() as conn:
+            step = await refunds.pending_step(conn, view.refund_id)
+        if step is not None:
+            await start_refund(state.temporal, state.settings, step)
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
     return _public(view, payment)
 
 

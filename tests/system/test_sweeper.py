@@ -39,7 +39,7 @@ async def sweep(sys_: System) -> int:
     async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
         sweeper = SweeperActivities(
             sys_.temporal.client, LedgerActivities(sys_.engine),
-            GatewayActivities(sys_.engine, http, CircuitBreaker(1000)))
+            GatewayActivities(sys_.engine, http, CircuitBreaker(1000)), sys_.settings)
         swept: int = await ActivityEnvironment().run(sweeper.sweep_orphaned_holds)
         return swept
 

@@ -60,8 +60,8 @@ async def test_spans_connect_request_workflow_and_gateway(traced: System) -> Non
                   if s.kind == SpanKind.SERVER and "POST /v1/payments" in s.name)
     assert server.context is not None
     names = [s.name for s in spans_of(server.context.trace_id)]
-    assert "StartWorkflow:PaymentWorkflow" in names
-    assert "RunWorkflow:PaymentWorkflow" in names
+    assert "StartWorkflow:Payment" in names
+    assert "RunWorkflow:Payment" in names
     assert "RunActivity:charge_gateway" in names
     by_id = {s.context.span_id: s for s in spans_of(server.context.trace_id) if s.context}
     gateway_call = next(s for s in spans_of(server.context.trace_id)

@@ -1,4 +1,4 @@
-"""Fake saga activities registered under the real activity names, scripted per test."""
+"""Fake saga activities registered under the real activity names (saga v2), scripted per test."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from workflows.types import (
     ChargeRequest,
     FailPayment,
     OpenPayment,
+    RefundPosted,
     RefundStep,
     ReleaseHold,
     Reservation,
@@ -33,7 +34,13 @@ class FakeSaga:
     reserve: Callable[[ReserveFunds], Reservation] = lambda s: Reservation(ok=True, wallet_id="wal_1")
     charge: Callable[[ChargeRequest], Charge] = lambda r: Charge("succeeded", "ch_1")
     lookup: Callable[[ChargeRequest], Charge] = lambda r: Charge("not_found")
+    refund: Callable[[RefundStep], str] = lambda s: "re_1"
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    reserves: list[ReserveFunds] = field(default_factory=list)
+
+    def _reserve(self, step: ReserveFunds) -> Reservation:
+        self.reserves.append(step)
+        return self.reserve(step)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -41,14 +48,19 @@ class FakeSaga:
     def activities(self) -> list[Any]:
         saga = self
 
-        @activity.defn(name="open_payment")
-        async def open_payment(step: OpenPayment) -> None:
-            saga.calls.append(("open_payment", step))
+        @activity.defn(name="start_payment")
+        async def start_payment(step: OpenPayment) -> Reservation:
+            saga.calls.append(("start_payment", step))
+            p = step.payment
+            return saga._reserve(ReserveFunds(p.payment_id, p.tenant_id, 0, p.user_id, p.currency,
+                                              p.amount + p.fee, step.expires_at))
 
-        @activity.defn(name="reserve_funds")
-        async def reserve_funds(step: ReserveFunds) -> Reservation:
-            saga.calls.append(("reserve_funds", step))
-            return saga.reserve(step)
+        @activity.defn(name="retry_payment")
+        async def retry_payment(step: BeginRetry) -> Reservation:
+            saga.calls.append(("retry_payment", step))
+            return saga._reserve(ReserveFunds(step.payment_id, step.tenant_id, step.attempt,
+                                              step.user_id, step.currency, step.total,
+                                              step.expires_at))
 
         @activity.defn(name="charge_gateway")
         async def charge_gateway(req: ChargeRequest) -> Charge:
@@ -72,10 +84,6 @@ class FakeSaga:
         async def fail_payment(step: FailPayment) -> None:
             saga.calls.append(("fail_payment", step))
 
-        @activity.defn(name="begin_retry")
-        async def begin_retry(step: BeginRetry) -> None:
-            saga.calls.append(("begin_retry", step))
-
         @activity.defn(name="cancel_payment")
         async def cancel_payment(step: CancelPayment) -> None:
             saga.calls.append(("cancel_payment", step))
@@ -83,19 +91,38 @@ class FakeSaga:
         @activity.defn(name="refund_gateway")
         async def refund_gateway(step: RefundStep) -> str:
             saga.calls.append(("refund_gateway", step))
-            return "re_1"
+            return saga.refund(step)
 
-        @activity.defn(name="post_refund")
-        async def post_refund(step: RefundStep) -> None:
-            saga.calls.append(("post_refund", step))
+        @activity.defn(name="settle_refund")
+        async def settle_refund(step: RefundStep) -> RefundPosted:
+            saga.calls.append(("settle_refund", step))
+            return RefundPosted(step.refund_id, step.amount, step.fee, "partially_refunded")
 
         @activity.defn(name="fail_refund")
         async def fail_refund(step: RefundStep) -> None:
             saga.calls.append(("fail_refund", step))
 
-        return [open_payment, reserve_funds, charge_gateway, lookup_charge, capture_funds,
-                release_hold, fail_payment, begin_retry, cancel_payment, refund_gateway,
-                post_refund, fail_refund]
+        # saga v1's own steps, for its in-flight runs
+        @activity.defn(name="open_payment")
+        async def open_payment(step: OpenPayment) -> None:
+            saga.calls.append(("open_payment", step))
+
+        @activity.defn(name="reserve_funds")
+        async def reserve_funds(step: ReserveFunds) -> Reservation:
+            saga.calls.append(("reserve_funds", step))
+            return saga._reserve(step)
+
+        @activity.defn(name="begin_retry")
+        async def begin_retry(step: BeginRetry) -> None:
+            saga.calls.append(("begin_retry", step))
+
+        @activity.defn(name="post_refund")
+        async def post_refund(step: RefundStep) -> None:
+            saga.calls.append(("post_refund", step))
+
+        return [open_payment, reserve_funds, begin_retry, post_refund, start_payment, retry_payment,
+                charge_gateway, lookup_charge, capture_funds, release_hold, fail_payment,
+                cancel_payment, refund_gateway, settle_refund, fail_refund]
 
 
 def decline(_: ChargeRequest) -> Charge:

@@ -1,94 +1,131 @@
-"""Record representative payment histories as JSON fixtures for the replay test.
+"""Record representative histories of the current sagas as JSON fixtures for the replay test.
 
-    .venv/bin/python -m tests.workflow.record_histories
+    .venv/bin/python -m tests.workflow.record_histories            # saga v2 -> histories/v2/
+    .venv/bin/python -m tests.workflow.record_histories --v1-close # v1's upgrade path -> histories/v1/
 
-Run it when a workflow change is *meant* to be incompatible (after patching with
-`workflow.patched`, record new fixtures beside the old ones; never delete the old ones while
-workflows of that shape may still be running).
+Fixtures of a shape that may still be running are never deleted or re-recorded: an incompatible
+change gets a new workflow type (as saga v2 did) or `workflow.patched`, then new fixtures beside
+the old ones (README: upgrading the saga).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from devstack.temporal import register_search_attributes, test_server_binary
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
-from tests.workflow.test_payment_workflow import payment, status_of
+from tests.workflow.test_payment_workflow import payment
+from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
-from workflows.types import Charge, RefundRequest
+from workflows.refund import RefundWorkflow
+from workflows.types import GATEWAY_DECLINED, Charge, RefundStep, SagaPolicy
 
 HERE = Path(__file__).parent / "histories"
-Handle = WorkflowHandle[PaymentWorkflow, Any]
+Handle = WorkflowHandle[Any, Any]
 
 
-async def happy(handle: Handle) -> None:
-    await handle.result()
+async def finish(handle: Handle) -> None:
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+
+
+async def failed(handle: Handle) -> None:
+    await eventually(lambda: handle.query("state"), lambda s: s["status"] == "failed")
 
 
 async def declined_then_retried(handle: Handle) -> None:
-    await eventually(lambda: status_of(handle), lambda s: s == "failed")
+    await failed(handle)
     await handle.execute_update(PaymentWorkflow.request_retry)
-    await handle.result()
-
-
-async def refunded(handle: Handle) -> None:
-    await eventually(lambda: status_of(handle), lambda s: s == "completed")
-    await handle.execute_update(PaymentWorkflow.request_refund, RefundRequest("ref_1", 5000, "fp"))
-    await handle.execute_update(PaymentWorkflow.request_refund, RefundRequest("ref_2", 0, "fp2"))
-    await handle.result()
-
-
-async def expired_hold(handle: Handle) -> None:
-    await handle.result()
+    await finish(handle)
 
 
 async def canceled(handle: Handle) -> None:
-    await eventually(lambda: status_of(handle), lambda s: s == "failed")
+    await failed(handle)
     await handle.signal(PaymentWorkflow.cancel)
-    await handle.result()
+    await finish(handle)
 
 
-def scenarios() -> dict[str, tuple[FakeSaga, dict[str, Any], Callable[[Handle], Awaitable[None]]]]:
+async def waited_for(handle: Handle) -> None:
+    await handle.execute_update(PaymentWorkflow.outcome)
+    await finish(handle)
+
+
+def payments() -> dict[str, tuple[FakeSaga, dict[str, Any], Callable[[Handle], Awaitable[None]]]]:
     flaky = iter([decline, lambda r: Charge("succeeded", "ch_2")])
     return {
-        "happy": (FakeSaga(), {}, happy),
+        "happy": (FakeSaga(), {}, finish),
+        "waited_for": (FakeSaga(), {}, waited_for),
         "declined_then_retried": (FakeSaga(charge=lambda r: next(flaky)(r)), {}, declined_then_retried),
-        "refunded": (FakeSaga(), {}, refunded),
         "expired_hold": (FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found")),
                          {"max_manual_retries": 0, "gateway_retry_max_attempts": 1000,
-                          "gateway_retry_max_interval_seconds": 60}, expired_hold),
+                          "gateway_retry_max_interval_seconds": 60}, finish),
         "canceled": (FakeSaga(charge=decline), {}, canceled),
+        "exhausted_window": (FakeSaga(charge=decline), {}, finish),
     }
 
 
-async def main() -> None:
+def refuse(_: RefundStep) -> str:
+    raise ApplicationError("refused", type=GATEWAY_DECLINED, non_retryable=True)
+
+
+async def main(v1_close: bool) -> None:
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
     await register_search_attributes(env.client)
-    HERE.mkdir(exist_ok=True)
+    (HERE / "v2").mkdir(parents=True, exist_ok=True)
+    workflows = [PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1]
     try:
-        for name, (saga, policy, drive) in scenarios().items():
+        async def record(path: Path, saga: FakeSaga, start: Callable[[str], Awaitable[Handle]],
+                         drive: Callable[[Handle], Awaitable[None]]) -> None:
             queue = f"record-{uuid.uuid4()}"
-            inp = payment(**policy)
-            async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
+            async with Worker(env.client, task_queue=queue, workflows=workflows,
                               activities=saga.activities()):
-                handle = await env.client.start_workflow(PaymentWorkflow.run, inp,
-                                                         id=inp.payment_id, task_queue=queue)
+                handle = await start(queue)
                 await drive(handle)
                 history = await handle.fetch_history()
-            (HERE / f"{name}.json").write_text(history.to_json())
-            print(f"recorded {name}: {len(history.events)} events")
+            path.write_text(history.to_json())  # noqa: ASYNC240
+            print(f"recorded {path.name}: {len(history.events)} events")
+
+        if v1_close:
+            async def close(handle: Handle) -> None:
+                await eventually(lambda: handle.query("state"), lambda s: s["status"] == "completed")
+                await handle.signal(PaymentWorkflowV1.close_refund_window)
+                await handle.result()
+
+            inp = payment()
+            await record(HERE / "v1" / "completed_then_closed_by_upgrade.json", FakeSaga(),
+                         lambda q: env.client.start_workflow(PaymentWorkflowV1.run, inp,
+                                                             id=inp.payment_id, task_queue=q),
+                         close)
+            return
+        for name, (saga, policy, drive) in payments().items():
+            inp = payment(**policy)
+            await record(HERE / "v2" / f"payment_{name}.json", saga,
+                         lambda q, inp=inp: env.client.start_workflow(  # type: ignore[misc]
+                             PaymentWorkflow.run, inp, id=inp.payment_id, task_queue=q),
+                         drive)
+        for name, saga in (("refund_posted", FakeSaga()), ("refund_refused", FakeSaga(refund=refuse))):
+            step = RefundStep("pay_1", "t", f"rfd_{uuid.uuid4().hex[:10]}", 5000, 100, "USD", "ch_1",
+                              fingerprint="fp")
+            await record(HERE / "v2" / f"{name}.json", saga,
+                         lambda q, step=step: env.client.start_workflow(  # type: ignore[misc]
+                             RefundWorkflow.run, args=[step, SagaPolicy()], id=step.refund_id,
+                             task_queue=q),
+                         finish)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main("--v1-close" in sys.argv))

@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -56,18 +61,29 @@ async def test_happy_path_reserves_charges_and_captures(env: WorkflowEnvironment
         result = await handle.result()
     assert result.status == "completed"
     assert result.gateway_reference == "ch_1"
-    assert saga.names() == ["open_payment", "reserve_funds", "charge_gateway", "capture_funds"]
-    reserve = saga.calls[1][1]
-    assert reserve.total == 10050 + 201
+    assert saga.names() == ["start_payment", "charge_gateway", "capture_funds"]
+    assert saga.reserves[0].total == 10050 + 201
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def exhausted(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> ApplicationError:
+    """An exhausted payment's workflow fails, with the failure code as the error type."""
+    with pytest.raises(WorkflowFailureError) as err:
+        await handle.result()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
+    assert (await handle.query(PaymentWorkflow.state)).status == "exhausted"
+    cause = err.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
 
 
 async def test_insufficient_funds_fails_without_calling_the_gateway(env: WorkflowEnvironment) -> None:
     saga = FakeSaga(reserve=lambda s: Reservation(ok=False, failure_code="insufficient_funds",
                                                   failure_message="too poor"))
     async with running(env, saga, payment(max_manual_retries=0)) as handle:
-        result = await handle.result()
-    assert result.status == "exhausted"
-    assert result.failure_code == "insufficient_funds"
+        failure = await exhausted(handle)
+    assert failure.type == "insufficient_funds"
+    assert failure.message == "too poor"
     assert "charge_gateway" not in saga.names()
 
 
@@ -96,9 +112,8 @@ async def test_unknown_outcome_that_charged_is_captured_not_released(env: Workfl
 async def test_unknown_outcome_that_did_not_charge_is_released(env: WorkflowEnvironment) -> None:
     saga = FakeSaga(charge=unavailable, lookup=lambda r: Charge("not_found"))
     async with running(env, saga, payment(max_manual_retries=0)) as handle:
-        result = await handle.result()
-    assert result.status == "exhausted"
-    assert result.failure_code == "gateway_unavailable"
+        failure = await exhausted(handle)
+    assert failure.type == "gateway_unavailable"
     assert "capture_funds" not in saga.names()
     release = next(step for name, step in saga.calls if name == "release_hold")
     assert release.reason == "gateway_unavailable"
@@ -110,13 +125,11 @@ async def test_hold_expiry_releases_with_reservation_expired(env: WorkflowEnviro
     inp = payment(max_manual_retries=0, gateway_retry_max_attempts=1000,
                   gateway_retry_max_interval_seconds=60)
     async with running(env, saga, inp) as handle:
-        result = await handle.result()
-    assert result.status == "exhausted"
-    assert result.failure_code == "reservation_expired"
+        failure = await exhausted(handle)
+    assert failure.type == "reservation_expired"
     release = next(step for name, step in saga.calls if name == "release_hold")
     assert release.reason == "reservation_expired"
-    reserve = saga.calls[1][1]
-    assert reserve.expires_at  # the ledger keeps the same expiry as the timer
+    assert saga.reserves[0].expires_at  # the ledger keeps the same expiry as the timer
 
 
 async def test_hold_expiry_after_the_gateway_charged_still_captures(env: WorkflowEnvironment) -> None:
@@ -138,9 +151,10 @@ async def test_three_failed_manual_retries_exhaust_the_payment(env: WorkflowEnvi
                 return s.manual_retries == n and s.status != "pending"
 
             await eventually(lambda: handle.query(PaymentWorkflow.state), moved_on)
-        result = await handle.result()
-    assert result.status == "exhausted"
-    assert result.manual_retries == 3
+        failure = await exhausted(handle)
+        state = await handle.query(PaymentWorkflow.state)
+    assert failure.type == "gateway_declined"
+    assert state.manual_retries == 3
     attempts = [req.attempt for name, req in saga.calls if name == "charge_gateway"]
     assert attempts == [0, 1, 2, 3]  # each manual retry is a new gateway idempotency key
 
@@ -154,7 +168,8 @@ async def test_a_manual_retry_can_succeed(env: WorkflowEnvironment) -> None:
         assert state.manual_retries == 1
         result = await handle.result()
     assert result.status == "completed"
-    assert saga.names().count("reserve_funds") == 2  # a retry starts again from the reservation
+    assert saga.names().count("retry_payment") == 1  # a retry starts again from the reservation
+    assert [r.attempt for r in saga.reserves] == [0, 1]
 
 
 async def test_retry_update_is_refused_unless_failed(env: WorkflowEnvironment) -> None:
@@ -172,9 +187,10 @@ async def test_retry_update_is_refused_unless_failed(env: WorkflowEnvironment) -
 async def test_retry_window_elapsing_exhausts_the_payment(env: WorkflowEnvironment) -> None:
     saga = FakeSaga(charge=decline)
     async with running(env, saga, payment(manual_retry_window_seconds=72 * 3600)) as handle:
-        result = await handle.result()  # time skips over the 72 hours
-    assert result.status == "exhausted"
-    assert result.manual_retries == 0
+        failure = await exhausted(handle)  # time skips over the 72 hours
+        state = await handle.query(PaymentWorkflow.state)
+    assert "the manual retry window elapsed" in failure.message
+    assert state.manual_retries == 0
 
 
 async def test_cancel_a_failed_payment(env: WorkflowEnvironment) -> None:
@@ -186,6 +202,16 @@ async def test_cancel_a_failed_payment(env: WorkflowEnvironment) -> None:
     assert state.status == "canceled"
     assert result.status == "canceled"
     assert saga.names()[-1] == "cancel_payment"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_outcome_update_answers_when_the_attempt_settles(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment()) as handle:
+        state = await handle.execute_update(PaymentWorkflow.outcome)
+        assert state.status == "failed"  # the failure is recorded: waiting for an operator
+        assert saga.names()[-1] == "fail_payment"
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
 async def test_cancel_is_refused_once_the_gateway_may_have_been_called(

@@ -1,0 +1,177 @@
+"""Saga v2's lifecycle as Temporal shows it: a payment's workflow closes when its money has
+settled, refunds are workflows of their own, `Prefer: wait` is answered by the workflow, and
+payments started under saga v1 still finish after the upgrade."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.breaker import CircuitBreaker
+from activities.gateway import GatewayActivities
+from activities.ledger import LedgerActivities
+from activities.sweeper import SweeperActivities
+from db import refunds
+from domain.fees import fee_for
+from domain.ids import payment_id
+from tests.conftest import eventually
+from tests.system.conftest import System
+from workflows.legacy.payment_v1 import PaymentWorkflowV1
+from workflows.start import saga_policy, start_refund
+from workflows.types import PaymentInput, RefundStep
+
+
+async def workflow_status(sys_: System, workflow_id: str) -> WorkflowExecutionStatus | None:
+    return (await sys_.temporal.client.get_workflow_handle(workflow_id).describe()).status
+
+
+async def closed(sys_: System, workflow_id: str) -> WorkflowExecutionStatus | None:
+    return await eventually(lambda: workflow_status(sys_, workflow_id),
+                            lambda s: s != WorkflowExecutionStatus.RUNNING)
+
+
+async def test_a_completed_payment_closes_its_workflow(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    assert await closed(sys_, pid) == WorkflowExecutionStatus.COMPLETED
+    history = await sys_.temporal.client.get_workflow_handle(pid).fetch_history()
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert scheduled == ["charge_gateway"]  # the ledger steps ran as local activities
+    tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    assert len(tasks) == 2
+
+
+async def test_a_failed_payment_waits_and_an_exhausted_one_fails_its_workflow(sys_: System) -> None:
+    await sys_.behave(decline_rate=1.0)
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
+    await sys_.settled(pid, "failed")
+    assert await workflow_status(sys_, pid) == WorkflowExecutionStatus.RUNNING  # waits for an operator
+    for _ in range(3):
+        retried = await sys_.api.post(f"/v1/payments/{pid}/retry", headers={"Prefer": "wait=10"})
+        assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "exhausted"
+    assert await closed(sys_, pid) == WorkflowExecutionStatus.FAILED
+    with pytest.raises(WorkflowFailureError) as err:
+        await sys_.temporal.client.get_workflow_handle(pid).result()
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "gateway_declined"  # the failure code, searchable in the UI
+
+
+async def test_a_canceled_payment_closes_its_workflow(sys_: System) -> None:
+    await sys_.behave(decline_rate=1.0)
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
+    await sys_.settled(pid, "failed")
+    canceled = await sys_.api.post(f"/v1/payments/{pid}/cancel")
+    assert canceled.json()["status"] == "canceled"
+    assert await closed(sys_, pid) == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_prefer_wait_is_answered_by_the_workflow(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="50.00")
+    key = secrets.token_hex(6)
+    response = await sys_.api.post(
+        "/v1/payments", headers={"Idempotency-Key": key, "Prefer": "wait=10"},
+        json={"user_id": wallet["user_id"], "service_id": "s", "amount": "3.00", "currency": "USD"})
+    assert (response.status_code, response.json()["status"]) == (201, "completed")
+    history = await sys_.temporal.client.get_workflow_handle(response.json()["id"]).fetch_history()
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+               for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    assert updates == ["outcome"]  # started together with the update that answered
+
+
+async def test_a_refund_is_a_workflow_of_its_own(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    created = await sys_.api.post(f"/v1/payments/{pid}/refunds", json={"amount": "4.00"},
+                                  headers={"Idempotency-Key": secrets.token_hex(6)})
+    assert created.status_code == 202, created.text
+    rid = created.json()["id"]
+    assert rid.startswith("rfd_")
+    assert await closed(sys_, rid) == WorkflowExecutionStatus.COMPLETED
+    assert (await sys_.payment(pid))["status"] == "partially_refunded"
+    assert await workflow_status(sys_, pid) == WorkflowExecutionStatus.COMPLETED  # not reopened
+
+
+async def test_a_refused_refund_fails_its_workflow_and_frees_the_amount(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    async with sys_.engine.begin() as conn:
+        step = await refunds.reserve(conn, refund_id=f"rfd_{secrets.token_hex(6)}", payment_id=pid,
+                                     tenant_id=sys_.tenant, amount=0, fingerprint="fp", reason=None)
+    assert isinstance(step, RefundStep)
+    step.gateway_reference = "ch_unknown"  # the gateway has no such charge: it refuses
+    await start_refund(sys_.temporal.client, sys_.settings, step)
+    assert await closed(sys_, step.refund_id) == WorkflowExecutionStatus.FAILED
+    listed = (await sys_.api.get(f"/v1/payments/{pid}/refunds")).json()["items"]
+    assert [(r["status"], r["amount"]) for r in listed] == [("failed", "10.00")]
+    again = await sys_.api.post(f"/v1/payments/{pid}/refunds", json={},
+                                headers={"Idempotency-Key": secrets.token_hex(6)})
+    assert (again.status_code, again.json()["amount"]) == (202, "10.00")  # refundable again
+    await sys_.settled(pid, "refunded")
+
+
+async def test_the_sweeper_starts_a_refund_left_without_its_workflow(sys_: System) -> None:
+    import httpx
+    from sqlalchemy import text
+
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    rid = f"rfd_{secrets.token_hex(6)}"
+    async with sys_.engine.begin() as conn:  # the API stopped between reserving and starting
+        await refunds.reserve(conn, refund_id=rid, payment_id=pid, tenant_id=sys_.tenant, amount=0,
+                              fingerprint="fp", reason=None)
+        await conn.execute(text("UPDATE refunds SET created_at = now() - interval '1 hour' "
+                                "WHERE id = :id"), {"id": rid})
+    async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
+        sweeper = SweeperActivities(sys_.temporal.client, LedgerActivities(sys_.engine),
+                                    GatewayActivities(sys_.engine, http, CircuitBreaker(1000)),
+                                    sys_.settings)
+        assert await ActivityEnvironment().run(sweeper.sweep_orphaned_holds) >= 1
+    assert await closed(sys_, rid) == WorkflowExecutionStatus.COMPLETED
+    assert (await sys_.payment(pid))["status"] == "refunded"
+    after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
+    assert after["balance"] == "50.00"
+
+
+async def test_a_saga_v1_payment_finishes_and_is_refunded_after_the_upgrade(sys_: System) -> None:
+    """A payment started before the upgrade (workflow type PaymentWorkflow) completes under the
+    frozen v1 code, is refunded by a Refund workflow, and closes when the upgrade tells it to."""
+    wallet = await sys_.wallet(funds="50.00")
+    key = secrets.token_hex(6)
+    pid = payment_id(sys_.tenant, key)
+    amount = 1000
+    inp = PaymentInput(payment_id=pid, tenant_id=sys_.tenant, idempotency_key=key, fingerprint="fp",
+                       user_id=wallet["user_id"], service_id="s", amount=amount,
+                       fee=fee_for(amount, sys_.settings.fee_bps), currency="USD",
+                       created_at=datetime.now(UTC).isoformat(), policy=saga_policy(sys_.settings))
+    handle = await sys_.temporal.client.start_workflow(
+        PaymentWorkflowV1.run, inp, id=pid, task_queue=sys_.settings.temporal_task_queue,
+        memo={"tenant_id": sys_.tenant, "fingerprint": "fp"})
+    await eventually(lambda: handle.query(PaymentWorkflowV1.state), lambda s: s.status == "completed")
+    await sys_.settled(pid, "completed")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # v1 waits for refunds
+
+    refunded: Any = await sys_.api.post(f"/v1/payments/{pid}/refunds", json={},
+                                        headers={"Idempotency-Key": secrets.token_hex(6)})
+    assert refunded.status_code == 202, refunded.text
+    assert await closed(sys_, refunded.json()["id"]) == WorkflowExecutionStatus.COMPLETED
+    assert (await sys_.payment(pid))["status"] == "refunded"
+    assert (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()["balance"] == "50.00"
+
+    await handle.signal(PaymentWorkflowV1.close_refund_window)
+    assert await closed(sys_, pid) == WorkflowExecutionStatus.COMPLETED
