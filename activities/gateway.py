@@ -1,8 +1,12 @@
 """Gateway steps: charge by idempotency key, and look a charge up when its outcome is unknown.
 
+Thin I/O: HTTP only. What the gateway said is recorded by the ledger step that acts on it, in its
+own transaction (`gateway.payment_approved` with the capture, `gateway.payment_rejected` with the
+release).
+
 Error mapping (the workflow's retry policy does the rest):
-- 2xx                      -> Charge(succeeded), event gateway.payment_approved
-- 402 and other 4xx        -> ApplicationError(GatewayDeclined, non-retryable), event gateway.payment_rejected
+- 2xx                      -> Charge(succeeded)
+- 402 and other 4xx        -> ApplicationError(GatewayDeclined, non-retryable)
 - 429                      -> retryable, next attempt after the gateway's Retry-After
 - 5xx, timeouts, transport -> retryable GatewayUnavailable (the charge may or may not have happened)
 """
@@ -19,10 +23,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.breaker import CircuitBreaker
-from db import ledger
 from domain.ids import gateway_key
 from domain.money import to_major
-from domain.status import PaymentStatus
 from workflows.types import (
     GATEWAY_DECLINED,
     GATEWAY_UNAVAILABLE,
@@ -42,24 +44,18 @@ class GatewayActivities:
     @activity.defn(name="charge_gateway")
     async def charge_gateway(self, req: ChargeRequest) -> Charge:
         key = gateway_key(req.payment_id, req.attempt)
-        async with self.engine.begin() as conn:
-            await conn.execute(text(
-                "UPDATE payments SET status = :s, version = version + 1, updated_at = now() "
-                "WHERE id = :id AND status = 'reserved'"),
-                {"s": PaymentStatus.PROCESSING.value, "id": req.payment_id})
         activity.logger.info("charging %s at the gateway", key)
         body = {"idempotency_key": key, "payment_id": req.payment_id,
                 "amount": to_major(req.amount, req.currency), "currency": req.currency}
         response = await self._send("POST", "/charges", json=body, headers={"Idempotency-Key": key})
         if response.status_code in (200, 201):
-            return await self._approved(req, response.json())
+            return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
         if response.status_code == 429:
             delay = _retry_after(response)
             raise ApplicationError("the gateway is rate limiting", type="GatewayRateLimited",
                                    next_retry_delay=timedelta(seconds=delay))
         if 400 <= response.status_code < 500:
             code = _decline_code(response)
-            await self._rejected(req, code)
             raise ApplicationError(f"the gateway declined the charge: {code}", code,
                                    type=GATEWAY_DECLINED, non_retryable=True)
         raise ApplicationError(f"the gateway answered {response.status_code}",
@@ -76,10 +72,8 @@ class GatewayActivities:
                                    type=GATEWAY_UNAVAILABLE)
         charge = response.json()
         if charge.get("status") == "succeeded":
-            return await self._approved(req, charge)
-        code = str(charge.get("decline_code") or "declined")
-        await self._rejected(req, code)
-        return Charge(status="declined", decline_code=code)
+            return Charge(status="succeeded", gateway_reference=str(charge["id"]))
+        return Charge(status="declined", decline_code=str(charge.get("decline_code") or "declined"))
 
     @activity.defn(name="refund_gateway")
     async def refund_gateway(self, step: RefundStep) -> str:
@@ -136,19 +130,6 @@ class GatewayActivities:
         else:
             self.breaker.succeeded()
         return response
-
-    async def _approved(self, req: ChargeRequest, charge: dict[str, Any]) -> Charge:
-        reference = str(charge["id"])
-        async with self.engine.begin() as conn:
-            await ledger.emit(conn, "gateway.payment_approved", req.tenant_id, req.payment_id,
-                              req.attempt, {"gateway_reference": reference,
-                                            "amount": req.amount, "currency": req.currency})
-        return Charge(status="succeeded", gateway_reference=reference)
-
-    async def _rejected(self, req: ChargeRequest, code: str) -> None:
-        async with self.engine.begin() as conn:
-            await ledger.emit(conn, "gateway.payment_rejected", req.tenant_id, req.payment_id,
-                              req.attempt, {"decline_code": code})
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import ledger
+from db.ledger import Event
 from domain.fees import refund_fee_share
 from domain.status import FailureCode, PaymentStatus
 from workflows.types import (
@@ -48,9 +49,10 @@ class LedgerActivities:
         """Saga v2's first step: open the payment and reserve attempt 0, in one transaction."""
         p = step.payment
         async with self.engine.begin() as conn:
-            await _open(conn, step)
+            opened = await _open(conn, step)
             return await _reserve(conn, ReserveFunds(p.payment_id, p.tenant_id, 0, p.user_id,
-                                                     p.currency, p.amount + p.fee, step.expires_at))
+                                                     p.currency, p.amount + p.fee, step.expires_at),
+                                  charging=True, fresh=opened)
 
     @activity.defn(name="retry_payment")
     async def retry_payment(self, step: BeginRetry) -> Reservation:
@@ -60,7 +62,7 @@ class LedgerActivities:
             await _begin_retry(conn, step)
             return await _reserve(conn, ReserveFunds(step.payment_id, step.tenant_id, step.attempt,
                                                      step.user_id, step.currency, step.total,
-                                                     step.expires_at))
+                                                     step.expires_at), charging=True)
 
     @activity.defn(name="reserve_funds")
     async def reserve_funds(self, step: ReserveFunds) -> Reservation:
@@ -101,18 +103,25 @@ class LedgerActivities:
             ])
             await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
                                  gateway_reference=step.gateway_reference)
-            await ledger.emit(conn, "wallet.funds_deducted", step.tenant_id, step.payment_id,
-                              step.attempt, {"wallet_id": hold.wallet_id, "amount": step.amount,
-                                             "fee": step.fee, "balance_after": after_payment - step.fee},
-                              wallet_id=hold.wallet_id)
-            await ledger.emit(conn, "payment.completed", step.tenant_id, step.payment_id,
-                              step.attempt, {"amount": step.amount, "fee": step.fee,
-                                             "currency": step.currency,
-                                             "gateway_reference": step.gateway_reference})
+            on = (step.tenant_id, step.payment_id, step.attempt)
+            await ledger.emit_all(conn, [
+                Event("gateway.payment_approved", *on, {
+                    "gateway_reference": step.gateway_reference, "amount": step.amount,
+                    "currency": step.currency}),
+                Event("wallet.funds_deducted", *on, {
+                    "wallet_id": hold.wallet_id, "amount": step.amount, "fee": step.fee,
+                    "balance_after": after_payment - step.fee}, wallet_id=hold.wallet_id),
+                Event("payment.completed", *on, {
+                    "amount": step.amount, "fee": step.fee, "currency": step.currency,
+                    "gateway_reference": step.gateway_reference}),
+            ])
 
     @activity.defn(name="release_hold")
     async def release_hold(self, step: ReleaseHold) -> None:
         async with self.engine.begin() as conn:
+            if step.decline_code is not None:
+                await ledger.emit(conn, "gateway.payment_rejected", step.tenant_id, step.payment_id,
+                                  step.attempt, {"decline_code": step.decline_code})
             await _release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
 
     @activity.defn(name="fail_payment")
@@ -244,7 +253,8 @@ class LedgerActivities:
                                "currency": step.currency, "message": step.failure_message},
                               dedupe=f"{step.refund_id}:failed")
 
-async def _open(conn: AsyncConnection, step: OpenPayment) -> None:
+async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
+    """Open the payment's projection; True when this call created it (False: a retried step)."""
     p = step.payment
     row = (await conn.execute(text(
         """
@@ -275,36 +285,44 @@ async def _open(conn: AsyncConnection, step: OpenPayment) -> None:
             raise ApplicationError(
                 f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
                 non_retryable=True)
-        return
+        return False
     await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
         "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
         "amount": p.amount, "fee": p.fee, "currency": p.currency,
     })
+    return True
 
 
-async def _reserve(conn: AsyncConnection, step: ReserveFunds) -> Reservation:
-    done = await _existing_hold(conn, step.payment_id, step.attempt)
+async def _reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool = False,
+                   fresh: bool = False) -> Reservation:
+    """Hold amount + fee on the wallet. `charging`: saga v2 charges in the same workflow task, so
+    the payment is projected `processing` at once (v1 projects `reserved`, then its charge step
+    moved it on). `fresh`: the payment was opened in this transaction, so it holds nothing yet."""
+    done = None if fresh else await _existing_hold(conn, step.payment_id, step.attempt)
     if done is not None:
         return Reservation(ok=True, wallet_id=done)
-    wallet = (await conn.execute(text(
-        "SELECT id FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
-        "AND user_id = :u AND currency = :c"),
-        {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).scalar()
-    if wallet is None:
-        return await _reservation_failed(
-            conn, step, FailureCode.WALLET_NOT_FOUND,
-            f"user {step.user_id} has no {step.currency} wallet")
     # One conditional statement: concurrent payments can never overdraw or lose an update.
     reserved = (await conn.execute(text(
         """
         UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
-        WHERE id = :w AND balance - held >= :total
-        RETURNING version
-        """), {"w": wallet, "total": step.total})).first()
+        WHERE tenant_id = :t AND kind = 'wallet' AND user_id = :u AND currency = :c
+          AND balance - held >= :total
+        RETURNING id, version
+        """), {"t": step.tenant_id, "u": step.user_id, "c": step.currency,
+               "total": step.total})).first()
     if reserved is None:
+        exists = (await conn.execute(text(
+            "SELECT 1 FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+            "AND user_id = :u AND currency = :c"),
+            {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).first()
+        if exists is None:
+            return await _reservation_failed(
+                conn, step, FailureCode.WALLET_NOT_FOUND,
+                f"user {step.user_id} has no {step.currency} wallet")
         return await _reservation_failed(
             conn, step, FailureCode.INSUFFICIENT_FUNDS,
             "the wallet's available balance is lower than amount plus fee")
+    wallet = reserved.id
     await conn.execute(text(
         """
         INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
@@ -312,7 +330,8 @@ async def _reserve(conn: AsyncConnection, step: ReserveFunds) -> Reservation:
         """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
                "a": step.attempt, "w": wallet, "amount": step.total,
                "expires": datetime.fromisoformat(step.expires_at)})
-    await ledger.project(conn, step.payment_id, PaymentStatus.RESERVED,
+    await ledger.project(conn, step.payment_id,
+                         PaymentStatus.PROCESSING if charging else PaymentStatus.RESERVED,
                          wallet_id=wallet, attempt=step.attempt)
     await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
                       step.attempt, {"wallet_id": wallet, "amount": step.total,

@@ -1,8 +1,10 @@
-"""Chaos: API, worker and gateway as separate processes (as in production), several hundred
-payments across a few hot wallets, while the worker is SIGKILLed and restarted, the Temporal dev
-server (persistent file) and PostgreSQL are restarted once each, and the gateway goes through 5xx
-storms, timeouts, 429s and a full outage. Afterwards every payment must have settled (or be waiting
-for a manual retry) and the invariant checker must find nothing.
+"""Chaos: two API processes, two workers and the gateway as separate processes (as in a
+scaled-out production), several hundred payments across a few hot wallets and refunds of the
+completed ones, while one worker and one API process are SIGKILLed and restarted (the others carry
+on), the Temporal dev server (persistent file) and PostgreSQL are restarted once each, and the
+gateway goes through 5xx storms, timeouts, 429s and a full outage. Afterwards every payment and
+refund must have settled (or be waiting for a manual retry) and the invariant checker must find
+nothing.
 
     make chaos                 # 300 payments
     python -m chaos.run --payments 60 --quick
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -32,8 +35,10 @@ from devstack.__main__ import Part, create_dev_key, wait_port
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, temporal_binary
 
-PORTS = {"api": 28000, "gateway": 28001, "temporal": 27233, "ui": 28233, "pg": 25433}
-SETTLED = {"completed", "failed", "exhausted", "canceled"}
+PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "temporal": 27233, "ui": 28233, "pg": 25433}
+SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded"}
+WORKERS = ("worker-1", "worker-2")
+APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
 
 
 class Stack:
@@ -53,8 +58,8 @@ class Stack:
                         DATABASE_URL=self.pg.url("paysaga"))
         self.parts: dict[str, Part] = {}
 
-    def part(self, name: str, argv: list[str]) -> Part:
-        part = Part(name, argv, self.logs / f"{name}.log", self.env)
+    def part(self, name: str, argv: list[str], **env: str) -> Part:
+        part = Part(name, argv, self.logs / f"{name}.log", {**self.env, **env})
         part.start()
         self.parts[name] = part
         return part
@@ -68,8 +73,11 @@ class Stack:
             *[a for n, k in SEARCH_ATTRIBUTES.items() for a in ("--search-attribute", f"{n}={k}")]])
         wait_port(PORTS["temporal"], part, 60, "Temporal")
 
-    def start_worker(self) -> None:
-        self.part("worker", [sys.executable, "-m", "worker"])
+    def start_worker(self, name: str) -> None:
+        self.part(name, [sys.executable, "-m", "worker"], WORKER_IDENTITY=name)
+
+    def start_api(self, name: str) -> Part:
+        return self.part(name, [sys.executable, "-m", "api"], API_PORT=str(APIS[name]))
 
     def up(self) -> str:
         self.pg.start()
@@ -79,10 +87,11 @@ class Stack:
         key = create_dev_key(self.env, None, self.logs / "keys.log")
         self.start_temporal()
         self.part("gateway", [sys.executable, "-m", "fakegateway"])
-        self.start_worker()
-        api = self.part("api", [sys.executable, "-m", "api"])
+        for name in WORKERS:
+            self.start_worker(name)
+        for name, port in APIS.items():
+            wait_port(port, self.start_api(name), 30, name)
         wait_port(PORTS["gateway"], self.parts["gateway"], 30, "gateway")
-        wait_port(PORTS["api"], api, 30, "API")
         return key
 
     def down(self) -> None:
@@ -91,14 +100,21 @@ class Stack:
         self.pg.stop()
 
 
-async def submit(api: httpx.AsyncClient, body: dict[str, Any], stop_at: float) -> str | None:
-    """Submit with the same Idempotency-Key until the API answers, as a careful client does."""
+async def submit(apis: list[httpx.AsyncClient], path: str, body: dict[str, Any], stop_at: float,
+                 refused: tuple[int, ...] = ()) -> dict[str, Any] | None:
+    """Send with the same Idempotency-Key until an API process answers, as a careful client
+    does: on a connection error or a 5xx it tries again, on the other process. A status in
+    `refused` is an answer too (returned with its code)."""
     key = secrets.token_hex(8)
+    turn = random.randrange(len(apis))
     while time.monotonic() < stop_at:
+        turn += 1
         try:
-            r = await api.post("/v1/payments", json=body, headers={"Idempotency-Key": key})
+            r = await apis[turn % len(apis)].post(path, json=body, headers={"Idempotency-Key": key})
             if r.status_code in (200, 201, 202):
-                return str(r.json()["id"])
+                return dict(r.json())
+            if r.status_code in refused:
+                return {"refused": r.status_code}
             if r.status_code < 500:
                 raise RuntimeError(f"rejected: {r.status_code} {r.text}")
         except httpx.HTTPError:
@@ -120,17 +136,29 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
             except httpx.HTTPError:
                 await asyncio.sleep(0.2)
 
+    kills = 0
+
     async def kill_worker() -> None:
-        stack.parts["worker"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        nonlocal kills
+        name = WORKERS[kills % len(WORKERS)]  # the other one carries on meanwhile
+        kills += 1
+        stack.parts[name].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
         await asyncio.sleep(rng.uniform(0.5, 2))
-        stack.start_worker()
-        log.append("worker: SIGKILL and restart")
+        stack.start_worker(name)
+        log.append(f"{name}: SIGKILL and restart")
+
+    async def kill_api() -> None:
+        stack.parts["api-1"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        await asyncio.sleep(rng.uniform(0.5, 2))
+        stack.start_api("api-1")
+        log.append("api-1: SIGKILL and restart")
 
     await asyncio.sleep(step)
     await kill_worker()
     await behave("5xx storm", fail_rate=0.8)
     await asyncio.sleep(step)
     await behave("timeouts", timeout_rate=0.3, timeout_hang_seconds=5)
+    await kill_api()
     await asyncio.sleep(step)
     await kill_worker()
     await behave("429s", rate_limit_rate=0.5)
@@ -157,8 +185,10 @@ async def main(count: int, quick: bool) -> int:
         key = await asyncio.to_thread(stack.up)
         injected: list[str] = []
         try:
-            api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['api']}", timeout=30,
-                                    headers={"Authorization": f"Bearer {key}"})
+            apis = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                      headers={"Authorization": f"Bearer {key}"})
+                    for port in APIS.values()]
+            api = apis[1]  # set-up and reads; api-1 is the one that gets killed
             gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['gateway']}", timeout=5)
             await gateway.put("/behavior", json={"fail_rate": 0.0})
             wallets = []
@@ -170,18 +200,37 @@ async def main(count: int, quick: bool) -> int:
             deadline = time.monotonic() + (120 if quick else 300)
             gate = asyncio.Semaphore(15)
 
+            refunds: list[dict[str, Any] | None] = []
+            refunding: list[asyncio.Task[None]] = []
+
             async def one(i: int) -> str | None:
                 async with gate:
                     body = {"user_id": wallets[i % 3]["user_id"], "service_id": "chaos",
                             "amount": f"{random.Random(i).randint(100, 2500) / 100:.2f}",
                             "currency": "USD"}
-                    return await submit(api, body, deadline)
+                    made = await submit(apis, "/v1/payments", body, deadline)
+                    if made is None:
+                        return None
+                    if i % 3 == 0:  # refund a third of them, while the faults go on
+                        refunding.append(asyncio.create_task(refund_later(str(made["id"]))))
+                    return str(made["id"])
 
-            print(f"submitting {count} payments while injecting faults ...", flush=True)
+            async def refund_later(pid: str) -> None:
+                status = None
+                while time.monotonic() < deadline and status not in SETTLED:
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                        status = (await api.get(f"/v1/payments/{pid}")).json()["status"]
+                if status == "completed":  # failed or canceled: nothing to refund
+                    refunds.append(await submit(apis, f"/v1/payments/{pid}/refunds",
+                                                {"amount": "1.00"}, deadline, refused=(409,)))
+
+            print(f"submitting {count} payments and refunds while injecting faults ...", flush=True)
             chaos = asyncio.create_task(faults(stack, gateway, quick, injected))
             ids = await asyncio.gather(*(one(i) for i in range(count)))
             await chaos
             lost = sum(1 for pid in ids if pid is None)
+            await asyncio.gather(*refunding)
             print("waiting for every payment to settle ...", flush=True)
             outcomes: dict[str, int] = {}
             while time.monotonic() < deadline + 120:
@@ -192,7 +241,7 @@ async def main(count: int, quick: bool) -> int:
                             continue
                         status = (await api.get(f"/v1/payments/{pid}")).json()["status"]
                         outcomes[status] = outcomes.get(status, 0) + 1
-                    if set(outcomes) <= SETTLED:
+                    if set(outcomes) <= SETTLED and await _refunds_done(api, refunds):
                         break
                 except (httpx.HTTPError, KeyError):
                     pass
@@ -202,7 +251,8 @@ async def main(count: int, quick: bool) -> int:
             records = (await gateway.get("/charges")).json()
             violations = await check(engine, records, temporal)
             await engine.dispose()
-            await api.aclose()
+            for client in apis:
+                await client.aclose()
             await gateway.aclose()
         finally:
             await asyncio.to_thread(stack.down)
@@ -210,6 +260,8 @@ async def main(count: int, quick: bool) -> int:
     print("\n| what | count |\n|---|---|")
     print(f"| payments submitted | {count} |")
     print(f"| never accepted by the API | {lost} |")
+    print(f"| refunds requested during the faults | {len(refunds)} |")
+    print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")
     for status, n in sorted(outcomes.items()):
         print(f"| {status} | {n} |")
     print(f"| faults injected | {len(injected)}: {'; '.join(injected)} |")
@@ -217,6 +269,16 @@ async def main(count: int, quick: bool) -> int:
     for v in violations:
         print(f"  {v}")
     return 0 if not violations and not unsettled and not lost else 1
+
+
+async def _refunds_done(api: httpx.AsyncClient, refunds: list[dict[str, Any] | None]) -> bool:
+    for refund in refunds:
+        if refund is None or "id" not in refund:
+            continue
+        listed = (await api.get(f"/v1/payments/{refund['payment_id']}/refunds")).json()["items"]
+        if any(r["id"] == refund["id"] and r["status"] == "pending" for r in listed):
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ All functions run inside the caller's transaction; none commits.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -16,18 +17,42 @@ from domain.ids import new_id
 SYSTEM_TENANT = "_system"
 
 
+_EMIT = text(
+    """
+    INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
+    VALUES (:k, :type, :tenant, :p, :w, CAST(:data AS JSONB))
+    ON CONFLICT (dedupe_key) DO NOTHING
+    """)
+
+
+@dataclass
+class Event:
+    """A domain event for the outbox, written once per (subject, attempt, type)."""
+
+    type: str
+    tenant_id: str
+    payment_id: str | None
+    attempt: int
+    data: dict[str, Any]
+    wallet_id: str | None = None
+    dedupe: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"k": self.dedupe or f"{self.payment_id}:{self.attempt}:{self.type}",
+                "type": self.type, "tenant": self.tenant_id, "p": self.payment_id,
+                "w": self.wallet_id, "data": json.dumps(self.data)}
+
+
 async def emit(conn: AsyncConnection, event_type: str, tenant_id: str, payment_id: str | None,
                attempt: int, data: dict[str, Any], *, wallet_id: str | None = None,
                dedupe: str | None = None) -> None:
     """Write a domain event to the outbox, once per (subject, attempt, type)."""
-    key = dedupe or f"{payment_id}:{attempt}:{event_type}"
-    await conn.execute(text(
-        """
-        INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
-        VALUES (:k, :type, :tenant, :p, :w, CAST(:data AS JSONB))
-        ON CONFLICT (dedupe_key) DO NOTHING
-        """), {"k": key, "type": event_type, "tenant": tenant_id, "p": payment_id,
-               "w": wallet_id, "data": json.dumps(data)})
+    await emit_all(conn, [Event(event_type, tenant_id, payment_id, attempt, data, wallet_id, dedupe)])
+
+
+async def emit_all(conn: AsyncConnection, events: list[Event]) -> None:
+    """Write several events in one round trip, in order."""
+    await conn.execute(_EMIT, [e.row() for e in events] if len(events) > 1 else events[0].row())
 
 
 async def project(conn: AsyncConnection, payment_id: str, status: str, *,
@@ -54,15 +79,24 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
                "fmsg": failure_message, "clear": clear_failure, "id": payment_id})
 
 
+_KNOWN_SYSTEM_ACCOUNTS: set[tuple[str, str]] = set()
+
+
 async def system_account(conn: AsyncConnection, kind: str, currency: str) -> str:
-    """The funding, settlement or fee account of a currency, created on first use."""
+    """The funding, settlement or fee account of a currency, created on first use (and, once
+    seen committed, remembered by this process per database, so the hot path does not ask again)."""
     account_id = f"acc_{kind}_{currency.lower()}"
-    await conn.execute(text(
+    known = (str(conn.engine.url), account_id)
+    if known in _KNOWN_SYSTEM_ACCOUNTS:
+        return account_id
+    created = (await conn.execute(text(
         """
         INSERT INTO accounts (id, tenant_id, kind, user_id, currency)
         VALUES (:id, :tenant, :kind, '', :c)
-        ON CONFLICT DO NOTHING
-        """), {"id": account_id, "tenant": SYSTEM_TENANT, "kind": kind, "c": currency})
+        ON CONFLICT DO NOTHING RETURNING id
+        """), {"id": account_id, "tenant": SYSTEM_TENANT, "kind": kind, "c": currency})).first()
+    if created is None:  # it existed before this transaction: safe to remember
+        _KNOWN_SYSTEM_ACCOUNTS.add(known)
     return account_id
 
 

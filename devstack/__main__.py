@@ -20,7 +20,7 @@ from typing import IO
 
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, temporal_binary
-from settings import get_settings
+from settings import Settings, get_settings
 
 DEV_TENANT = "default"
 
@@ -136,14 +136,16 @@ def main() -> int:
         (data / "dev_api_key").write_text(secret + "\n")
 
         wait_port(s.temporal_port, temporal, 60, "the Temporal dev server")
-        for name, argv in (("gateway", [sys.executable, "-m", "fakegateway"]),
-                           ("worker", [sys.executable, "-m", "worker"]),
-                           ("api", [sys.executable, "-m", "api"])):
-            part = Part(name, argv, logs / f"{name}.log", env)
+        gateway = Part("gateway", [sys.executable, "-m", "fakegateway"], logs / "gateway.log", env)
+        workers = [Part(name, [sys.executable, "-m", "worker"], logs / f"{name}.log",
+                        _worker_env(env, s, i, name))
+                   for i, name in enumerate(_worker_names(s.worker_processes))]
+        api = Part("api", [sys.executable, "-m", "api"], logs / "api.log", env)
+        for part in (gateway, *workers, api):
             part.start()
             parts.append(part)
-        wait_port(s.gateway_port, parts[1], 30, "the fake gateway")
-        wait_port(s.api_port, parts[3], 30, "the API")
+        wait_port(s.gateway_port, gateway, 30, "the fake gateway")
+        wait_port(s.api_port, api, 30, "the API")
 
         print(f"""
 paysaga is running
@@ -172,6 +174,20 @@ Ctrl-C stops everything; data survives in {data}.
         if pg is not None:
             pg.stop()
         print("stopped", flush=True)
+
+
+def _worker_names(count: int) -> list[str]:
+    return ["worker"] if count == 1 else [f"worker-{i + 1}" for i in range(count)]
+
+
+def _worker_env(env: dict[str, str], s: Settings, index: int, name: str) -> dict[str, str]:
+    """Each worker process serves its own metrics ports (the next ones up) and says who it is."""
+    own = dict(env, WORKER_IDENTITY=name)
+    for var, port in (("WORKER_METRICS_PORT", s.worker_metrics_port),
+                      ("WORKER_SDK_METRICS_PORT", s.worker_sdk_metrics_port)):
+        if port:
+            own[var] = str(port + 2 * index)
+    return own
 
 
 def supervise(parts: list[Part]) -> int:

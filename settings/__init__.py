@@ -61,9 +61,13 @@ class Settings(BaseSettings):
     ledger_retry_max_attempts: int = Field(default=0, ge=0, description="0 = unlimited")
 
     # Worker tuning
+    worker_processes: int = Field(default=1, ge=1, le=16, description="worker processes `make dev` runs")
+    worker_identity: str = ""
     worker_max_concurrent_activities: int = 200
     worker_max_concurrent_workflow_tasks: int = 100
-    worker_max_cached_workflows: int = 2000
+    # parked payments (failed, waiting for an operator) are evicted past this and replayed when
+    # retried: the worker's memory stays bounded whatever waits
+    worker_max_cached_workflows: int = 250
     worker_workflow_task_pollers: int = Field(default=5, ge=1)
     worker_activity_task_pollers: int = Field(default=5, ge=1)
     # Hosts webhook endpoints may point at ("*" = any). Loopback only by default, so a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from datetime import timedelta
 
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -32,7 +33,8 @@ async def main() -> None:
     traced = tracing.setup("paysaga-worker")
     client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
                                   runtime=runtime,
-                                  interceptors=[TracingInterceptor()] if traced else [])
+                                  interceptors=[TracingInterceptor()] if traced else [],
+                                  identity=f"{s.worker_identity or 'worker'}@{os.getpid()}")
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_client(s) as http:
         if traced:

@@ -9,9 +9,9 @@ them or compensate.
 The workflow stays open only while it waits for something: a charge in flight, or an operator's
 retry of a failed payment. Refunds are their own workflows (`workflows.refund`).
 
-The hold has a TTL: a durable timer bounds the charge, and when it fires the gateway is asked what
-happened to the charge's idempotency key before anything is released, so a charge that happened is
-captured, never released.
+The hold has a TTL, which bounds the charge's retries (its schedule-to-close timeout): when it runs
+out, the gateway is asked what happened to the charge's idempotency key before anything is
+released, so a charge that happened is captured, never released.
 
 Ledger steps are local activities (each one database transaction with its projection and event),
 run by the worker inside the workflow task; only the gateway call is a regular activity. A happy
@@ -20,15 +20,12 @@ payment is two workflow tasks and one activity task.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
@@ -41,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Charge,
         ChargeRequest,
         FailPayment,
+        Failure,
         OpenPayment,
         PaymentInput,
         PaymentState,
@@ -52,12 +50,6 @@ PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
 PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
 PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")
-
-
-@dataclass
-class Failure:
-    code: str
-    message: str
 
 
 CANCELED = Failure("canceled", "canceled")
@@ -118,20 +110,7 @@ class PaymentWorkflow:
 
         self._charge_started = True
         self._set_status(PaymentStatus.PROCESSING)
-        expired = False
-        charging = asyncio.ensure_future(self._charge())
-        try:
-            await workflow.wait_condition(charging.done, timeout=expires_at - workflow.now(),
-                                          timeout_summary="hold TTL: stop charging, look it up")
-            charge = charging.result()
-        except TimeoutError:
-            # The hold's TTL ran out first: stop charging, wait until no call is in flight, then
-            # let what the gateway did with the idempotency key decide.
-            expired = True
-            charging.cancel()
-            with contextlib.suppress(ActivityError, asyncio.CancelledError):
-                await charging
-            charge = await self._lookup_charge()
+        charge = await self._charge(expires_at)
 
         if charge.status == "succeeded":
             # Charged: completion is decided. The capture step retries until it is posted, and
@@ -147,19 +126,23 @@ class PaymentWorkflow:
         if charge.status == "declined":
             failure = Failure(FailureCode.GATEWAY_DECLINED,
                               f"the gateway declined the charge ({charge.decline_code})")
-        elif expired:
+        elif charge.status == "expired":
             failure = Failure(FailureCode.RESERVATION_EXPIRED,
                               "the hold expired before the gateway charged")
         else:
             failure = Failure(FailureCode.GATEWAY_UNAVAILABLE,
                               "the gateway could not be reached; nothing was charged")
         await self._ledger("release_hold",
-                           ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code),
+                           ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code,
+                                       charge.decline_code if charge.status == "declined" else None),
                            summary=f"release the hold: {failure.code}")
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
 
-    async def _charge(self) -> Charge:
+    async def _charge(self, expires_at: datetime) -> Charge:
+        """Charge, retried with backoff until the hold expires. When the retries or the hold run
+        out with the outcome unknown, the gateway is asked what it did with the idempotency key
+        before anything is released."""
         p = self._payment
         try:
             charge: Charge = await workflow.execute_activity(
@@ -167,18 +150,23 @@ class PaymentWorkflow:
                 ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency),
                 result_type=Charge,
                 start_to_close_timeout=policies.gateway_timeout(p.policy),
+                schedule_to_close_timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
                 retry_policy=policies.gateway_retry(p.policy),
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"charge attempt {self._attempt} at the gateway",
+                summary=f"charge attempt {self._attempt} at the gateway, until the hold expires",
             )
             return charge
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, CancelledError):
-                raise
             if isinstance(cause, ApplicationError) and cause.type == GATEWAY_DECLINED:
                 code = cause.details[0] if cause.details else "declined"
                 return Charge(status="declined", decline_code=str(code))
+            if err.retry_state == RetryState.TIMEOUT:
+                # The hold expired first. A call may still be in flight on a worker: it ends
+                # within one attempt's timeout, so wait that long before asking.
+                await workflow.sleep(policies.gateway_timeout(p.policy),
+                                     summary="hold expired: let any call in flight end")
+                charge = await self._lookup_charge()
+                return charge if charge.status != "not_found" else Charge(status="expired")
             # Retries are spent and the outcome is unknown (timeouts, 5xx): ask before compensating.
             return await self._lookup_charge()
 

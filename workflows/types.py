@@ -85,7 +85,8 @@ class ChargeRequest:
 
 @dataclass
 class Charge:
-    """What the gateway says of one idempotency key: `succeeded`, `declined` or `not_found`."""
+    """What the gateway says of one idempotency key: `succeeded`, `declined` or `not_found`
+    (`expired`, in the workflow: not charged before the hold expired)."""
 
     status: str
     gateway_reference: str | None = None
@@ -109,6 +110,7 @@ class ReleaseHold:
     tenant_id: str
     attempt: int
     reason: str
+    decline_code: str | None = None  # the gateway declined: recorded with the release
 
 
 @dataclass
@@ -143,6 +145,14 @@ class CancelPayment:
     tenant_id: str
     attempt: int
     reason: str
+
+
+@dataclass
+class Failure:
+    """Why an attempt failed: a failure code of the contract and a message."""
+
+    code: str
+    message: str
 
 
 @dataclass

@@ -19,7 +19,6 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
-    WorkflowUpdateStage,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -167,14 +166,9 @@ async def _start_and_wait(state: AppState, inp: PaymentInput, options: dict[str,
     workflow answers when the attempt settles; nothing polls. None when it takes longer."""
     start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
 
-    async def outcome() -> None:
-        handle = await state.temporal.start_update_with_start_workflow(
-            PaymentWorkflow.outcome, start_workflow_operation=start,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED)
-        await handle.result()
-
     try:
-        await asyncio.wait_for(outcome(), seconds)
+        await asyncio.wait_for(state.temporal.execute_update_with_start_workflow(
+            PaymentWorkflow.outcome, start_workflow_operation=start), seconds)
     except TimeoutError:
         # Slower than the client wanted (or no worker took it yet): it is started either way.
         with contextlib.suppress(WorkflowAlreadyStartedError):

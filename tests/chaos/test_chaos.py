@@ -17,7 +17,10 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     report = run.stdout
     assert "| invariant violations | 0 |" in report, report + run.stderr[-3000:]
     assert "| never accepted by the API | 0 |" in report, report
-    assert "worker: SIGKILL and restart" in report
+    assert "worker-1: SIGKILL and restart" in report
+    assert "worker-2: SIGKILL and restart" in report
+    assert "api-1: SIGKILL and restart" in report
+    assert "| refunds accepted | 0 |" not in report
     assert "temporal: restart" in report
     assert "postgresql: restart" in report
     assert run.returncode == 0, report + run.stderr[-3000:]
