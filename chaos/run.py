@@ -33,7 +33,7 @@ from db.engine import make_engine
 from db.invariants import check
 from devstack.__main__ import Part, create_dev_key, wait_port
 from devstack.postgres import EmbeddedPostgres, ensure_database
-from devstack.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "temporal": 27233, "ui": 28233, "pg": 25433}
 SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded"}
@@ -69,7 +69,7 @@ class Stack:
             temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port",
             str(PORTS["temporal"]), "--ui-port", str(PORTS["ui"]), "--headless",
             "--db-filename", str(self.root / "temporal.db"), "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal", "--log-level", "error",
+            "--sqlite-pragma", "synchronous=normal", "--log-level", "error", *dev_server_tuning(),
             *[a for n, k in SEARCH_ATTRIBUTES.items() for a in ("--search-attribute", f"{n}={k}")]])
         wait_port(PORTS["temporal"], part, 60, "Temporal")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from devstack.postgres import EmbeddedPostgres, ensure_database
-from devstack.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 from settings import Settings, get_settings
 
 DEV_TENANT = "default"
@@ -111,6 +111,7 @@ def main() -> int:
             "--namespace", s.temporal_namespace, "--db-filename", str(data / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
             "--log-level", "warn",
+            *dev_server_tuning(),
             *[arg for name, kind in SEARCH_ATTRIBUTES.items()
               for arg in ("--search-attribute", f"{name}={kind}")],
         ], logs / "temporal.log", env)

@@ -303,13 +303,13 @@ class PaymentWorkflow:
                 f"manual retries {self._manual_retries} of {self._payment.policy.max_manual_retries}")
 
     def _set_status(self, status: PaymentStatus, *, publish: bool = True) -> None:
-        """Move the payment's status; `publish` keeps the PaymentStatus search attribute in step
-        (a transient status left within the same workflow task need not be published)."""
-        workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id, self._status.value,
-                             status.value)
-        self._status = status
+        """Move the payment's status; `publish` logs it and keeps the PaymentStatus search attribute
+        in step (a transient status left within the same workflow task need neither)."""
         if publish:
+            workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id,
+                                 self._status.value, status.value)
             workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status.value)])
+        self._status = status
 
     async def _ledger(self, name: str, arg: Any, result_type: type | None = None, *,
                       summary: str) -> Any:

@@ -30,7 +30,7 @@ from api.auth import create_key
 from db.engine import make_engine
 from db.migrate import upgrade
 from devstack.postgres import EmbeddedPostgres
-from devstack.temporal import search_attribute_keys, temporal_binary
+from devstack.temporal import dev_server_tuning, search_attribute_keys, temporal_binary
 from fakegateway.app import Behavior
 from fakegateway.app import create_app as create_gateway
 from settings import Settings
@@ -87,6 +87,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_binary(),
         search_attributes=search_attribute_keys(),
         dev_server_log_level="error",
+        dev_server_extra_args=dev_server_tuning(),
     )
     try:
         yield env
