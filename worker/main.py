@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.breaker import CircuitBreaker
 from activities.gateway import GatewayActivities
@@ -51,6 +52,9 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
             SweeperActivities(client, ledger, gateway, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
         ],
+        # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
+        workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox
+                         else UnsandboxedWorkflowRunner()),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,

@@ -162,6 +162,7 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         ledger_retry_initial_seconds=0.05, ledger_retry_max_interval_seconds=0.5,
         manual_retry_window_seconds=3600,
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
+        worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
     )
     await eventually(lambda: _port_open(gateway_port), bool, timeout=10)
     engine = make_engine(database_url)
