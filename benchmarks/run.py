@@ -230,12 +230,19 @@ class Bench:
                 "worker_rss_mb_after": self.worker_rss_mb()}
 
     async def running_workflows(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        async for wf in self.temporal.list_workflows("ExecutionStatus = 'Running'"):
-            status = wf.typed_search_attributes.get(_PAYMENT_STATUS) or "-"
-            name = f"{wf.workflow_type} {status}"
-            counts[name] = counts.get(name, 0) + 1
-        return {"total": sum(counts.values()), "by_type_and_status": counts}
+        """Running workflows by type and PaymentStatus, once visibility (eventually consistent)
+        has caught up with the parked payments' last status, or after 30 s."""
+        deadline = time.monotonic() + 30
+        while True:
+            counts: dict[str, int] = {}
+            async for wf in self.temporal.list_workflows("ExecutionStatus = 'Running'"):
+                status = wf.typed_search_attributes.get(_PAYMENT_STATUS) or "-"
+                name = f"{wf.workflow_type} {status}"
+                counts[name] = counts.get(name, 0) + 1
+            moving = sum(n for name, n in counts.items() if name.endswith(("pending", "processing")))
+            if not moving or time.monotonic() > deadline:
+                return {"total": sum(counts.values()), "by_type_and_status": counts}
+            await asyncio.sleep(1)
 
 
 async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> dict[str, Any]:
