@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from db import ledger
 from db.ledger import Event
 from domain.fees import refund_fee_share
+from domain.money import to_major as money
 from domain.status import FailureCode, PaymentStatus
 from workflows.types import (
     PAYMENT_CONFLICT,
@@ -103,16 +104,17 @@ class LedgerActivities:
             ])
             await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
                                  gateway_reference=step.gateway_reference)
-            on = (step.tenant_id, step.payment_id, step.attempt)
+            on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
             await ledger.emit_all(conn, [
                 Event("gateway.payment_approved", *on, {
-                    "gateway_reference": step.gateway_reference, "amount": step.amount,
-                    "currency": step.currency}),
+                    "gateway_reference": step.gateway_reference,
+                    "amount": money(step.amount, c), "currency": c}),
                 Event("wallet.funds_deducted", *on, {
-                    "wallet_id": hold.wallet_id, "amount": step.amount, "fee": step.fee,
-                    "balance_after": after_payment - step.fee}, wallet_id=hold.wallet_id),
+                    "wallet_id": hold.wallet_id, "amount": money(step.amount, c),
+                    "fee": money(step.fee, c), "currency": c,
+                    "balance_after": money(after_payment - step.fee, c)}, wallet_id=hold.wallet_id),
                 Event("payment.completed", *on, {
-                    "amount": step.amount, "fee": step.fee, "currency": step.currency,
+                    "amount": money(step.amount, c), "fee": money(step.fee, c), "currency": c,
                     "gateway_reference": step.gateway_reference}),
             ])
 
@@ -184,9 +186,10 @@ class LedgerActivities:
                  "s": (PaymentStatus.REFUNDED if step.fully_refunded
                        else PaymentStatus.PARTIALLY_REFUNDED).value})
             await ledger.emit(conn, "payment.refunded", step.tenant_id, step.payment_id, 0,
-                              {"refund_id": step.refund_id, "amount": step.amount,
-                               "fee": step.fee, "currency": step.currency,
-                               "wallet_balance_after": after},
+                              {"refund_id": step.refund_id,
+                               "amount": money(step.amount, step.currency),
+                               "fee": money(step.fee, step.currency), "currency": step.currency,
+                               "wallet_balance_after": money(after, step.currency)},
                               wallet_id=wallet_id, dedupe=f"{step.refund_id}:refunded")
 
     @activity.defn(name="settle_refund")
@@ -229,9 +232,10 @@ class LedgerActivities:
                 "UPDATE refunds SET status = 'succeeded', fee = :fee, updated_at = now() "
                 "WHERE id = :id"), {"id": step.refund_id, "fee": fee})
             await ledger.emit(conn, "payment.refunded", step.tenant_id, step.payment_id, 0,
-                              {"refund_id": step.refund_id, "amount": step.amount,
-                               "fee": fee, "currency": step.currency,
-                               "wallet_balance_after": after},
+                              {"refund_id": step.refund_id,
+                               "amount": money(step.amount, step.currency),
+                               "fee": money(fee, step.currency), "currency": step.currency,
+                               "wallet_balance_after": money(after, step.currency)},
                               wallet_id=paid.wallet_id, dedupe=f"{step.refund_id}:refunded")
             return RefundPosted(step.refund_id, step.amount, fee, paid.status)
 
@@ -249,7 +253,7 @@ class LedgerActivities:
                 "UPDATE payments SET refund_reserved = refund_reserved - :a, version = version + 1, "
                 "updated_at = now() WHERE id = :p"), {"a": failed, "p": step.payment_id})
             await ledger.emit(conn, "payment.refund_failed", step.tenant_id, step.payment_id, 0,
-                              {"refund_id": step.refund_id, "amount": failed,
+                              {"refund_id": step.refund_id, "amount": money(failed, step.currency),
                                "currency": step.currency, "message": step.failure_message},
                               dedupe=f"{step.refund_id}:failed")
 
@@ -288,7 +292,8 @@ async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
         return False
     await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
         "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
-        "amount": p.amount, "fee": p.fee, "currency": p.currency,
+        "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
+        "currency": p.currency,
     })
     return True
 
@@ -334,8 +339,8 @@ async def _reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool 
                          PaymentStatus.PROCESSING if charging else PaymentStatus.RESERVED,
                          wallet_id=wallet, attempt=step.attempt)
     await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
-                      step.attempt, {"wallet_id": wallet, "amount": step.total,
-                                     "expires_at": step.expires_at,
+                      step.attempt, {"wallet_id": wallet, "amount": money(step.total, step.currency),
+                                     "currency": step.currency, "expires_at": step.expires_at,
                                      "wallet_version": reserved.version},
                       wallet_id=wallet)
     return Reservation(ok=True, wallet_id=wallet)
@@ -358,7 +363,9 @@ async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -
 async def _reservation_failed(conn: AsyncConnection, step: ReserveFunds, code: str,
                               message: str) -> Reservation:
     await ledger.emit(conn, "wallet.reservation_failed", step.tenant_id, step.payment_id,
-                      step.attempt, {"code": code, "message": message, "amount": step.total})
+                      step.attempt, {"code": code, "message": message,
+                                     "amount": money(step.total, step.currency),
+                                     "currency": step.currency})
     return Reservation(ok=False, failure_code=code, failure_message=message)
 
 
@@ -372,9 +379,10 @@ async def _release(conn: AsyncConnection, payment_id: str, tenant_id: str, attem
         """), {"p": payment_id, "a": attempt, "r": reason})).first()
     if hold is None:
         return  # nothing held, or released already
-    await conn.execute(text(
+    currency = (await conn.execute(text(
         "UPDATE accounts SET held = held - :amount, version = version + 1, updated_at = now() "
-        "WHERE id = :w"), {"amount": hold.amount, "w": hold.wallet_id})
+        "WHERE id = :w RETURNING currency"), {"amount": hold.amount, "w": hold.wallet_id})).scalar_one()
     await ledger.emit(conn, "wallet.funds_released", tenant_id, payment_id, attempt,
-                      {"wallet_id": hold.wallet_id, "amount": hold.amount, "reason": reason},
+                      {"wallet_id": hold.wallet_id, "amount": money(hold.amount, currency),
+                       "currency": currency, "reason": reason},
                       wallet_id=hold.wallet_id)

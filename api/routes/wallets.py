@@ -134,8 +134,9 @@ async def deposit(principal: WalletsWrite, wallet_id: str, key: IdempotencyKey,
             await ledger.entries(conn, journal, currency, None, [
                 (wallet_id, "deposit", amount, after), (funding, "deposit", -amount, None)])
             await ledger.emit(conn, "wallet.funds_deposited", principal.tenant_id, None, 0,
-                              {"wallet_id": wallet_id, "deposit_id": dep_id, "amount": amount,
-                               "balance_after": after}, wallet_id=wallet_id,
+                              {"wallet_id": wallet_id, "deposit_id": dep_id,
+                               "amount": to_major(amount, currency), "currency": currency,
+                               "balance_after": to_major(after, currency)}, wallet_id=wallet_id,
                               dedupe=f"{dep_id}:deposited")
             created = (await conn.execute(text("SELECT created_at FROM deposits WHERE id = :id"),
                                           {"id": dep_id})).scalar_one()

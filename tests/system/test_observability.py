@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -31,6 +32,45 @@ async def test_the_event_feed_is_ordered_and_resumable(sys_: System) -> None:
     assert mine == ["payment.initiated", "wallet.funds_reserved", "gateway.payment_approved",
                     "wallet.funds_deducted", "payment.completed"]
     assert "wallet.funds_deposited" in [e["type"] for e in seen if e["wallet_id"] == wallet["id"]]
+
+
+MONEY_FIELDS = {"amount", "fee", "balance_after", "wallet_balance_after"}
+
+
+async def test_events_carry_money_as_decimal_strings_with_their_currency(sys_: System) -> None:
+    await sys_.behave(decline_above="900")
+    wallet = await sys_.wallet(funds="3000.00")
+    pid = (await sys_.pay(wallet["user_id"], "100.50")).json()["id"]
+    await sys_.settled(pid, "completed")
+    await sys_.api.post(f"/v1/payments/{pid}/refunds", json={"amount": "0.50"},
+                        headers={"Idempotency-Key": f"r-{pid}"})
+    await sys_.settled(pid, "partially_refunded")
+    declined = (await sys_.pay(wallet["user_id"], "950.00")).json()["id"]
+    poor = (await sys_.pay(wallet["user_id"], "5000.00")).json()["id"]
+    await sys_.settled(declined, "failed")
+    await sys_.settled(poor, "failed")
+    feed: list[dict[str, Any]] = []
+    after = 0
+    while after is not None:
+        page = (await sys_.api.get("/v1/events", params={"after": after, "limit": 200})).json()
+        feed.extend(page["items"])
+        after = page["next_after"]
+    mine = [e for e in feed if e["payment_id"] in (pid, declined, poor)
+            or e["wallet_id"] == wallet["id"]]
+    with_money = [e for e in mine if MONEY_FIELDS & set(e["data"])]
+    assert {e["type"] for e in with_money} >= {
+        "wallet.funds_deposited", "payment.initiated", "wallet.funds_reserved",
+        "gateway.payment_approved", "wallet.funds_deducted", "payment.completed",
+        "payment.refunded", "wallet.funds_released", "wallet.reservation_failed"}
+    for event in with_money:
+        assert event["data"]["currency"] == "USD", event
+        for name in MONEY_FIELDS & set(event["data"]):
+            assert isinstance(event["data"][name], str), event
+            assert re.fullmatch(r"-?\d+\.\d{2}", event["data"][name]), event
+    initiated = next(e for e in with_money if e["type"] == "payment.initiated")
+    assert (initiated["data"]["amount"], initiated["data"]["fee"]) == ("100.50", "2.01")
+    timeline = (await sys_.api.get(f"/v1/payments/{pid}/events")).json()["items"]
+    assert timeline[-1]["data"]["amount"] == "0.50"  # the same form on the payment's timeline
 
 
 async def test_the_relay_publishes_the_outbox(sys_: System) -> None:

@@ -118,7 +118,7 @@ async def test_a_signed_webhook_arrives_after_the_receiver_comes_back(
     assert delivery["last_status_code"] == 204
     messages = received_for(receiver, pid)
     assert [m["type"] for m in messages] == ["payment.completed"]
-    assert messages[0]["data"]["amount"] == 500
+    assert (messages[0]["data"]["amount"], messages[0]["data"]["currency"]) == ("5.00", "USD")
     assert receiver.rejected == 0
 
 
