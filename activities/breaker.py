@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import Gauge
 
-WORKER_REGISTRY = CollectorRegistry()
+from activities.metrics import WORKER_REGISTRY
+
 STATE = Gauge("paysaga_gateway_circuit_state", "gateway circuit: 0 closed, 1 half-open, 2 open",
               registry=WORKER_REGISTRY)
 LEVEL = {"closed": 0, "half_open": 1, "open": 2}

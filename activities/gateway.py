@@ -13,6 +13,7 @@ Error mapping (the workflow's retry policy does the rest):
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.breaker import CircuitBreaker
+from activities.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
 from domain.ids import gateway_key
 from domain.money import to_major
 from workflows.types import (
@@ -36,8 +38,9 @@ from workflows.types import (
 
 class GatewayActivities:
     def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient,
-                 breaker: CircuitBreaker | None = None) -> None:
+                 breaker: CircuitBreaker | None = None, connector: str = "default") -> None:
         self.engine = engine
+        self.connector = connector
         self.http = http
         self.breaker = breaker or CircuitBreaker()
 
@@ -47,7 +50,8 @@ class GatewayActivities:
         activity.logger.info("charging %s at the gateway", key)
         body = {"idempotency_key": key, "payment_id": req.payment_id,
                 "amount": to_major(req.amount, req.currency), "currency": req.currency}
-        response = await self._send("POST", "/charges", json=body, headers={"Idempotency-Key": key})
+        response = await self._send("POST", "/charges", "charge", json=body,
+                                    headers={"Idempotency-Key": key})
         if response.status_code in (200, 201):
             return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
         if response.status_code == 429:
@@ -64,7 +68,7 @@ class GatewayActivities:
     @activity.defn(name="lookup_charge")
     async def lookup_charge(self, req: ChargeRequest) -> Charge:
         key = gateway_key(req.payment_id, req.attempt)
-        response = await self._send("GET", f"/charges/by-key/{key}")
+        response = await self._send("GET", f"/charges/by-key/{key}", "lookup")
         if response.status_code == 404:
             return Charge(status="not_found")
         if response.status_code != 200:
@@ -95,7 +99,8 @@ class GatewayActivities:
                        "amount": step.amount, "fee": step.fee, "c": step.currency,
                        "fp": step.fingerprint,
                        "reason": step.reason})
-        response = await self._send("POST", "/refunds", headers={"Idempotency-Key": step.refund_id},
+        response = await self._send("POST", "/refunds", "refund",
+                                    headers={"Idempotency-Key": step.refund_id},
                                     json={"idempotency_key": step.refund_id,
                                           "charge_id": step.gateway_reference,
                                           "amount": to_major(step.amount, step.currency)})
@@ -110,26 +115,46 @@ class GatewayActivities:
         raise ApplicationError(f"the gateway answered {response.status_code}",
                                type=GATEWAY_UNAVAILABLE)
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
+        def counted(outcome: str) -> None:
+            GATEWAY_CALLS.labels(self.connector, operation, outcome).inc()
+
         if not self.breaker.allow():
+            counted("circuit_open")
             raise ApplicationError(
                 "the gateway circuit is open: failing fast", type=GATEWAY_UNAVAILABLE,
                 next_retry_delay=timedelta(seconds=max(self.breaker.retry_in(), 0.1)))
+        started = time.perf_counter()
         try:
             response = await self.http.request(method, path, **kwargs)
         except httpx.TimeoutException:
             self.breaker.failed()
+            counted("timeout")
             raise ApplicationError("the gateway timed out; the outcome is unknown",
                                    type=GATEWAY_UNAVAILABLE) from None
         except httpx.TransportError as err:
             self.breaker.failed()
+            counted("unreachable")
             raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
                                    type=GATEWAY_UNAVAILABLE) from None
+        finally:
+            GATEWAY_LATENCY.labels(self.connector, operation).observe(time.perf_counter() - started)
         if response.status_code >= 500:
             self.breaker.failed()
         else:
             self.breaker.succeeded()
+        counted(_outcome(response.status_code))
         return response
+
+
+def _outcome(status: int) -> str:
+    if status < 300:
+        return "approved"
+    if status == 429:
+        return "429"
+    if status == 404:
+        return "not_found"
+    return "5xx" if status >= 500 else "declined"
 
 
 def _retry_after(response: httpx.Response) -> float:

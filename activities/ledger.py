@@ -7,7 +7,7 @@ reference, events per dedupe key, and a repeated step finds its own earlier work
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import PAYMENT_DURATION, REFUNDS
 from db import ledger
 from db.ledger import Event
 from domain.fees import refund_fee_share
@@ -102,8 +103,9 @@ class LedgerActivities:
                 (settlement, "payment", step.amount, None),
                 (fees, "fee", step.fee, None),
             ])
-            await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
-                                 gateway_reference=step.gateway_reference)
+            created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
+                                           gateway_reference=step.gateway_reference)
+            _took(created, "completed")
             on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
             await ledger.emit_all(conn, [
                 Event("gateway.payment_approved", *on, {
@@ -130,14 +132,16 @@ class LedgerActivities:
     async def fail_payment(self, step: FailPayment) -> None:
         status = PaymentStatus.EXHAUSTED if step.exhausted else PaymentStatus.FAILED
         async with self.engine.begin() as conn:
-            await ledger.project(conn, step.payment_id, status, failure_code=step.code,
-                                 failure_message=step.message)
+            created = await ledger.project(conn, step.payment_id, status, failure_code=step.code,
+                                           failure_message=step.message)
             data = {"code": step.code, "message": step.message, "attempt": step.attempt}
-            await ledger.emit(conn, "payment.failed", step.tenant_id, step.payment_id,
-                              step.attempt, data)
+            first = await ledger.emit(conn, "payment.failed", step.tenant_id, step.payment_id,
+                                      step.attempt, data)
             if step.exhausted:
-                await ledger.emit(conn, "payment.exhausted", step.tenant_id, step.payment_id,
-                                  step.attempt, data)
+                first = await ledger.emit(conn, "payment.exhausted", step.tenant_id,
+                                          step.payment_id, step.attempt, data)
+            if first:
+                _took(created, status.value)
 
     @activity.defn(name="begin_retry")
     async def begin_retry(self, step: BeginRetry) -> None:
@@ -148,9 +152,10 @@ class LedgerActivities:
     async def cancel_payment(self, step: CancelPayment) -> None:
         async with self.engine.begin() as conn:
             await _release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
-            await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
-            await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
-                              step.attempt, {"reason": step.reason})
+            created = await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
+            if await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
+                                 step.attempt, {"reason": step.reason}):
+                _took(created, "canceled")
 
 
     @activity.defn(name="post_refund")
@@ -237,6 +242,7 @@ class LedgerActivities:
                                "fee": money(fee, step.currency), "currency": step.currency,
                                "wallet_balance_after": money(after, step.currency)},
                               wallet_id=paid.wallet_id, dedupe=f"{step.refund_id}:refunded")
+            REFUNDS.labels("succeeded").inc()
             return RefundPosted(step.refund_id, step.amount, fee, paid.status)
 
     @activity.defn(name="fail_refund")
@@ -256,6 +262,7 @@ class LedgerActivities:
                               {"refund_id": step.refund_id, "amount": money(failed, step.currency),
                                "currency": step.currency, "message": step.failure_message},
                               dedupe=f"{step.refund_id}:failed")
+            REFUNDS.labels("failed").inc()
 
 async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
     """Open the payment's projection; True when this call created it (False: a retried step)."""
@@ -352,6 +359,13 @@ async def _begin_retry(conn: AsyncConnection, step: BeginRetry) -> None:
     await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
                       step.attempt, {"manual_retries": step.manual_retries,
                                      "source": step.source})
+
+
+def _took(created: datetime | None, outcome: str) -> None:
+    """The payment attempt's end-to-end time, once its outcome is recorded."""
+    if created is not None:
+        PAYMENT_DURATION.labels(outcome).observe(
+            max((datetime.now(UTC) - created).total_seconds(), 0.0))
 
 
 async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -> str | None:

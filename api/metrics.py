@@ -1,8 +1,10 @@
 """Prometheus metrics: HTTP latency measured here, business figures read from the database.
 
 The business figures (seed 002's collector: events by type, amounts by currency, successes,
-failures by code; plus holds outstanding and outbox lag) are computed from the tables at scrape
-time, so every API process reports the same, whole-system truth.
+failures by code; plus payments by status, those needing attention, holds outstanding and outbox
+lag) are computed from the tables at scrape time, so every API process reports the same,
+whole-system truth. The worker serves what it counts itself (gateway calls by outcome, payment and
+gateway latency, refunds): activities/metrics.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy import text
 
 from api.deps import StateDep
+from domain.money import currency_exponent
 
 router = APIRouter(tags=["operations"])
 REGISTRY = CollectorRegistry()
@@ -47,31 +50,58 @@ class _Snapshot:
 
 
 async def business_metrics(state: Any) -> list[Metric]:
+    """Counters count append-only facts (the outbox's events), so they never go down; what is
+    true right now (payments by status, those needing attention, holds, outbox lag) is a gauge."""
     events = CounterMetricFamily("paysaga_events", "domain events written, by type", labels=["type"])
-    amounts = CounterMetricFamily("paysaga_payment_amount_minor", "payment amounts in minor units",
-                                  labels=["currency", "status"])
-    successes = CounterMetricFamily("paysaga_payment_success", "payments that completed")
-    failures = CounterMetricFamily("paysaga_payment_failure", "payments failed, by failure code",
-                                   labels=["code"])
+    successes = CounterMetricFamily("paysaga_payment_success", "payment attempts that completed")
+    failures = CounterMetricFamily("paysaga_payment_failure",
+                                   "payment attempts that failed, by failure code", labels=["code"])
+    amounts = CounterMetricFamily("paysaga_payment_amount_minor",
+                                  "money moved in minor units, by currency and outcome "
+                                  "(completed, refunded)", labels=["currency", "outcome"])
+    refunds = CounterMetricFamily("paysaga_refund", "refunds by outcome (succeeded, failed)",
+                                  labels=["outcome"])
+    payments = GaugeMetricFamily("paysaga_payments", "payments by current status", labels=["status"])
+    attention = GaugeMetricFamily("paysaga_payments_needing_attention",
+                                  "failed payments waiting for an operator, by failure code",
+                                  labels=["code"])
     holds = GaugeMetricFamily("paysaga_holds_outstanding", "active holds", labels=["currency"])
     held = GaugeMetricFamily("paysaga_holds_outstanding_minor", "amount held", labels=["currency"])
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
-        for r in (await conn.execute(text("SELECT type, count(*) AS n FROM events GROUP BY type"))):
-            events.add_metric([r.type], r.n)
-        ok = 0
-        for r in (await conn.execute(text(
-                "SELECT currency, status, sum(amount) AS total, count(*) AS n FROM payments "
-                "GROUP BY currency, status"))):
-            amounts.add_metric([r.currency, r.status], r.total)
-            if r.status in ("completed", "partially_refunded", "refunded"):
-                ok += r.n
-        successes.add_metric([], ok)
-        for r in (await conn.execute(text(
-                "SELECT failure_code, count(*) AS n FROM payments WHERE status IN "
-                "('failed', 'exhausted') GROUP BY failure_code"))):
-            failures.add_metric([r.failure_code or "unknown"], r.n)
+        counted = {r.type: r.n for r in await conn.execute(text(
+            "SELECT type, count(*) AS n FROM events GROUP BY type"))}
+        for kind, n in counted.items():
+            events.add_metric([kind], n)
+        successes.add_metric([], counted.get("payment.completed", 0))
+        refunds.add_metric(["succeeded"], counted.get("payment.refunded", 0))
+        refunds.add_metric(["failed"], counted.get("payment.refund_failed", 0))
+        for r in await conn.execute(text(
+                "SELECT data->>'code' AS code, count(*) AS n FROM events "
+                "WHERE type = 'payment.failed' GROUP BY 1")):
+            failures.add_metric([r.code or "unknown"], r.n)
+        moved: dict[tuple[str, str], int] = {}
+        for r in await conn.execute(text(
+                """
+                SELECT data->>'currency' AS currency, type, jsonb_typeof(data->'amount') AS form,
+                       sum((data->>'amount')::numeric) AS total
+                FROM events WHERE type IN ('payment.completed', 'payment.refunded')
+                  AND data ? 'currency' GROUP BY 1, 2, 3
+                """)):
+            # events before the money format change carried minor units as numbers
+            minor = int(r.total if r.form == "number"
+                        else r.total.scaleb(currency_exponent(r.currency)))
+            key = (r.currency, "completed" if r.type == "payment.completed" else "refunded")
+            moved[key] = moved.get(key, 0) + minor
+        for (currency, outcome), total in sorted(moved.items()):
+            amounts.add_metric([currency, outcome], total)
+        for r in await conn.execute(text("SELECT status, count(*) AS n FROM payments GROUP BY status")):
+            payments.add_metric([r.status], r.n)
+        for r in await conn.execute(text(
+                "SELECT failure_code, count(*) AS n FROM payments WHERE status = 'failed' "
+                "GROUP BY failure_code")):
+            attention.add_metric([r.failure_code or "unknown"], r.n)
         for r in (await conn.execute(text(
                 "SELECT a.currency, count(*) AS n, sum(h.amount) AS total FROM holds h "
                 "JOIN accounts a ON a.id = h.wallet_id WHERE h.status = 'active' GROUP BY a.currency"))):
@@ -82,7 +112,8 @@ async def business_metrics(state: Any) -> list[Metric]:
             "FROM events WHERE published_at IS NULL"))).one()
         pending.add_metric([], row.n)
         lag.add_metric([], float(row.age or 0))
-    return [events, amounts, successes, failures, holds, held, pending, lag]
+    return [events, successes, failures, amounts, refunds, payments, attention, holds, held,
+            pending, lag]
 
 
 @router.get("/metrics", response_class=Response,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -45,9 +46,11 @@ class Event:
 
 async def emit(conn: AsyncConnection, event_type: str, tenant_id: str, payment_id: str | None,
                attempt: int, data: dict[str, Any], *, wallet_id: str | None = None,
-               dedupe: str | None = None) -> None:
-    """Write a domain event to the outbox, once per (subject, attempt, type)."""
-    await emit_all(conn, [Event(event_type, tenant_id, payment_id, attempt, data, wallet_id, dedupe)])
+               dedupe: str | None = None) -> bool:
+    """Write a domain event to the outbox, once per (subject, attempt, type); False when it was
+    written before (a retried step)."""
+    event = Event(event_type, tenant_id, payment_id, attempt, data, wallet_id, dedupe)
+    return bool((await conn.execute(_EMIT, event.row())).rowcount == 1)
 
 
 async def emit_all(conn: AsyncConnection, events: list[Event]) -> None:
@@ -59,9 +62,10 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
                   wallet_id: str | None = None, attempt: int | None = None,
                   manual_retries: int | None = None, gateway_reference: str | None = None,
                   failure_code: str | None = None, failure_message: str | None = None,
-                  clear_failure: bool = False) -> None:
-    """Update the payment's read projection to what the workflow just did."""
-    await conn.execute(text(
+                  clear_failure: bool = False) -> datetime | None:
+    """Update the payment's read projection to what the workflow just did; the payment's
+    creation time, for the end-to-end latency."""
+    created: datetime | None = (await conn.execute(text(
         """
         UPDATE payments SET
             status = :status,
@@ -74,9 +78,11 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
             version = version + 1,
             updated_at = now()
         WHERE id = :id
+        RETURNING created_at
         """), {"status": str(status), "wallet": wallet_id, "attempt": attempt,
                "retries": manual_retries, "gref": gateway_reference, "fcode": failure_code,
-               "fmsg": failure_message, "clear": clear_failure, "id": payment_id})
+               "fmsg": failure_message, "clear": clear_failure, "id": payment_id})).scalar()
+    return created
 
 
 _KNOWN_SYSTEM_ACCOUNTS: set[tuple[str, str]] = set()

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from activities.breaker import WORKER_REGISTRY
+from activities.metrics import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure

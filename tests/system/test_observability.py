@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 import httpx
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from activities.metrics import WORKER_REGISTRY
 from api.app import create_app
 from tests.system.conftest import System
 from worker.outbox import relay_once
@@ -100,6 +102,61 @@ async def test_metrics_expose_business_figures_and_latency(sys_: System) -> None
     assert samples[("paysaga_payment_success_total", ())] >= 1
     assert any(name == "paysaga_http_request_duration_seconds_count"
                and dict(labels).get("route") == "/v1/payments" for name, labels in samples)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(sys_: System) -> tuple[Samples, set[str]]:
+    """Every sample of the API's /metrics and the worker's registry, and which are counters."""
+    text = (await sys_.api.get("/metrics", headers={"Authorization": ""})).text
+    text += generate_latest(WORKER_REGISTRY).decode()
+    samples: Samples = {}
+    counters: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            if family.type in ("counter", "histogram") and not s.name.endswith("_created"):
+                counters.add(s.name)
+    return samples, counters
+
+
+async def test_counters_only_go_up_through_a_decline_a_retry_and_a_success(sys_: System) -> None:
+    await sys_.behave(decline_above="5", retry_success_rate=1.0)
+    wallet = await sys_.wallet(funds="50.00")
+    before, _ = await scrape(sys_)
+    pid = (await sys_.pay(wallet["user_id"], "6.00")).json()["id"]
+    await sys_.settled(pid, "failed")
+    middle, _ = await scrape(sys_)
+    retried = await sys_.api.post(f"/v1/payments/{pid}/retry", headers={"Prefer": "wait=10"})
+    assert retried.json()["status"] == "completed"
+    after, counters = await scrape(sys_)
+
+    for earlier, later in ((before, middle), (middle, after)):
+        for key, value in earlier.items():
+            if key[0] in counters:
+                assert later.get(key, 0) >= value, f"{key} went down: {value} -> {later.get(key)}"
+
+    def grew(key: tuple[str, tuple[tuple[str, str], ...]], a: Samples, b: Samples) -> float:
+        return b.get(key, 0) - a.get(key, 0)
+
+    declined = ("paysaga_payment_failure_total", (("code", "gateway_declined"),))
+    assert grew(declined, before, middle) == 1
+    assert grew(declined, middle, after) == 0  # the retry's success does not undo the failure
+    assert grew(("paysaga_payment_success_total", ()), middle, after) == 1
+    calls = "paysaga_gateway_calls_total"
+    assert grew((calls, (("connector", "default"), ("operation", "charge"),
+                         ("outcome", "declined"))), before, middle) == 1
+    assert grew((calls, (("connector", "default"), ("operation", "charge"),
+                         ("outcome", "approved"))), middle, after) == 1
+    took = "paysaga_payment_duration_seconds_count"
+    assert grew((took, (("outcome", "failed"),)), before, middle) == 1
+    assert grew((took, (("outcome", "completed"),)), middle, after) == 1
+    assert grew(("paysaga_payment_amount_minor_total", (("currency", "USD"),
+                                                       ("outcome", "completed"))), middle, after) == 600
+    # what is true now is a gauge, and it may go down: the payment no longer needs attention
+    attention = ("paysaga_payments_needing_attention", (("code", "gateway_declined"),))
+    assert middle[attention] - after.get(attention, 0) == 1
 
 
 async def test_health_is_503_when_no_worker_polls(sys_: System) -> None:
