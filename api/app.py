@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from api import errors, metrics
 from api.deps import AppState
+from api.query import known_query_only
 from api.routes import events, health, payments, refunds, wallets, webhooks
 from db.engine import make_engine
 from settings import Settings
@@ -38,6 +39,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
                     "Every error is application/problem+json with a stable `code`; "
                     "every /v1 route needs `Authorization: Bearer <api key>`.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     app.include_router(wallets.router)
     app.include_router(payments.router)

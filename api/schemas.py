@@ -123,9 +123,11 @@ class EventPublic(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int
+    total: int | None = Field(description="all matching items; null on the cursor path "
+                                          "(`starting_after`), which does not count them")
     limit: int
     offset: int
+    has_more: bool = Field(default=False, description="whether more items follow this page")
 
 
 class HealthPublic(BaseModel):

@@ -20,6 +20,7 @@ SEARCH_ATTRIBUTES = {
     "PaymentUserId": "Keyword",
     "PaymentCurrency": "Keyword",
     "PaymentAmount": "Double",
+    "PaymentFailureCode": "Keyword",
 }
 
 
@@ -44,6 +45,7 @@ def search_attribute_keys() -> list[SearchAttributeKey[Any]]:
         SearchAttributeKey.for_keyword("PaymentUserId"),
         SearchAttributeKey.for_keyword("PaymentCurrency"),
         SearchAttributeKey.for_float("PaymentAmount"),
+        SearchAttributeKey.for_keyword("PaymentFailureCode"),
     ]
 
 

@@ -50,6 +50,7 @@ PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
 PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
 PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")
+PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
 
 
 CANCELED = Failure("canceled", "canceled")
@@ -304,11 +305,15 @@ class PaymentWorkflow:
 
     def _set_status(self, status: PaymentStatus, *, publish: bool = True) -> None:
         """Move the payment's status; `publish` logs it and keeps the PaymentStatus search attribute
-        in step (a transient status left within the same workflow task need neither)."""
+        in step, with PaymentFailureCode while it has failed (a transient status left within the
+        same workflow task need neither)."""
         if publish:
             workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id,
                                  self._status.value, status.value)
-            workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status.value)])
+            workflow.upsert_search_attributes([
+                PAYMENT_STATUS.value_set(status.value),
+                PAYMENT_FAILURE_CODE.value_set(self._failure.code) if self._failure
+                else PAYMENT_FAILURE_CODE.value_unset()])
         self._status = status
 
     async def _ledger(self, name: str, arg: Any, result_type: type | None = None, *,

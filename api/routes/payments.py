@@ -28,13 +28,14 @@ from api import views
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.query import comma_list
 from api.routes.wallets import money_problem
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
 from domain.fees import fee_for
 from domain.fingerprint import fingerprint
 from domain.ids import payment_id
 from domain.money import MoneyError, currency_exponent, to_minor
-from domain.status import PaymentStatus
+from domain.status import FailureCode, PaymentStatus
 from workflows.payment import (
     PAYMENT_AMOUNT,
     PAYMENT_CURRENCY,
@@ -232,22 +233,39 @@ async def get_payment(principal: PaymentsRead, pid: str, state: StateDep) -> Pay
                          state.settings.temporal_ui_workflow_base)
 
 
+STATUSES = {status.value for status in PaymentStatus}
+FAILURE_CODES = {code.value for code in FailureCode}
+
+
 @router.get("", response_model=Page[PaymentPublic], responses=responses(400, 401, 403))
 async def list_payments(
     principal: PaymentsRead, state: StateDep,
-    status: Annotated[PaymentStatus | None, Query()] = None,
+    status: Annotated[str | None, Query(
+        description="one or more statuses, comma-separated: `failed,exhausted`",
+        pattern=r"^[a-z_]+(,[a-z_]+)*$", max_length=200)] = None,
+    failure_code: Annotated[str | None, Query(
+        description="one or more failure codes, comma-separated: `gateway_declined`",
+        pattern=r"^[a-z_]+(,[a-z_]+)*$", max_length=200)] = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     service_id: Annotated[str | None, Query(max_length=128)] = None,
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    starting_after: Annotated[str | None, Query(
+        max_length=64, description="cursor: the last payment id of the previous page; "
+                                   "pages without counting (`total` is null)")] = None,
 ) -> Page[PaymentPublic]:
-    """Payments, newest first. `status=failed` is the operator's queue of payments needing care."""
+    """Payments, newest first. `status=failed` is the operator's queue of payments needing care;
+    `status=failed,exhausted&failure_code=gateway_declined` narrows it by reason."""
     where = ["tenant_id = :t"]
-    params: dict[str, Any] = {"t": principal.tenant_id, "l": limit, "o": offset}
-    for name, value in (("status", status.value if status else None), ("user_id", user_id),
-                        ("service_id", service_id)):
+    params: dict[str, Any] = {"t": principal.tenant_id, "l": limit + 1, "o": offset}
+    for name, values in (("status", comma_list(status, STATUSES, "status")),
+                         ("failure_code", comma_list(failure_code, FAILURE_CODES, "failure_code"))):
+        if values:
+            where.append(f"{name} = ANY(:{name})")
+            params[name] = values
+    for name, value in (("user_id", user_id), ("service_id", service_id)):
         if value is not None:
             where.append(f"{name} = :{name}")
             params[name] = value
@@ -257,16 +275,29 @@ async def list_payments(
     if created_to is not None:
         where.append("created_at < :ct")
         params["ct"] = _aware(created_to)
+    if starting_after is not None:
+        if offset:
+            raise Problem(400, "VALIDATION_ERROR", "the request is invalid: query.offset: "
+                          "use either offset or starting_after", errors=[{
+                              "field": "query.offset", "message": "not with starting_after"}])
+        where.append("(created_at, id) < (SELECT created_at, id FROM payments "
+                     "WHERE id = :after AND tenant_id = :t)")
+        params["after"] = starting_after
     clause = " AND ".join(where)
     async with state.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM payments WHERE {clause}"),
-                                    params)).scalar()
+        if starting_after is not None and (await conn.execute(text(
+                "SELECT 1 FROM payments WHERE id = :after AND tenant_id = :t"), params)).first() is None:
+            raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: query.starting_after: "
+                          f"no payment {starting_after}", errors=[{
+                              "field": "query.starting_after", "message": "no such payment"}])
+        total = None if starting_after is not None else (await conn.execute(
+            text(f"SELECT count(*) FROM payments WHERE {clause}"), params)).scalar()
         rows = (await conn.execute(text(
             f"SELECT {COLUMNS} FROM payments WHERE {clause} "
             "ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"), params)).mappings().all()
     base = state.settings.temporal_ui_workflow_base
-    return Page(items=[views.payment(dict(r), base) for r in rows], total=total or 0,
-                limit=limit, offset=offset)
+    return Page(items=[views.payment(dict(r), base) for r in rows[:limit]], total=total,
+                limit=limit, offset=offset, has_more=len(rows) > limit)
 
 
 def _aware(value: datetime) -> datetime:

@@ -175,3 +175,58 @@ async def test_a_saga_v1_payment_finishes_and_is_refunded_after_the_upgrade(sys_
 
     await handle.signal(PaymentWorkflowV1.close_refund_window)
     assert await closed(sys_, pid) == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_failure_reasons_are_searchable(sys_: System) -> None:
+    await sys_.behave(decline_rate=1.0)
+    wallet = await sys_.wallet(funds="5.00")
+    declined = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
+    poor = (await sys_.pay(wallet["user_id"], "100.00")).json()["id"]
+    await sys_.settled(declined, "failed")
+    await sys_.settled(poor, "failed")
+
+    async def found(query: str) -> set[str]:
+        return {wf.id async for wf in sys_.temporal.client.list_workflows(query)}
+
+    wanted = {declined, poor}
+    by_reason = await eventually(
+        lambda: found(f"PaymentUserId='{wallet['user_id']}' AND PaymentFailureCode='gateway_declined'"),
+        lambda ids: declined in ids)
+    assert by_reason & wanted == {declined}
+    listed = await sys_.api.get("/v1/payments", params={
+        "user_id": wallet["user_id"], "status": "failed,exhausted", "failure_code": "insufficient_funds"})
+    assert [p["id"] for p in listed.json()["items"]] == [poor]
+    both = await sys_.api.get("/v1/payments", params={"user_id": wallet["user_id"],
+                                                      "status": "exhausted,failed"})
+    assert {p["id"] for p in both.json()["items"]} == wanted
+
+
+async def test_list_refuses_what_it_does_not_know_by_name(sys_: System) -> None:
+    for params, field in (({"statuss": "failed"}, "query.statuss"),
+                          ({"status": "failed,lost"}, "query.status"),
+                          ({"failure_code": "bad_luck"}, "query.failure_code"),
+                          ({"starting_after": "pay_nope"}, "query.starting_after")):
+        response = await sys_.api.get("/v1/payments", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["code"] == "VALIDATION_ERROR"
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+    unknown = await sys_.api.get("/v1/wallets", params={"user": "x"})
+    assert (unknown.status_code, unknown.json()["errors"][0]["field"]) == (400, "query.user")
+
+
+async def test_cursor_pagination_walks_every_payment_once(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="50.00")
+    made = [(await sys_.pay(wallet["user_id"], "1.00")).json()["id"] for _ in range(5)]
+    for pid in made:
+        await sys_.settled(pid)
+    seen: list[str] = []
+    params: dict[str, Any] = {"user_id": wallet["user_id"], "limit": 2}
+    while True:
+        page = (await sys_.api.get("/v1/payments", params=params)).json()
+        seen.extend(p["id"] for p in page["items"])
+        if "starting_after" in params:
+            assert page["total"] is None  # the cursor path does not count
+        if not page["has_more"]:
+            break
+        params["starting_after"] = page["items"][-1]["id"]
+    assert seen == list(reversed(made))  # each once, newest first

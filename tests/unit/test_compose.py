@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from devstack.temporal import SEARCH_ATTRIBUTES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,8 +38,8 @@ def test_every_app_command_is_a_module_of_ours() -> None:
 
 def test_the_contracts_search_attributes_are_registered() -> None:
     setup = " ".join(compose()["services"]["temporal-setup"]["command"])
-    for name in ("PaymentStatus", "PaymentUserId", "PaymentCurrency", "PaymentAmount"):
-        assert f"--name {name}" in setup
+    for name, kind in SEARCH_ATTRIBUTES.items():  # the ones make dev and the tests register
+        assert f"--name {name} --type {kind}" in setup
 
 
 def test_the_image_copies_every_package_the_commands_need() -> None:
