@@ -30,6 +30,7 @@ from workflows.types import (
     OpenPayment,
     RefundPosted,
     RefundStep,
+    Refusal,
     ReleaseHold,
     Reservation,
     ReserveFunds,
@@ -154,9 +155,19 @@ class LedgerActivities:
             await _release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
             created = await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
             if await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
-                                 step.attempt, {"reason": step.reason}):
+                                 step.attempt, {"reason": step.reason,
+                                                "requested_by": step.requested_by}):
                 _took(created, "canceled")
 
+
+    @activity.defn(name="record_refusal")
+    async def record_refusal(self, step: Refusal) -> None:
+        """An operator's signal the payment refused: on its timeline, with who asked and why."""
+        async with self.engine.begin() as conn:
+            await ledger.emit(conn, f"payment.{step.command}_refused", step.tenant_id,
+                              step.payment_id, step.attempt,
+                              {"reason": step.reason, "requested_by": step.requested_by},
+                              dedupe=f"{step.payment_id}:refused:{step.refusal_id}")
 
     @activity.defn(name="post_refund")
     async def post_refund(self, step: RefundStep) -> None:
@@ -358,7 +369,7 @@ async def _begin_retry(conn: AsyncConnection, step: BeginRetry) -> None:
                          manual_retries=step.manual_retries, clear_failure=True)
     await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
                       step.attempt, {"manual_retries": step.manual_retries,
-                                     "source": step.source})
+                                     "requested_by": step.source})
 
 
 def _took(created: datetime | None, outcome: str) -> None:

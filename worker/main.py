@@ -46,6 +46,7 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
+            ledger.record_refusal,
             gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
             # saga v1's own steps
             ledger.open_payment, ledger.reserve_funds, ledger.begin_retry, ledger.post_refund,

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         OpenPayment,
         PaymentInput,
         PaymentState,
+        Refusal,
         ReleaseHold,
         Reservation,
     )
@@ -69,6 +70,7 @@ class PaymentWorkflow:
         self._charge_started = False
         self._retry_requested = False
         self._cancel_requested = False
+        self._requested_by = "temporal-cli"
         self._outcome_recorded = False  # the current attempt's outcome is in the projection
 
     # -- the business process -------------------------------------------------------------
@@ -89,7 +91,7 @@ class PaymentWorkflow:
             expires_at = self._hold_expiry()
             reservation = await self._ledger("retry_payment", BeginRetry(
                 payment.payment_id, payment.tenant_id, self._attempt, self._manual_retries,
-                "manual", payment.user_id, payment.currency, payment.amount + payment.fee,
+                self._requested_by, payment.user_id, payment.currency, payment.amount + payment.fee,
                 expires_at.isoformat()), Reservation, summary="record the retry and hold again")
             self._retry_requested = False
         # answer every waiting update before the workflow closes
@@ -223,45 +225,67 @@ class PaymentWorkflow:
     async def _cancel(self) -> Failure:
         p = self._payment
         await self._ledger("cancel_payment",
-                           CancelPayment(p.payment_id, p.tenant_id, self._attempt, "canceled"),
-                           summary="cancel: release any hold")
+                           CancelPayment(p.payment_id, p.tenant_id, self._attempt, "canceled",
+                                         self._requested_by),
+                           summary=f"cancel, asked by {self._requested_by}: release any hold")
         self._set_status(PaymentStatus.CANCELED)
         self._outcome_recorded = True
         return CANCELED
 
     # -- operators: signals (temporal CLI) and updates (REST, validated) --------------------
 
+    # Who asked travels with the command: the API passes its key id; the temporal CLI may pass a
+    # name (`--input '"alice"'`), else it is recorded as "temporal-cli".
+
     @workflow.signal
-    def retry(self) -> None:
+    async def retry(self, requested_by: str | None = None) -> None:
+        """A signal cannot answer: a refused one is logged and recorded on the timeline as
+        `payment.retry_refused` (the update `request_retry` answers instead)."""
         if self._can_retry():
             self._retry_requested = True
+            self._requested_by = requested_by or "temporal-cli"
+        else:
+            await self._refused("retry", self._refusal("retried"), requested_by)
 
     @workflow.signal
-    def cancel(self) -> None:
+    async def cancel(self, requested_by: str | None = None) -> None:
         if self._can_cancel():
             self._cancel_requested = True
+            self._requested_by = requested_by or "temporal-cli"
+        else:
+            await self._refused("cancel", self._refusal("canceled"), requested_by)
 
     @workflow.update
-    async def request_retry(self) -> PaymentState:
+    async def request_retry(self, requested_by: str | None = None) -> PaymentState:
         self._retry_requested = True
+        self._requested_by = requested_by or "temporal-cli"
         await workflow.wait_condition(lambda: not self._retry_requested)
         return self.state()
 
     @request_retry.validator
-    def _validate_retry(self) -> None:
+    def _validate_retry(self, requested_by: str | None = None) -> None:
         if not self._can_retry():
             raise ApplicationError(self._refusal("retried"), type="CannotRetryPayment")
 
     @workflow.update
-    async def request_cancel(self) -> PaymentState:
+    async def request_cancel(self, requested_by: str | None = None) -> PaymentState:
         self._cancel_requested = True
+        self._requested_by = requested_by or "temporal-cli"
         await workflow.wait_condition(lambda: self._status == PaymentStatus.CANCELED)
         return self.state()
 
     @request_cancel.validator
-    def _validate_cancel(self) -> None:
+    def _validate_cancel(self, requested_by: str | None = None) -> None:
         if not self._can_cancel():
             raise ApplicationError(self._refusal("canceled"), type="CannotCancelPayment")
+
+    async def _refused(self, command: str, reason: str, requested_by: str | None) -> None:
+        who = requested_by or "temporal-cli"
+        workflow.logger.warning("refused %s asked by %s: %s", command, who, reason)
+        p = self._payment
+        await self._ledger("record_refusal", Refusal(
+            p.payment_id, p.tenant_id, self._attempt, command, reason, who, str(workflow.uuid4())),
+            summary=f"refused {command} asked by {who}")
 
     @workflow.update
     async def outcome(self) -> PaymentState:

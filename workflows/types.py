@@ -145,6 +145,20 @@ class CancelPayment:
     tenant_id: str
     attempt: int
     reason: str
+    requested_by: str | None = None
+
+
+@dataclass
+class Refusal:
+    """An operator's command the payment refused (a signal cannot answer, so it is recorded)."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    command: str  # retry | cancel
+    reason: str
+    requested_by: str
+    refusal_id: str
 
 
 @dataclass

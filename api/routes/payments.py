@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import views
+from api.auth import Principal
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
@@ -328,7 +329,7 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
     """Retry a failed payment: a new gateway attempt, starting again from the reservation.
 
     With `Prefer: wait=N` it answers 200 with the final state when the attempt ends in time."""
-    accepted = await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_retry,
+    accepted = await _operate(state, principal, pid, PaymentWorkflow.request_retry,
                               "CANNOT_RETRY_PAYMENT", "retried")
     final = await _wait_for_outcome(state, principal.tenant_id, pid, prefer, response)
     if final is not None:
@@ -341,15 +342,17 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
              responses=responses(401, 403, 404, 409))
 async def cancel_payment(principal: PaymentsWrite, pid: str, state: StateDep) -> PaymentPublic:
     """Cancel a payment that has not reached the gateway; any hold is released."""
-    return await _operate(state, principal.tenant_id, pid, PaymentWorkflow.request_cancel,
+    return await _operate(state, principal, pid, PaymentWorkflow.request_cancel,
                           "CANNOT_CANCEL_PAYMENT", "canceled")
 
 
-async def _operate(state: AppState, tenant_id: str, pid: str, update: Any, code: str,
+async def _operate(state: AppState, principal: Principal, pid: str, update: Any, code: str,
                    verb: str) -> PaymentPublic:
-    found = await load(state, tenant_id, pid)
-    await run_update(state, found, update, code=code, verb=verb)
-    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
+    """Run a retry or cancel update, saying who asked (the API key's id)."""
+    found = await load(state, principal.tenant_id, pid)
+    await run_update(state, found, update, f"api-key:{principal.key_id}", code=code, verb=verb)
+    return views.payment(await load(state, principal.tenant_id, pid),
+                         state.settings.temporal_ui_workflow_base)
 
 
 async def run_update(state: AppState, found: dict[str, Any], update: Any, *args: Any, code: str,

@@ -4,6 +4,7 @@ search attributes as the operator's queue; the seed's bills scenarios in our con
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from devstack.temporal import temporal_binary
 from tests.conftest import eventually
@@ -12,14 +13,82 @@ from tests.system.conftest import System
 BILLS = {"decline_above": "1000", "retry_success_rate": 0.0}
 
 
-async def temporal_cli(sys_: System, *args: str) -> str:
+async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
+    """Run the real `temporal` CLI; `ok=False` expects it to fail and returns what it said."""
     target = sys_.temporal.client.service_client.config.target_host
     proc = await asyncio.create_subprocess_exec(
         temporal_binary(), *args, "--address", target, "--namespace", "default",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
+    assert (proc.returncode == 0) == ok, (out + err).decode()
+    return (out + err).decode()
+
+
+async def timeline(sys_: System, pid: str) -> list[dict[str, Any]]:
+    return list((await sys_.api.get(f"/v1/payments/{pid}/events")).json()["items"])
+
+
+async def test_the_validated_cli_retry_answers_and_says_who_asked(sys_: System) -> None:
+    await sys_.behave(decline_above="5", retry_success_rate=1.0)
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "6.00")).json()["id"]
+    await sys_.settled(pid, "failed")
+    said = await temporal_cli(sys_, "workflow", "update", "execute", "--workflow-id", pid,
+                              "--name", "request_retry", "--input", '"ops-alice"')
+    assert "manual_retries" in said or "manualRetries" in said
+    await sys_.settled(pid, "completed")
+    retry = next(e for e in await timeline(sys_, pid) if e["type"] == "payment.retry_requested")
+    assert retry["data"]["requested_by"] == "ops-alice"
+    # completed: nothing to retry, and the CLI says so with a non-zero exit
+    refused = await temporal_cli(sys_, "workflow", "update", "execute", "--workflow-id", pid,
+                                 "--name", "request_retry", ok=False)
+    assert "completed" in refused.lower()
+
+
+async def test_refusals_answer_from_every_door(sys_: System) -> None:
+    # every charge call times out (the gateway charged, its answer is lost): processing for a while
+    await sys_.behave(timeout_rate=1.0, timeout_hang_seconds=2)
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
+    await sys_.settled(pid, "processing")
+    by_update = await temporal_cli(sys_, "workflow", "update", "execute", "--workflow-id", pid,
+                                   "--name", "request_retry", "--input", '"ops-bob"', ok=False)
+    assert "cannot be retried: status processing" in by_update
+    by_rest = await sys_.api.post(f"/v1/payments/{pid}/cancel")
+    assert (by_rest.status_code, by_rest.json()["code"]) == (409, "CANNOT_CANCEL_PAYMENT")
+    await temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "retry",
+                       "--input", '"ops-carol"')
+    await temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "cancel")
+    refused = await eventually(
+        lambda: timeline(sys_, pid),
+        lambda events: sum(e["type"].endswith("_refused") for e in events) == 2)
+    retry = next(e for e in refused if e["type"] == "payment.retry_refused")
+    cancel = next(e for e in refused if e["type"] == "payment.cancel_refused")
+    assert retry["data"]["requested_by"] == "ops-carol"
+    assert "status processing" in retry["data"]["reason"]
+    assert cancel["data"]["requested_by"] == "temporal-cli"
+    assert (await sys_.settled(pid, "completed"))["manual_retries"] == 0  # nothing else changed
+    # a closed workflow: the server refuses the signal itself, and the CLI says so
+    closed = await temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "retry",
+                                ok=False)
+    assert "completed" in closed.lower()
+
+
+async def test_bulk_retry_of_what_a_query_selects(sys_: System) -> None:
+    await sys_.behave(decline_above="5", retry_success_rate=1.0)
+    wallet = await sys_.wallet(funds="100.00")
+    pids = [(await sys_.pay(wallet["user_id"], "6.00")).json()["id"] for _ in range(3)]
+    for pid in pids:
+        await sys_.settled(pid, "failed")
+    query = f"PaymentStatus='failed' AND PaymentUserId='{wallet['user_id']}'"
+    await eventually(lambda: temporal_cli(sys_, "workflow", "count", "--query", query),
+                     lambda out: "3" in out, timeout=20, interval=0.5)
+    await temporal_cli(sys_, "workflow", "signal", "--query", query, "--name", "retry",
+                       "--input", '"bulk-ops"', "--yes")
+    for pid in pids:
+        assert (await sys_.settled(pid, "completed"))["manual_retries"] == 1
+        retry = next(e for e in await timeline(sys_, pid) if e["type"] == "payment.retry_requested")
+        assert retry["data"]["requested_by"] == "bulk-ops"
 
 
 async def test_amounts_up_to_1000_succeed_at_once(sys_: System) -> None:  # seed 000, scenario 1

@@ -21,6 +21,7 @@ from workflows.types import (
     OpenPayment,
     RefundPosted,
     RefundStep,
+    Refusal,
     ReleaseHold,
     Reservation,
     ReserveFunds,
@@ -102,6 +103,10 @@ class FakeSaga:
         async def fail_refund(step: RefundStep) -> None:
             saga.calls.append(("fail_refund", step))
 
+        @activity.defn(name="record_refusal")
+        async def record_refusal(step: Refusal) -> None:
+            saga.calls.append(("record_refusal", step))
+
         # saga v1's own steps, for its in-flight runs
         @activity.defn(name="open_payment")
         async def open_payment(step: OpenPayment) -> None:
@@ -120,7 +125,8 @@ class FakeSaga:
         async def post_refund(step: RefundStep) -> None:
             saga.calls.append(("post_refund", step))
 
-        return [open_payment, reserve_funds, begin_retry, post_refund, start_payment, retry_payment,
+        return [record_refusal, open_payment, reserve_funds, begin_retry, post_refund,
+                start_payment, retry_payment,
                 charge_gateway, lookup_charge, capture_funds, release_hold, fail_payment,
                 cancel_payment, refund_gateway, settle_refund, fail_refund]
 

@@ -3,8 +3,8 @@
 New payments run `workflows.payment` (type `Payment`). This class stays registered on the worker so
 payments started before the upgrade replay and finish exactly as they were recorded; change nothing
 here that would alter the commands an existing history produced (tests/workflow/test_replay.py
-replays the recorded ones). Adding a handler is safe: histories that never received it replay
-identically. See "Upgrading the saga" in the README.
+replays the recorded ones). Adding a handler, or an optional argument to one (the API now says who asked), is
+safe: histories that never received it replay identically. See "Upgrading the saga" in the README.
 
 The original description follows.
 
@@ -286,34 +286,34 @@ class PaymentWorkflowV1:
         self._refund_window_closed = True
 
     @workflow.signal
-    def retry(self) -> None:
+    def retry(self, requested_by: str | None = None) -> None:
         if self._can_retry():
             self._retry_requested = True
 
     @workflow.signal
-    def cancel(self) -> None:
+    def cancel(self, requested_by: str | None = None) -> None:
         if self._can_cancel():
             self._cancel_requested = True
 
     @workflow.update
-    async def request_retry(self) -> PaymentState:
+    async def request_retry(self, requested_by: str | None = None) -> PaymentState:
         self._retry_requested = True
         await workflow.wait_condition(lambda: not self._retry_requested)
         return self.state()
 
     @request_retry.validator
-    def _validate_retry(self) -> None:
+    def _validate_retry(self, requested_by: str | None = None) -> None:
         if not self._can_retry():
             raise ApplicationError(self._refusal("retried"), type="CannotRetryPayment")
 
     @workflow.update
-    async def request_cancel(self) -> PaymentState:
+    async def request_cancel(self, requested_by: str | None = None) -> PaymentState:
         self._cancel_requested = True
         await workflow.wait_condition(lambda: self._status == PaymentStatus.CANCELED)
         return self.state()
 
     @request_cancel.validator
-    def _validate_cancel(self) -> None:
+    def _validate_cancel(self, requested_by: str | None = None) -> None:
         if not self._can_cancel():
             raise ApplicationError(self._refusal("canceled"), type="CannotCancelPayment")
 
