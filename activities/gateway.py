@@ -6,7 +6,7 @@ release).
 
 Error mapping (the workflow's retry policy does the rest):
 - 2xx                      -> Charge(succeeded)
-- 402 and other 4xx        -> ApplicationError(GatewayDeclined, non-retryable)
+- 402 and other 4xx        -> Charge(declined, decline code): a business outcome, not retried
 - 429                      -> retryable, next attempt after the gateway's Retry-After
 - 5xx, timeouts, transport -> retryable GatewayUnavailable (the charge may or may not have happened)
 """
@@ -59,9 +59,8 @@ class GatewayActivities:
             raise ApplicationError("the gateway is rate limiting", type="GatewayRateLimited",
                                    next_retry_delay=timedelta(seconds=delay))
         if 400 <= response.status_code < 500:
-            code = _decline_code(response)
-            raise ApplicationError(f"the gateway declined the charge: {code}", code,
-                                   type=GATEWAY_DECLINED, non_retryable=True)
+            # a decline is a business outcome, not an error: a result, with its decline code
+            return Charge(status="declined", decline_code=_decline_code(response))
         raise ApplicationError(f"the gateway answered {response.status_code}",
                                type=GATEWAY_UNAVAILABLE)
 

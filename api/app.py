@@ -16,6 +16,7 @@ from api.query import known_query_only
 from api.routes import events, health, payments, refunds, wallets, webhooks
 from db.engine import make_engine
 from settings import Settings
+from workflows.converter import data_converter
 
 
 def create_app(settings: Settings, *, temporal: Client | None = None,
@@ -25,6 +26,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         client = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace,
+            data_converter=data_converter(),
             interceptors=[TracingInterceptor()] if tracing else [])
         app.state.paysaga = AppState(settings, engine, client, {})
         try:

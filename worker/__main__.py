@@ -21,6 +21,7 @@ from settings.logs import configure
 from worker.main import build_worker, delivery_policy, gateway_client
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_sweeper
+from workflows.converter import data_converter
 
 
 async def main() -> None:
@@ -34,7 +35,8 @@ async def main() -> None:
     client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
                                   runtime=runtime,
                                   interceptors=[TracingInterceptor()] if traced else [],
-                                  identity=f"{s.worker_identity or 'worker'}@{os.getpid()}")
+                                  identity=f"{s.worker_identity or 'worker'}@{os.getpid()}",
+                                  data_converter=data_converter())
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_client(s) as http:
         if traced:

@@ -75,7 +75,9 @@ async def _from_workflow(state: AppState, tenant_id: str, pid: str) -> dict[str,
     if memo.get("tenant_id") != tenant_id or "payment" not in memo:
         return None
     view: dict[str, Any] = dict(memo["payment"])
-    view["status"] = desc.typed_search_attributes.get(PAYMENT_STATUS) or view["status"]
+    # the memo holds only what never changes; the status is the PaymentStatus search attribute
+    view["status"] = (desc.typed_search_attributes.get(PAYMENT_STATUS) or view.get("status")
+                      or PaymentStatus.PENDING.value)
     view["fingerprint"] = memo.get("fingerprint")
     return view
 
@@ -143,7 +145,9 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
             SearchAttributePair(PAYMENT_AMOUNT,
                                 float(Decimal(amount).scaleb(-currency_exponent(body.currency)))),
         ]),
-        memo={"tenant_id": principal.tenant_id, "fingerprint": fp, "payment": view},
+        # the memo holds only what never changes (the status lives in PaymentStatus)
+        memo={"tenant_id": principal.tenant_id, "fingerprint": fp,
+              "payment": {k: v for k, v in view.items() if k != "status"}},
     )
     response.headers["Location"] = f"/v1/payments/{pid}"
     seconds = _wait_preference(prefer)

@@ -36,6 +36,7 @@ from fakegateway.app import create_app as create_gateway
 from settings import Settings
 from tests.conftest import eventually
 from worker.main import build_worker, gateway_client
+from workflows.converter import data_converter
 
 CALM = {"fail_rate": 0.0}
 
@@ -88,6 +89,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attribute_keys(),
         dev_server_log_level="error",
         dev_server_extra_args=dev_server_tuning(),
+        data_converter=data_converter(),
     )
     try:
         yield env

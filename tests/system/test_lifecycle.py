@@ -230,3 +230,23 @@ async def test_cursor_pagination_walks_every_payment_once(sys_: System) -> None:
             break
         params["starting_after"] = page["items"][-1]["id"]
     assert seen == list(reversed(made))  # each once, newest first
+
+
+async def test_declines_read_as_business_outcomes_in_the_history(sys_: System) -> None:
+    await sys_.behave(decline_rate=1.0)
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
+    await sys_.settled(pid, "failed")
+    handle = sys_.temporal.client.get_workflow_handle(pid)
+    for _ in range(3):
+        await sys_.api.post(f"/v1/payments/{pid}/retry", headers={"Prefer": "wait=10"})
+    assert await closed(sys_, pid) == WorkflowExecutionStatus.FAILED
+    history = await handle.fetch_history()
+    kinds = [e.event_type for e in history.events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED not in kinds  # a decline is a result
+    failed = next(e for e in history.events
+                  if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED)
+    failure = failed.workflow_execution_failed_event_attributes.failure
+    assert failure.application_failure_info.type == "gateway_declined"
+    assert "do_not_honor" in failure.message
+    assert failure.stack_trace == ""  # an outcome, not a crash

@@ -9,12 +9,13 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.temporal import register_search_attributes, test_server_binary
+from workflows.converter import data_converter
 
 
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary())
+        test_server_existing_path=test_server_binary(), data_converter=data_converter())
     await register_search_attributes(environment.client)
     try:
         yield environment

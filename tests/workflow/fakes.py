@@ -10,7 +10,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from workflows.types import (
-    GATEWAY_DECLINED,
     GATEWAY_UNAVAILABLE,
     BeginRetry,
     CancelPayment,
@@ -132,7 +131,7 @@ class FakeSaga:
 
 
 def decline(_: ChargeRequest) -> Charge:
-    raise ApplicationError("declined", "do_not_honor", type=GATEWAY_DECLINED, non_retryable=True)
+    return Charge(status="declined", decline_code="do_not_honor")
 
 
 def unavailable(_: ChargeRequest) -> Charge:
