@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -34,7 +35,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
         finally:
             await engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the fastapi-offline wheel: no CDN, so they
+    # render on a machine without internet access.
+    app = FastAPIOffline(
         title="paysaga",
         version="0.1.0",
         description="Payments as durable Temporal sagas over a double-entry wallet ledger. "

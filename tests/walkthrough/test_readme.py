@@ -1,0 +1,65 @@
+"""The README's walk-through, run as written against `make dev`'s stack (on free ports), so a
+command that no longer works fails CI. Slow: it starts the whole stack (~20 s)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def walkthrough_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_readme_walkthrough_works_as_written() -> None:
+    blocks = walkthrough_blocks()
+    assert len(blocks) >= 2
+    ports = {name: _free_port() for name in ("API_PORT", "GATEWAY_PORT", "TEMPORAL_PORT",
+                                                "TEMPORAL_UI_PORT", "EMBEDDED_PG_PORT")}
+    with tempfile.TemporaryDirectory(prefix="paysaga-readme-") as data:
+        env = dict(os.environ, DATA_DIR=data, **{k: str(v) for k, v in ports.items()})
+        env.pop("DATABASE_URL", None)
+        stack = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert stack.stdout is not None
+            for line in stack.stdout:  # the stack prints this once every part answers
+                if "paysaga is running" in line:
+                    break
+            else:
+                pytest.fail("make dev's stack did not start")
+            script = "\n".join(blocks).replace("localhost:8000", f"localhost:{ports['API_PORT']}")
+            script = script.replace("localhost:8001", f"localhost:{ports['GATEWAY_PORT']}")
+            script = script.replace(".data/", f"{data}/")
+            run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=120, check=False)
+        finally:
+            stack.send_signal(signal.SIGINT)
+            stack.wait(60)
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr
+    assert '"status": "completed"' in out  # the payment, as step 4 shows it
+    assert "HTTP/1.1 202" in out  # step 3's first POST
+    assert '"balance":"397.49"' in out  # 500.00 - 100.50 - 2.01, step 5
+    assert '"type":"fee","amount":"-2.01"' in out.replace(" ", "")
+    assert '"decline_above"' in out  # the gateway's new profile
