@@ -17,9 +17,12 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import text
+from temporalio.service import RPCError
 
 from api.deps import StateDep
+from api.routes.health import workers_polling
 from domain.money import currency_exponent
+from domain.status import FailureCode
 
 router = APIRouter(tags=["operations"])
 REGISTRY = CollectorRegistry()
@@ -67,6 +70,10 @@ async def business_metrics(state: Any) -> list[Metric]:
                                   labels=["code"])
     holds = GaugeMetricFamily("paysaga_holds_outstanding", "active holds", labels=["currency"])
     held = GaugeMetricFamily("paysaga_holds_outstanding_minor", "amount held", labels=["currency"])
+    oldest = GaugeMetricFamily("paysaga_payments_oldest_in_flight_seconds",
+                               "age of the oldest payment still pending, reserved or processing")
+    polling = GaugeMetricFamily("paysaga_workers_polling",
+                                "workers that polled the payments task queue in the last 2 minutes")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
@@ -77,10 +84,13 @@ async def business_metrics(state: Any) -> list[Metric]:
         successes.add_metric([], counted.get("payment.completed", 0))
         refunds.add_metric(["succeeded"], counted.get("payment.refunded", 0))
         refunds.add_metric(["failed"], counted.get("payment.refund_failed", 0))
+        failed = {code.value: 0 for code in FailureCode}  # every code, 0 until it happens
         for r in await conn.execute(text(
                 "SELECT data->>'code' AS code, count(*) AS n FROM events "
                 "WHERE type = 'payment.failed' GROUP BY 1")):
-            failures.add_metric([r.code or "unknown"], r.n)
+            failed[r.code or "unknown"] = r.n
+        for code, n in failed.items():
+            failures.add_metric([code], n)
         moved: dict[tuple[str, str], int] = {}
         for r in await conn.execute(text(
                 """
@@ -98,22 +108,34 @@ async def business_metrics(state: Any) -> list[Metric]:
             amounts.add_metric([currency, outcome], total)
         for r in await conn.execute(text("SELECT status, count(*) AS n FROM payments GROUP BY status")):
             payments.add_metric([r.status], r.n)
+        waiting = {code.value: 0 for code in FailureCode}
         for r in await conn.execute(text(
                 "SELECT failure_code, count(*) AS n FROM payments WHERE status = 'failed' "
                 "GROUP BY failure_code")):
-            attention.add_metric([r.failure_code or "unknown"], r.n)
-        for r in (await conn.execute(text(
-                "SELECT a.currency, count(*) AS n, sum(h.amount) AS total FROM holds h "
-                "JOIN accounts a ON a.id = h.wallet_id WHERE h.status = 'active' GROUP BY a.currency"))):
+            waiting[r.failure_code or "unknown"] = r.n
+        for code, n in waiting.items():
+            attention.add_metric([code], n)
+        for r in (await conn.execute(text(  # every wallet currency, 0 when nothing is held
+                "SELECT a.currency, count(h.id) AS n, COALESCE(sum(h.amount), 0) AS total "
+                "FROM accounts a LEFT JOIN holds h ON h.wallet_id = a.id AND h.status = 'active' "
+                "WHERE a.kind = 'wallet' GROUP BY a.currency"))):
             holds.add_metric([r.currency], r.n)
             held.add_metric([r.currency], r.total)
+        age = (await conn.execute(text(
+            "SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM payments "
+            "WHERE status IN ('pending', 'reserved', 'processing')"))).scalar()
+        oldest.add_metric([], float(age or 0))
         row = (await conn.execute(text(
             "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age "
             "FROM events WHERE published_at IS NULL"))).one()
         pending.add_metric([], row.n)
         lag.add_metric([], float(row.age or 0))
-    return [events, successes, failures, amounts, refunds, payments, attention, holds, held,
-            pending, lag]
+    try:
+        polling.add_metric([], await workers_polling(state))
+    except RPCError:
+        polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
+    return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
+            holds, held, pending, lag]
 
 
 @router.get("/metrics", response_class=Response,

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     webhook_give_up_after_seconds: float = 24 * 3600.0
     sweeper_interval_seconds: int = Field(default=60, ge=1)
     worker_metrics_port: int = Field(default=9464, ge=0, description="0 disables")
+    worker_metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     worker_sdk_metrics_port: int = Field(default=9465, ge=0, description="0 disables")
 
     def webhook_host_allowed(self, host: str | None) -> bool:

@@ -27,10 +27,12 @@ from workflows.converter import data_converter
 async def main() -> None:
     s = get_settings()
     configure()
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=f"127.0.0.1:{s.worker_sdk_metrics_port}"))) if s.worker_sdk_metrics_port else None
+    runtime = None
+    if s.worker_sdk_metrics_port:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=f"{s.worker_metrics_host}:{s.worker_sdk_metrics_port}")))
     if s.worker_metrics_port:
-        start_http_server(s.worker_metrics_port, addr="127.0.0.1", registry=WORKER_REGISTRY)
+        start_http_server(s.worker_metrics_port, addr=s.worker_metrics_host, registry=WORKER_REGISTRY)
     traced = tracing.setup("paysaga-worker")
     client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
                                   runtime=runtime,

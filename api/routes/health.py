@@ -29,7 +29,8 @@ async def _temporal(state: AppState) -> str:
     return "ok"
 
 
-async def _worker(state: AppState) -> str:
+async def workers_polling(state: AppState) -> int:
+    """Workers that polled the payments task queue in the last two minutes."""
     resp = await state.temporal.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=state.temporal.namespace,
@@ -37,7 +38,11 @@ async def _worker(state: AppState) -> str:
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
         timeout=timedelta(seconds=2))
     recent = datetime.now(UTC) - timedelta(minutes=2)
-    if any(p.last_access_time.ToDatetime(UTC) > recent for p in resp.pollers):
+    return sum(1 for p in resp.pollers if p.last_access_time.ToDatetime(UTC) > recent)
+
+
+async def _worker(state: AppState) -> str:
+    if await workers_polling(state):
         return "ok"
     return "no worker is polling the task queue"
 

@@ -47,3 +47,15 @@ def test_the_image_copies_every_package_the_commands_need() -> None:
     for package in ("domain", "settings", "db", "activities", "workflows", "worker", "api",
                     "fakegateway"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_prometheus_and_grafana_ship_with_the_dashboard_and_the_alerts() -> None:
+    services = compose()["services"]
+    mounted = [v.split(":")[0] for name in ("prometheus", "grafana") for v in services[name]["volumes"]]
+    for path in mounted:
+        assert (ROOT / path).exists(), path
+    config = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert {"api:8000", "worker:9464"} <= targets
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert services["worker"]["environment"]["WORKER_METRICS_HOST"] == "0.0.0.0"
