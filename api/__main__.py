@@ -12,7 +12,7 @@ from settings import get_settings
 
 
 async def _keys(args: argparse.Namespace) -> int:
-    engine = make_engine(get_settings().database_url, pool_size=1)
+    engine = make_engine(get_settings().database_url_or_dev, pool_size=1)
     try:
         if args.action == "create":
             scopes = args.scopes.replace(",", " ").split() if args.scopes else list(SCOPES)

@@ -264,7 +264,9 @@ async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> 
     figures: dict[str, Any] = {"rows": rows}
     for name, params in (("newest", {}), ("status=failed", {"status": "failed"}),
                          ("user_id", {"user_id": "user-7"}),
-                         ("offset 5000", {"offset": 5000})):
+                         ("offset 5000", {"offset": 5000}),
+                         ("cursor after 5000", {"starting_after": "pay_bench_5000"}),
+                         ("status=failed,exhausted", {"status": "failed,exhausted"})):
         latencies = []
         for _ in range(30):
             t0 = time.perf_counter()

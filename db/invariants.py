@@ -132,7 +132,7 @@ async def _main() -> int:
     from settings import get_settings
 
     s = get_settings()
-    engine = make_engine(s.database_url, pool_size=1)
+    engine = make_engine(s.database_url_or_dev, pool_size=1)
     async with httpx.AsyncClient(base_url=s.gateway_url) as http:
         records = (await http.get("/charges")).json()
     temporal = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         return "*" in allowed or (host or "").strip("[]").lower() in allowed
 
     @property
+    def database_url_or_dev(self) -> str:
+        """DATABASE_URL, or the embedded server `make dev` runs (for the command-line tools)."""
+        return self.database_url or f"postgresql://postgres@127.0.0.1:{self.embedded_pg_port}/paysaga"
+
+    @property
     def temporal_ui_workflow_base(self) -> str:
         return f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows"
 

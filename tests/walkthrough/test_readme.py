@@ -53,6 +53,12 @@ def test_the_readme_walkthrough_works_as_written() -> None:
             script = script.replace(".data/", f"{data}/")
             run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env,
                                  capture_output=True, text=True, timeout=120, check=False)
+            # the runbook's invariant check, as the README shows it (no DATABASE_URL needed)
+            checked = subprocess.run(
+                [sys.executable, "-m", "db.invariants"], cwd=ROOT, capture_output=True, text=True,
+                timeout=60, check=False, env=dict(
+                    env, GATEWAY_URL=f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
+                    TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}"))
         finally:
             stack.send_signal(signal.SIGINT)
             stack.wait(60)
@@ -63,3 +69,5 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert '"balance":"397.49"' in out  # 500.00 - 100.50 - 2.01, step 5
     assert '"type":"fee","amount":"-2.01"' in out.replace(" ", "")
     assert '"decline_above"' in out  # the gateway's new profile
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 violations" in checked.stdout
