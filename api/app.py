@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -13,6 +14,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from api import errors, metrics
 from api.deps import AppState
+from api.edges import RequestIds
 from api.query import known_query_only
 from api.routes import events, health, payments, refunds, wallets, webhooks
 from db.engine import make_engine
@@ -55,6 +57,28 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
     app.include_router(metrics.router)
     metrics.install(app)
     errors.install(app)
+    _document_body_limit(app)
+    app.add_middleware(RequestIds, max_body_bytes=settings.max_body_bytes)  # outermost
     if tracing:
         FastAPIInstrumentor.instrument_app(app, excluded_urls="health,metrics")
     return app
+
+
+def _document_body_limit(app: FastAPI) -> None:
+    """Every operation that takes a body can answer 413 PAYLOAD_TOO_LARGE: say so in the document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict) and "requestBody" in operation:
+                        operation["responses"].setdefault("413", {
+                            "description": errors.WHY[413],
+                            "content": {errors.PROBLEM: {"schema": {
+                                "$ref": "#/components/schemas/ProblemBody"}}}})
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

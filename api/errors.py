@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
+
+from settings.request_context import REQUEST_ID
 
 log = logging.getLogger("paysaga.api")
 PROBLEM = "application/problem+json"
@@ -37,6 +40,7 @@ class ProblemBody(BaseModel):
     detail: str
     code: str
     errors: list[FieldError] | None = None
+    request_id: str | None = None
 
 
 class Problem(StarletteHTTPException):
@@ -63,6 +67,9 @@ def problem_response(p: Problem) -> JSONResponse:
     if p.errors is not None:
         body["errors"] = p.errors
     body.update(p.extra)
+    request_id = REQUEST_ID.get()
+    if request_id:
+        body["request_id"] = request_id  # the one id to quote when something went wrong
     return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
 
 
@@ -96,10 +103,13 @@ def install(app: FastAPI) -> None:
             "; ".join(f"{f['field']}: {f['message']}" for f in fields), errors=fields))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code,
-                                                                 f"HTTP_{exc.status_code}")
-        return problem_response(Problem(exc.status_code, code, str(exc.detail)))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+                413: "PAYLOAD_TOO_LARGE"}.get(exc.status_code, f"HTTP_{exc.status_code}")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Allow lists every method of every route on this path
+            headers = {"Allow": ", ".join(_allowed(request))}
+        return problem_response(Problem(exc.status_code, code, str(exc.detail), headers=headers))
 
     @app.exception_handler(RPCError)
     async def _temporal(request: Request, exc: RPCError) -> JSONResponse:
@@ -124,6 +134,15 @@ def install(app: FastAPI) -> None:
         return problem_response(Problem(500, "INTERNAL_ERROR", "an internal error occurred"))
 
 
+def _allowed(request: Request) -> list[str]:
+    """The methods the OpenAPI document declares for this path."""
+    methods: set[str] = set()
+    for path, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(path)), request.url.path):
+            methods |= {m.upper() for m in operations if m != "parameters"}
+    return sorted(methods)
+
+
 def _unavailable(what: str) -> JSONResponse:
     log.warning("%s is unavailable", what)
     return problem_response(Problem(503, "SERVICE_UNAVAILABLE",
@@ -131,7 +150,23 @@ def _unavailable(what: str) -> JSONResponse:
                                     headers={"Retry-After": "1"}))
 
 
+WHY = {
+    400: "invalid request: VALIDATION_ERROR (with `errors` naming each field or query parameter), "
+         "MALFORMED_JSON, DUPLICATE_KEY (a JSON key given twice), INVALID_CHARACTER, "
+         "IDEMPOTENCY_KEY_MISSING / IDEMPOTENCY_KEY_INVALID, INVALID_CURRENCY, INVALID_AMOUNT",
+    401: "UNAUTHENTICATED: no API key, or an unknown one",
+    403: "FORBIDDEN: the key lacks this route's scope",
+    404: "not found (or another tenant's)",
+    409: "the resource's state refuses the command (the reason is in `detail`)",
+    413: "PAYLOAD_TOO_LARGE: the body is larger than MAX_BODY_BYTES (default 1 MB)",
+    422: "IDEMPOTENCY_KEY_REUSED: the key was used with a different request",
+    503: "SERVICE_UNAVAILABLE: the database or Temporal is unreachable; retry with the same key",
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for a route's error responses."""
-    return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": "problem"}
-            for s in statuses}
+    """OpenAPI entries for a route's error responses (every route can answer 503; api/app.py adds
+    413 to every route that takes a body)."""
+    wanted = set(statuses) | {503}
+    return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": WHY.get(s, "problem")}
+            for s in sorted(wanted)}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 
 from api.errors import Problem
 
@@ -23,7 +28,7 @@ def known_query_only(request: Request) -> None:
     if unknown:
         raise Problem(400, "VALIDATION_ERROR",
                       f"the request is invalid: unknown query parameter {', '.join(unknown)}",
-                      errors=[{"field": f"query.{name}", "message": "unknown query parameter"}
+                      errors=[{"field": name, "message": "unknown query parameter"}
                               for name in unknown])
 
 
@@ -42,9 +47,26 @@ def comma_list(value: str | None, allowed: set[str], name: str) -> list[str]:
     wrong = [v for v in items if v not in allowed]
     if wrong or not items:
         raise Problem(400, "VALIDATION_ERROR",
-                      f"the request is invalid: query.{name}: "
+                      f"the request is invalid: {name}: "
                       f"{', '.join(wrong) or 'empty'} is not one of {', '.join(sorted(allowed))}",
-                      errors=[{"field": f"query.{name}",
+                      errors=[{"field": name,
                                "message": f"one or more of {', '.join(sorted(allowed))}, "
                                           "comma-separated"}])
     return items
+
+
+MAX_OFFSET = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip (at most 1,000,000; "
+                                                              "page further with a cursor)")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+
+
+def _rfc3339_only(value: object) -> object:
+    """A time filter is an RFC 3339 date-time: `0.5` is not one, whatever pydantic would make of it."""
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time, e.g. 2026-01-15T10:00:00Z")
+    return value
+
+
+Time = Annotated[datetime | None, BeforeValidator(_rfc3339_only), Query()]

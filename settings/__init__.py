@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     data_dir: str = ".data"
 
+    # The API's edges
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger bodies get 413")
+
     # Business rules
     fee_bps: int = Field(default=200, ge=0, le=10_000, description="fee in basis points: 200 = 2%")
     max_amount: str = "1000000"

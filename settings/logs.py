@@ -8,6 +8,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from settings.request_context import REQUEST_ID
+
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -26,6 +28,9 @@ class JSONFormatter(logging.Formatter):
                 if key == "temporal_activity":
                     line["activity"] = info.get("activity_type")
                     line["attempt"] = info.get("attempt")
+        request_id = REQUEST_ID.get()
+        if request_id:
+            line["request_id"] = request_id
         event = getattr(record, "event", None)
         if isinstance(event, dict):
             line["event"] = event

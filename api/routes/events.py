@@ -11,6 +11,7 @@ from sqlalchemy import text
 from api import views
 from api.deps import PaymentsRead, StateDep
 from api.errors import responses
+from api.query import Limit
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -42,7 +43,7 @@ class OutboxStats(BaseModel):
 @router.get("/events", response_model=Feed, responses=responses(400, 401, 403))
 async def feed(principal: PaymentsRead, state: StateDep,
                after: Annotated[int, Query(ge=0, description="resume after this event id")] = 0,
-               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Feed:
+               limit: Limit = 50) -> Feed:
     """Every domain event of this tenant in order; pass the last `id` seen as `after` to resume."""
     params = {"t": principal.tenant_id, "a": after, "l": limit}
     async with state.engine.connect() as conn:

@@ -29,7 +29,7 @@ from api.auth import Principal
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
-from api.query import comma_list
+from api.query import Limit, Offset, Time, comma_list
 from api.routes.wallets import money_problem
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
 from domain.fees import fee_for
@@ -253,10 +253,10 @@ async def list_payments(
         pattern=r"^[a-z_]+(,[a-z_]+)*$", max_length=200)] = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     service_id: Annotated[str | None, Query(max_length=128)] = None,
-    created_from: Annotated[datetime | None, Query()] = None,
-    created_to: Annotated[datetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    created_from: Time = None,
+    created_to: Time = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     starting_after: Annotated[str | None, Query(
         max_length=64, description="cursor: the last payment id of the previous page; "
                                    "pages without counting (`total` is null)")] = None,
@@ -282,9 +282,9 @@ async def list_payments(
         params["ct"] = _aware(created_to)
     if starting_after is not None:
         if offset:
-            raise Problem(400, "VALIDATION_ERROR", "the request is invalid: query.offset: "
+            raise Problem(400, "VALIDATION_ERROR", "the request is invalid: offset: "
                           "use either offset or starting_after", errors=[{
-                              "field": "query.offset", "message": "not with starting_after"}])
+                              "field": "offset", "message": "not with starting_after"}])
         where.append("(created_at, id) < (SELECT created_at, id FROM payments "
                      "WHERE id = :after AND tenant_id = :t)")
         params["after"] = starting_after
@@ -292,9 +292,9 @@ async def list_payments(
     async with state.engine.connect() as conn:
         if starting_after is not None and (await conn.execute(text(
                 "SELECT 1 FROM payments WHERE id = :after AND tenant_id = :t"), params)).first() is None:
-            raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: query.starting_after: "
+            raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: starting_after: "
                           f"no payment {starting_after}", errors=[{
-                              "field": "query.starting_after", "message": "no such payment"}])
+                              "field": "starting_after", "message": "no such payment"}])
         total = None if starting_after is not None else (await conn.execute(
             text(f"SELECT count(*) FROM payments WHERE {clause}"), params)).scalar()
         rows = (await conn.execute(text(
@@ -311,8 +311,8 @@ def _aware(value: datetime) -> datetime:
 
 @router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
 async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
-                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                         offset: Annotated[int, Query(ge=0)] = 0) -> Page[EventPublic]:
+                         limit: Limit = 50,
+                         offset: Offset = 0) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
     await load(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:

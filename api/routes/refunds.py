@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.query import Limit, Offset
 from api.routes.payments import load
 from api.routes.wallets import money_problem
 from api.schemas import Page, RefundCreate, RefundPublic
@@ -104,8 +105,8 @@ async def _replay(state: AppState, view: RefundView, fp: str, pid: str, payment:
 
 @router.get("/{pid}/refunds", response_model=Page[RefundPublic], responses=responses(401, 403, 404))
 async def list_refunds(principal: PaymentsRead, pid: str, state: StateDep,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[RefundPublic]:
+                       limit: Limit = 50,
+                       offset: Offset = 0) -> Page[RefundPublic]:
     payment = await load(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:
         total = (await conn.execute(text("SELECT count(*) FROM refunds WHERE payment_id = :p"),

@@ -15,6 +15,7 @@ from api import views
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.query import Limit, Offset
 from api.schemas import (
     DepositCreate,
     DepositPublic,
@@ -85,8 +86,8 @@ async def get_wallet(principal: WalletsRead, wallet_id: str, state: StateDep) ->
 @router.get("", response_model=Page[WalletPublic], responses=responses(400, 401, 403))
 async def list_wallets(principal: WalletsRead, state: StateDep,
                        user_id: Annotated[str | None, Query(max_length=128)] = None,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[WalletPublic]:
+                       limit: Limit = 50,
+                       offset: Offset = 0) -> Page[WalletPublic]:
     query = _wallets(principal.tenant_id)
     if user_id:
         query = query.where(Account.user_id == user_id)
@@ -174,8 +175,8 @@ async def _deposit_replay(conn: object, dep_id: str, fp: str) -> DepositPublic |
 @router.get("/{wallet_id}/transactions", response_model=Page[TransactionPublic],
             responses=responses(400, 401, 403, 404))
 async def transactions(principal: WalletsRead, wallet_id: str, state: StateDep,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> Page[TransactionPublic]:
+                       limit: Limit = 50,
+                       offset: Offset = 0) -> Page[TransactionPublic]:
     """The wallet's posted ledger movements, newest first (holds are not movements)."""
     wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
     async with state.engine.connect() as conn:

@@ -15,6 +15,7 @@ from api import views
 from api.deps import PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.query import Limit, Offset
 from api.schemas import Page, Strict
 from domain.ids import new_id
 from workflows.webhooks import DeliveryPolicy
@@ -99,8 +100,8 @@ def _delivery(r: object) -> DeliveryPublic:
 async def list_deliveries(
     principal: PaymentsRead, state: StateDep,
     status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Page[DeliveryPublic]:
     """Deliveries, newest first; `status=failed` lists what failed for good (the dead letters)."""
     where = "tenant_id = :t" + (" AND status = :s" if status else "")
