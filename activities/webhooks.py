@@ -28,7 +28,7 @@ async def fan_out(conn: AsyncConnection, events: list[Any]) -> list[str]:
     made: list[str] = []
     for event in events:
         endpoints = (await conn.execute(text(
-            "SELECT id, events FROM webhook_endpoints WHERE tenant_id = :t"),
+            "SELECT id, events FROM webhook_endpoints WHERE tenant_id = :t AND enabled"),
             {"t": event.tenant_id})).all()
         for endpoint in endpoints:
             wanted = endpoint.events.split()
@@ -66,11 +66,17 @@ class WebhookActivities:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(
                 """
-                SELECT d.id, w.url, w.secret, e.id AS event_id, e.type, e.payment_id, e.wallet_id,
-                       e.data, e.created_at
+                SELECT d.id, w.url, w.secret, w.enabled,
+                       CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
+                           AS previous_secret,
+                       e.id AS event_id, e.type, e.payment_id, e.wallet_id, e.data, e.created_at
                 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
                 JOIN events e ON e.id = d.event_id WHERE d.id = :id
                 """), {"id": did})).one()
+        if not row.enabled:
+            raise ApplicationError("the endpoint is disabled or deleted; replay the delivery "
+                                   "once it is enabled", type="WebhookEndpointDisabled",
+                                   non_retryable=True)
         if not self.host_allowed(httpx.URL(row.url).host):
             raise ApplicationError(f"{row.url} is not an allowed webhook host",
                                    type="WebhookHostNotAllowed", non_retryable=True)
@@ -78,8 +84,11 @@ class WebhookActivities:
                               "data": {"event_id": row.event_id, "payment_id": row.payment_id,
                                        "wallet_id": row.wallet_id, **row.data}})
         now = datetime.now(UTC)
+        # during a rotation's overlap, one signature per secret, space-separated (the spec's form)
+        signatures = [Webhook(s).sign(did, now, payload)
+                      for s in (row.secret, row.previous_secret) if s]
         headers = {"webhook-id": did, "webhook-timestamp": str(int(now.timestamp())),
-                   "webhook-signature": Webhook(row.secret).sign(did, now, payload),
+                   "webhook-signature": " ".join(signatures),
                    "content-type": "application/json"}
         try:
             response = await self.http.post(row.url, content=payload, headers=headers)

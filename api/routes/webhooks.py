@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy import text
 
@@ -25,7 +25,8 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "gateway.payment_approved", "gateway.payment_rejected", "wallet.funds_deducted",
                "wallet.funds_released", "payment.completed", "payment.failed",
                "payment.retry_requested", "payment.exhausted", "payment.canceled",
-               "payment.refunded", "wallet.funds_deposited", "*")
+               "payment.refunded", "payment.refund_failed", "payment.retry_refused",
+               "payment.cancel_refused", "wallet.funds_deposited", "*")
 
 
 class EndpointCreate(Strict):
@@ -33,12 +34,49 @@ class EndpointCreate(Strict):
     events: list[Literal[EVENT_TYPES]] = Field(min_length=1, max_length=20)  # type: ignore[valid-type]
 
 
+class EndpointUpdate(Strict):
+    url: AnyHttpUrl | None = None
+    events: list[Literal[EVENT_TYPES]] | None = Field(default=None, min_length=1, max_length=20)  # type: ignore[valid-type]
+    enabled: bool | None = None
+
+
+class SecretRotation(Strict):
+    overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600, description=(
+        "how long deliveries are also signed with the previous secret, so receivers can switch"))
+
+
 class EndpointPublic(BaseModel):
     id: str
     url: str
     events: list[str]
+    enabled: bool = True
     created_at: str
-    secret: str | None = Field(default=None, description="shown once, at creation")
+    updated_at: str | None = None
+    previous_secret_expires_at: str | None = Field(
+        default=None, description="until then deliveries carry signatures with both secrets")
+    secret: str | None = Field(default=None, description="shown once: at creation and rotation")
+
+
+ENDPOINT_COLUMNS = "id, url, events, enabled, created_at, updated_at, previous_secret_expires_at"
+
+
+def _endpoint(r: Any, secret: str | None = None) -> EndpointPublic:
+    return EndpointPublic(
+        id=r.id, url=r.url, events=r.events.split(), enabled=r.enabled,
+        created_at=views.rfc3339(r.created_at), updated_at=views.rfc3339(r.updated_at),
+        previous_secret_expires_at=(views.rfc3339(r.previous_secret_expires_at)
+                                    if r.previous_secret_expires_at else None),
+        secret=secret)
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _check_host(state: Any, url: AnyHttpUrl) -> None:
+    if not state.settings.webhook_host_allowed(url.host):
+        raise Problem(400, "VALIDATION_ERROR", "url: this host is not in WEBHOOK_ALLOWED_HOSTS",
+                      errors=[{"field": "url", "message": "host not allowed", "code": "HOST_NOT_ALLOWED"}])
 
 
 class DeliveryPublic(BaseModel):
@@ -58,30 +96,91 @@ class DeliveryPublic(BaseModel):
 async def create_endpoint(principal: PaymentsWrite, body: EndpointCreate,
                           state: StateDep) -> EndpointPublic:
     """Register an endpoint; every matching event is POSTed to it, signed (Standard Webhooks)."""
-    if not state.settings.webhook_host_allowed(body.url.host):
-        raise Problem(400, "VALIDATION_ERROR", "url: this host is not in WEBHOOK_ALLOWED_HOSTS",
-                      errors=[{"field": "url", "message": "host not allowed", "code": "HOST_NOT_ALLOWED"}])
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    eid = new_id("whe")
+    _check_host(state, body.url)
+    secret = _new_secret()
     async with state.engine.begin() as conn:
-        created = (await conn.execute(text(
+        row = (await conn.execute(text(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) "
-            "VALUES (:id, :t, :u, :e, :s) RETURNING created_at"),
-            {"id": eid, "t": principal.tenant_id, "u": str(body.url), "e": " ".join(body.events),
-             "s": secret})).scalar_one()
-    return EndpointPublic(id=eid, url=str(body.url), events=list(body.events),
-                          created_at=views.rfc3339(created), secret=secret)
+            f"VALUES (:id, :t, :u, :e, :s) RETURNING {ENDPOINT_COLUMNS}"),
+            {"id": new_id("whe"), "t": principal.tenant_id, "u": str(body.url),
+             "e": " ".join(body.events), "s": secret})).one()
+    return _endpoint(row, secret)
 
 
 @router.get("/webhook-endpoints", response_model=Page[EndpointPublic], responses=responses(401, 403))
 async def list_endpoints(principal: PaymentsRead, state: StateDep) -> Page[EndpointPublic]:
     async with state.engine.connect() as conn:
         rows = (await conn.execute(text(
-            "SELECT id, url, events, created_at FROM webhook_endpoints WHERE tenant_id = :t "
-            "ORDER BY created_at"), {"t": principal.tenant_id})).all()
-    items = [EndpointPublic(id=r.id, url=r.url, events=r.events.split(),
-                            created_at=views.rfc3339(r.created_at)) for r in rows]
+            f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = :t "
+            "AND deleted_at IS NULL ORDER BY created_at"), {"t": principal.tenant_id})).all()
+    items = [_endpoint(r) for r in rows]
     return Page(items=items, total=len(items), limit=len(items) or 1, offset=0)
+
+
+@router.get("/webhook-endpoints/{eid}", response_model=EndpointPublic,
+            responses=responses(401, 403, 404))
+async def get_endpoint(principal: PaymentsRead, eid: str, state: StateDep) -> EndpointPublic:
+    async with state.engine.connect() as conn:
+        return _endpoint(await _owned(conn, principal.tenant_id, eid))
+
+
+@router.patch("/webhook-endpoints/{eid}", response_model=EndpointPublic,
+              responses=responses(400, 401, 403, 404))
+async def update_endpoint(principal: PaymentsWrite, eid: str, body: EndpointUpdate,
+                          state: StateDep) -> EndpointPublic:
+    """Change the URL or the events, or disable (`enabled: false`: no new deliveries, pending
+    ones are parked as failed and can be replayed) and enable again."""
+    if body.url is not None:
+        _check_host(state, body.url)
+    async with state.engine.begin() as conn:
+        await _owned(conn, principal.tenant_id, eid)
+        row = (await conn.execute(text(
+            f"""
+            UPDATE webhook_endpoints SET url = COALESCE(:u, url), events = COALESCE(:e, events),
+                enabled = COALESCE(:en, enabled), updated_at = now()
+            WHERE id = :id RETURNING {ENDPOINT_COLUMNS}
+            """), {"id": eid, "u": str(body.url) if body.url else None,
+                   "e": " ".join(body.events) if body.events else None, "en": body.enabled})).one()
+    return _endpoint(row)
+
+
+@router.delete("/webhook-endpoints/{eid}", status_code=204, responses=responses(401, 403, 404))
+async def delete_endpoint(principal: PaymentsWrite, eid: str, state: StateDep) -> Response:
+    """Stop sending to it for good; its delivery history stays listed."""
+    async with state.engine.begin() as conn:
+        await _owned(conn, principal.tenant_id, eid)
+        await conn.execute(text(
+            "UPDATE webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now() "
+            "WHERE id = :id"), {"id": eid})
+    return Response(status_code=204)
+
+
+@router.post("/webhook-endpoints/{eid}/rotate-secret", response_model=EndpointPublic,
+             responses=responses(400, 401, 403, 404))
+async def rotate_secret(principal: PaymentsWrite, eid: str, body: SecretRotation,
+                        state: StateDep) -> EndpointPublic:
+    """A new secret, shown once. For `overlap_seconds` (default 24 h) deliveries carry two
+    signatures, the new secret's and the previous one's (Standard Webhooks allows several), so a
+    receiver verifies with either while it switches."""
+    secret = _new_secret()
+    async with state.engine.begin() as conn:
+        await _owned(conn, principal.tenant_id, eid)
+        row = (await conn.execute(text(
+            f"""
+            UPDATE webhook_endpoints SET previous_secret = secret, secret = :s,
+                previous_secret_expires_at = now() + make_interval(secs => :o), updated_at = now()
+            WHERE id = :id RETURNING {ENDPOINT_COLUMNS}
+            """), {"id": eid, "s": secret, "o": body.overlap_seconds})).one()
+    return _endpoint(row, secret)
+
+
+async def _owned(conn: Any, tenant_id: str, eid: str) -> Any:
+    row = (await conn.execute(text(
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = :id AND tenant_id = :t "
+        "AND deleted_at IS NULL"), {"id": eid, "t": tenant_id})).first()
+    if row is None:
+        raise Problem(404, "WEBHOOK_ENDPOINT_NOT_FOUND", f"no webhook endpoint {eid}")
+    return row
 
 
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, status, attempts, last_status_code, last_error, "

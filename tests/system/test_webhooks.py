@@ -14,6 +14,7 @@ import httpx
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from api.auth import create_key
@@ -150,3 +151,70 @@ async def test_endpoints_outside_the_allowed_hosts_are_refused(tenant: System) -
         "url": "http://10.1.2.3/hooks", "events": ["payment.completed"]})
     assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
     assert response.json()["errors"][0]["field"] == "url"
+
+
+async def test_an_endpoint_can_be_changed_disabled_and_deleted(tenant: System,
+                                                               receiver: Receiver) -> None:
+    sys_ = tenant
+    receiver.up = True
+    eid = await subscribe(sys_, receiver, ["payment.completed"])
+    changed = await sys_.api.patch(f"/v1/webhook-endpoints/{eid}", json={"events": ["payment.refunded"]})
+    assert (changed.status_code, changed.json()["events"]) == (200, ["payment.refunded"])
+    assert changed.json()["secret"] is None  # never shown again
+    wallet = await sys_.wallet(funds="50.00")
+    pid = (await sys_.pay(wallet["user_id"], "5.00")).json()["id"]
+    await sys_.settled(pid, "completed")
+    await relay_all(sys_, DeliveryPolicy(0.2, 0.5, 120))
+    listed = (await sys_.api.get("/v1/webhook-deliveries", params={"limit": 200})).json()["items"]
+    assert [d for d in listed if d["endpoint_id"] == eid] == []  # no longer subscribed to completions
+
+    disabled = await sys_.api.patch(f"/v1/webhook-endpoints/{eid}", json={"enabled": False})
+    assert disabled.json()["enabled"] is False
+    refused = await sys_.api.patch(f"/v1/webhook-endpoints/{eid}", json={"url": "http://example.com/x"})
+    assert (refused.status_code, refused.json()["errors"][0]["code"]) == (400, "HOST_NOT_ALLOWED")
+    assert (await sys_.api.delete(f"/v1/webhook-endpoints/{eid}")).status_code == 204
+    assert (await sys_.api.get(f"/v1/webhook-endpoints/{eid}")).status_code == 404
+    assert eid not in [e["id"] for e in (await sys_.api.get("/v1/webhook-endpoints")).json()["items"]]
+    assert (await sys_.api.delete(f"/v1/webhook-endpoints/{eid}")).status_code == 404
+
+
+async def test_a_rotated_secret_overlaps_so_receivers_switch_without_a_gap(
+        tenant: System, receiver: Receiver) -> None:
+    sys_ = tenant
+    receiver.up = True
+    eid = await subscribe(sys_, receiver, ["payment.completed"])
+    old = receiver.secrets[-1]
+    rotated = await sys_.api.post(f"/v1/webhook-endpoints/{eid}/rotate-secret",
+                                  json={"overlap_seconds": 3600})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new.startswith("whsec_")
+    assert new != old
+    assert rotated.json()["previous_secret_expires_at"]
+    policy = DeliveryPolicy(0.2, 0.5, 120)
+
+    async def deliver_one(attempted: bool = False) -> dict[str, Any]:
+        wallet = await sys_.wallet(funds="50.00")
+        pid = (await sys_.pay(wallet["user_id"], "5.00")).json()["id"]
+        await sys_.settled(pid, "completed")
+        await relay_all(sys_, policy)
+        return await eventually(lambda: delivery_for(sys_, eid, pid),
+                                lambda d: d["attempts"] > 0 if attempted else d["status"] != "pending")
+
+    kept = list(receiver.secrets)
+    try:
+        receiver.secrets = [old]  # a receiver that has not switched yet
+        assert (await deliver_one())["status"] == "succeeded"
+        receiver.secrets = [new]  # ... and one that has
+        assert (await deliver_one())["status"] == "succeeded"
+        # the overlap over: only the new secret signs, a receiver still on the old one refuses
+        async with sys_.engine.begin() as conn:  # as if the overlap window had passed
+            await conn.execute(text("UPDATE webhook_endpoints SET previous_secret_expires_at = "
+                                    "now() - interval '1 second' WHERE id = :id"), {"id": eid})
+        rejected = receiver.rejected
+        receiver.secrets = [old]
+        late = await deliver_one(attempted=True)
+        assert late["last_status_code"] == 400
+        assert receiver.rejected > rejected
+    finally:
+        receiver.secrets = [*kept, new]
