@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from temporalio.client import Client
 
 from api.auth import Principal, authenticate
 from api.errors import Problem
+from db import rate_limits
 from domain.ids import is_valid_idempotency_key
 from settings import Settings
 
@@ -56,11 +58,27 @@ async def _principal(state: StateDep,
 
 
 def require(scope: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(_principal)],
+                    state: StateDep) -> Principal:
         if scope not in principal.scopes:
             raise Problem(403, "INSUFFICIENT_SCOPE", f"this API key lacks the '{scope}' scope")
+        await _rate_limit(state, principal, "write" if scope.endswith(":write") else "read")
         return principal
     return check
+
+
+async def _rate_limit(state: AppState, principal: Principal, kind: str) -> None:
+    s = state.settings
+    rate, burst = ((s.rate_limit_write_per_second, s.rate_limit_write_burst) if kind == "write"
+                   else (s.rate_limit_read_per_second, s.rate_limit_read_burst))
+    if rate <= 0:
+        return
+    wait = await rate_limits.take(state.engine, principal.key_id, kind, rate, burst)
+    if wait:
+        raise Problem(429, "RATE_LIMITED",
+                      f"this API key sent more than {rate:g} {kind} requests per second "
+                      f"(burst {burst}); retry after the Retry-After header's seconds",
+                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 PaymentsWrite = Annotated[Principal, Depends(require("payments:write"))]

@@ -160,6 +160,7 @@ WHY = {
     409: "the resource's state refuses the command (the reason is in `detail`)",
     413: "PAYLOAD_TOO_LARGE: the body is larger than MAX_BODY_BYTES (default 1 MB)",
     422: "IDEMPOTENCY_KEY_REUSED: the key was used with a different request",
+    429: "RATE_LIMITED: this API key's rate limit for the scope; retry after Retry-After seconds",
     503: "SERVICE_UNAVAILABLE: the database or Temporal is unreachable; retry with the same key",
 }
 
@@ -167,6 +168,6 @@ WHY = {
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route's error responses (every route can answer 503; api/app.py adds
     413 to every route that takes a body)."""
-    wanted = set(statuses) | {503}
+    wanted = set(statuses) | {503} | ({429} if 401 in statuses else set())
     return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": WHY.get(s, "problem")}
             for s in sorted(wanted)}

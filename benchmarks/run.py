@@ -276,6 +276,23 @@ async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> 
     return figures
 
 
+async def rate_limit_cost(database_url: str, calls: int = 500) -> dict[str, Any]:
+    """What the per-key rate limit adds to each request: one statement on PostgreSQL."""
+    from db import rate_limits
+    from db.engine import make_engine
+
+    engine = make_engine(database_url, pool_size=2)
+    latencies = []
+    try:
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            await rate_limits.take(engine, "bench-key", "read", 1e9, 10**9)
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        await engine.dispose()
+    return {"calls": calls, "ms": summary(latencies)}
+
+
 async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
@@ -331,6 +348,10 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                 results["list"] = await list_latency(
                     api, f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga", 100_000)
                 print(f"  {results['list']}", flush=True)
+                print("the per-key rate limit's cost per request ...", flush=True)
+                results["rate_limit"] = await rate_limit_cost(
+                    f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga")
+                print(f"  {results['rate_limit']}", flush=True)
             await api.aclose()
             await gateway.aclose()
         finally:

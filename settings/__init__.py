@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # The API's edges
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger bodies get 413")
 
+    # Per API key and scope: a token bucket (requests per second, burst), shared by all API
+    # processes through PostgreSQL. Generous by default; 0 turns a scope's limit off.
+    rate_limit_write_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_write_burst: int = Field(default=200, ge=1)
+    rate_limit_read_per_second: float = Field(default=500.0, ge=0)
+    rate_limit_read_burst: int = Field(default=1000, ge=1)
+
     # Business rules
     fee_bps: int = Field(default=200, ge=0, le=10_000, description="fee in basis points: 200 = 2%")
     max_amount: str = "1000000"
