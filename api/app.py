@@ -65,7 +65,10 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
 
 
 def _document_body_limit(app: FastAPI) -> None:
-    """Every operation that takes a body can answer 413 PAYLOAD_TOO_LARGE: say so in the document."""
+    """What the route declarations cannot say, said in the document: every operation that takes a
+    body can answer 413; `Idempotency-Key` is required where it is taken (its absence answers
+    400 IDEMPOTENCY_KEY_MISSING, not a generic validation error); validation errors are 400
+    problems, never FastAPI's default 422."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -73,11 +76,23 @@ def _document_body_limit(app: FastAPI) -> None:
             schema = build()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    if isinstance(operation, dict) and "requestBody" in operation:
+                    if not isinstance(operation, dict):
+                        continue
+                    if "requestBody" in operation:
                         operation["responses"].setdefault("413", {
                             "description": errors.WHY[413],
                             "content": {errors.PROBLEM: {"schema": {
                                 "$ref": "#/components/schemas/ProblemBody"}}}})
+                    unprocessable = operation["responses"].get("422", {})
+                    if "HTTPValidationError" in str(unprocessable):
+                        del operation["responses"]["422"]
+                    for param in operation.get("parameters", []):
+                        if param.get("name") == "Idempotency-Key":
+                            param["required"] = True
+                            param["schema"] = {"type": "string", "minLength": 1, "maxLength": 255,
+                                               "pattern": r"^[A-Za-z0-9\-_.:]{1,255}$"}
+            schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+            schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -168,6 +168,7 @@ WHY = {
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route's error responses (every route can answer 503; api/app.py adds
     413 to every route that takes a body)."""
-    wanted = set(statuses) | {503} | ({429} if 401 in statuses else set())
+    # a query parameter no route knows is a 400 on any route
+    wanted = set(statuses) | {400, 503} | ({429} if 401 in statuses else set())
     return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": WHY.get(s, "problem")}
             for s in sorted(wanted)}

@@ -17,13 +17,15 @@ def _amount_type(value: Any) -> Any:
 AmountIn = Annotated[
     Any,
     BeforeValidator(_amount_type),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?$"},
-                              {"type": "number", "exclusiveMinimum": 0}],
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{1,7}(\.\d{1,4})?$"},
+                              {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000}],
                     "examples": ["100.50"],
-                    "description": "major units, exact; at most the currency's decimal places"}),
+                    "description": "major units, exact, more than 0 and at most MAX_AMOUNT "
+                                   "(1,000,000); at most the currency's decimal places"}),
 ]
-Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"],
-                                description="ISO 4217 code, upper case")]
+Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["USD"],
+                                description="ISO 4217 alphabetic code, upper case; an unknown "
+                                            "code is refused with 400 INVALID_CURRENCY")]
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 T = TypeVar("T")
 

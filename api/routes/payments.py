@@ -101,6 +101,8 @@ def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response)
 
 @router.post("", status_code=202, response_model=PaymentPublic,
              responses={200: {"model": PaymentPublic, "description": "idempotent replay"},
+                        201: {"model": PaymentPublic,
+                              "description": "with `Prefer: wait=N`: the outcome, within N s"},
                         **responses(400, 401, 403, 422)})
 async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: PaymentCreate,
                          state: StateDep, response: Response, prefer: PreferHeader = None) -> PaymentPublic:
@@ -242,15 +244,20 @@ STATUSES = {status.value for status in PaymentStatus}
 FAILURE_CODES = {code.value for code in FailureCode}
 
 
+def _one_or_more(values: set[str]) -> str:
+    one = "|".join(sorted(values))
+    return f"^({one})(,({one}))*$"
+
+
 @router.get("", response_model=Page[PaymentPublic], responses=responses(400, 401, 403))
 async def list_payments(
     principal: PaymentsRead, state: StateDep,
     status: Annotated[str | None, Query(
         description="one or more statuses, comma-separated: `failed,exhausted`",
-        pattern=r"^[a-z_]+(,[a-z_]+)*$", max_length=200)] = None,
+        pattern=_one_or_more(STATUSES), max_length=200)] = None,
     failure_code: Annotated[str | None, Query(
         description="one or more failure codes, comma-separated: `gateway_declined`",
-        pattern=r"^[a-z_]+(,[a-z_]+)*$", max_length=200)] = None,
+        pattern=_one_or_more(FAILURE_CODES), max_length=200)] = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     service_id: Annotated[str | None, Query(max_length=128)] = None,
     created_from: Time = None,
@@ -327,7 +334,9 @@ async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
 
 
 @router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,
-             responses=responses(401, 403, 404, 409))
+             responses={200: {"model": PaymentPublic,
+                              "description": "with `Prefer: wait=N`: the attempt's outcome"},
+                        **responses(401, 403, 404, 409)})
 async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, response: Response,
                         prefer: PreferHeader = None) -> PaymentPublic:
     """Retry a failed payment: a new gateway attempt, starting again from the reservation.
