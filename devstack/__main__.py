@@ -130,6 +130,7 @@ def main() -> int:
             database_url = pg.url("paysaga")
             db_where = f"embedded, data in {data / 'postgres'}"
         env["DATABASE_URL"] = database_url
+        env.setdefault("GATEWAY_RECORDS_PATH", str(data / "gateway.sqlite"))
 
         step(env, [sys.executable, "-m", "db.migrate"], "migrations", logs / "migrate.log")
         dev_key = env.get("DEV_API_KEY") or _existing_dev_key(data)

@@ -9,4 +9,5 @@ from settings import get_settings
 
 if __name__ == "__main__":
     s = get_settings()
-    uvicorn.run(create_app(), host=s.gateway_host, port=s.gateway_port, log_level="warning")
+    uvicorn.run(create_app(records_path=s.gateway_records_path or None), host=s.gateway_host,
+                port=s.gateway_port, log_level="warning")

@@ -2,7 +2,9 @@
 
 The same idempotency key never charges twice: a repeated request answers the stored outcome.
 A "timeout" records the charge first and then hangs past the caller's timeout, as a real
-gateway that charged but whose answer was lost would.
+gateway that charged but whose answer was lost would. With GATEWAY_RECORDS_PATH its records are
+kept in SQLite and survive a restart; `GET /reports/transactions` serves them as a processor's
+settlement report (a window, paginated by cursor).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from fakegateway.store import Records
 
 
 class Behavior(BaseModel):
@@ -46,12 +50,26 @@ class RefundIn(BaseModel):
 
 
 class Gateway:
-    def __init__(self, behavior: Behavior) -> None:
+    def __init__(self, behavior: Behavior, records: Records | None = None) -> None:
         self.lock = asyncio.Lock()
+        self.records = records or Records(None)
         self.accepted: list[dict[str, Any]] = []  # charges and refunds, in order
         self.by_key: dict[str, dict[str, Any]] = {}  # every outcome, declines too
         self.declined_payments: set[str] = set()
+        for record in self.records.all():  # what it did before a restart
+            self._remember(record)
         self.set_behavior(behavior)
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        self.by_key[record["idempotency_key"]] = record
+        if record["status"] == "declined":
+            self.declined_payments.add(record["payment_id"])
+        else:
+            self.accepted.append(record)
+
+    def keep(self, record: dict[str, Any]) -> None:
+        self.records.add(record)
+        self._remember(record)
 
     def set_behavior(self, behavior: Behavior) -> None:
         self.behavior = behavior
@@ -79,11 +97,7 @@ class Gateway:
             "decline_code": "do_not_honor" if decline else None,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
-        self.by_key[body.idempotency_key] = record
-        if decline:
-            self.declined_payments.add(body.payment_id)
-        else:
-            self.accepted.append(record)
+        self.keep(record)
         return record
 
 
@@ -93,9 +107,9 @@ def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     return JSONResponse(record, status_code=200 if replay else 201)
 
 
-def create_app(behavior: Behavior | None = None) -> FastAPI:
+def create_app(behavior: Behavior | None = None, records_path: str | None = None) -> FastAPI:
     app = FastAPI(title="paysaga fake gateway")
-    gw = Gateway(behavior or Behavior())
+    gw = Gateway(behavior or Behavior(), Records(records_path))
     app.state.gateway = gw
 
     async def faults() -> JSONResponse | None:
@@ -155,14 +169,22 @@ def create_app(behavior: Behavior | None = None) -> FastAPI:
                 "currency": charged["currency"], "status": "succeeded",
                 "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             }
-            gw.by_key[body.idempotency_key] = record
-            gw.accepted.append(record)
+            gw.keep(record)
         return JSONResponse(record, status_code=201)
 
     @app.get("/charges")
     async def charges(request: Request) -> list[dict[str, Any]]:
         payment = request.query_params.get("payment_id")
         return [c for c in gw.accepted if payment is None or c["payment_id"] == payment]
+
+    @app.get("/reports/transactions")
+    async def report(start: str = Query(alias="from"), end: str = Query(alias="to"),
+                     cursor: int = Query(default=0, ge=0),
+                     limit: int = Query(default=500, ge=1, le=5000)) -> dict[str, Any]:
+        """The settlement report: accepted charges and refunds created in [from, to) (RFC 3339),
+        oldest first, a page at a time; `next_cursor` until the window is exhausted."""
+        items, after = gw.records.page(start, end, cursor, limit)
+        return {"items": items, "next_cursor": after}
 
     @app.get("/behavior")
     async def get_behavior() -> Behavior:

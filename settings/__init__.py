@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8001
     gateway_url: str = "http://127.0.0.1:8001"
+    # the fake gateway's records (SQLite); `make dev` keeps them under .data/, empty = memory only
+    gateway_records_path: str = ""
     embedded_pg_port: int = 5433
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
