@@ -75,51 +75,12 @@ class LedgerActivities:
     @activity.defn(name="capture_funds")
     async def capture_funds(self, step: CaptureFunds) -> None:
         async with self.engine.begin() as conn:
-            hold = (await conn.execute(text(
-                """
-                UPDATE holds SET status = 'captured', updated_at = now()
-                WHERE payment_id = :p AND attempt = :a AND status = 'active'
-                RETURNING wallet_id, amount
-                """), {"p": step.payment_id, "a": step.attempt})).first()
-            if hold is None:
+            if await capture(conn, step) == "no_hold":
                 state = (await conn.execute(text(
                     "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
                     {"p": step.payment_id, "a": step.attempt})).scalar()
-                if state == "captured":
-                    return  # this step already ran
                 raise ApplicationError(f"no active hold for {step.payment_id}#{step.attempt} "
                                        f"(hold is {state}); an operator must reconcile")
-            balance_after = (await conn.execute(text(
-                "UPDATE accounts SET balance = balance - :t, held = held - :t, "
-                "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
-                {"t": step.amount + step.fee, "w": hold.wallet_id})).scalar_one()
-            journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
-                                           step.payment_id, step.currency)
-            settlement = await ledger.system_account(conn, "settlement", step.currency)
-            fees = await ledger.system_account(conn, "fees", step.currency)
-            after_payment = balance_after + step.fee
-            await ledger.entries(conn, journal, step.currency, step.payment_id, [
-                (hold.wallet_id, "payment", -step.amount, after_payment),
-                (hold.wallet_id, "fee", -step.fee, after_payment - step.fee),
-                (settlement, "payment", step.amount, None),
-                (fees, "fee", step.fee, None),
-            ])
-            created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
-                                           gateway_reference=step.gateway_reference)
-            _took(created, "completed")
-            on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
-            await ledger.emit_all(conn, [
-                Event("gateway.payment_approved", *on, {
-                    "gateway_reference": step.gateway_reference,
-                    "amount": money(step.amount, c), "currency": c}),
-                Event("wallet.funds_deducted", *on, {
-                    "wallet_id": hold.wallet_id, "amount": money(step.amount, c),
-                    "fee": money(step.fee, c), "currency": c,
-                    "balance_after": money(after_payment - step.fee, c)}, wallet_id=hold.wallet_id),
-                Event("payment.completed", *on, {
-                    "amount": money(step.amount, c), "fee": money(step.fee, c), "currency": c,
-                    "gateway_reference": step.gateway_reference}),
-            ])
 
     @activity.defn(name="release_hold")
     async def release_hold(self, step: ReleaseHold) -> None:
@@ -274,6 +235,77 @@ class LedgerActivities:
                                "currency": step.currency, "message": step.failure_message},
                               dedupe=f"{step.refund_id}:failed")
             REFUNDS.labels("failed").inc()
+
+
+async def capture(conn: AsyncConnection, step: CaptureFunds) -> str:
+    """Capture the attempt's active hold: debit the wallet, post the journal, project `completed`
+    and write its events. "captured", "already" (this ran before) or "no_hold"."""
+    hold = (await conn.execute(text(
+        """
+        UPDATE holds SET status = 'captured', updated_at = now()
+        WHERE payment_id = :p AND attempt = :a AND status = 'active'
+        RETURNING wallet_id, amount
+        """), {"p": step.payment_id, "a": step.attempt})).first()
+    if hold is None:
+        state = (await conn.execute(text(
+            "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
+            {"p": step.payment_id, "a": step.attempt})).scalar()
+        return "already" if state == "captured" else "no_hold"
+    balance_after = (await conn.execute(text(
+        "UPDATE accounts SET balance = balance - :t, held = held - :t, "
+        "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
+        {"t": step.amount + step.fee, "w": hold.wallet_id})).scalar_one()
+    await _post_payment(conn, step, hold.wallet_id, balance_after)
+    return "captured"
+
+
+async def post_late_charge(conn: AsyncConnection, step: CaptureFunds, wallet_id: str) -> str:
+    """Reconciliation's `post` heal: a charge the gateway made after the payment released its
+    hold is debited from the wallet's available balance. "posted", "already" or
+    "insufficient_funds"."""
+    if (await conn.execute(text("SELECT 1 FROM journals WHERE reference = :r"),
+                           {"r": f"capture:{step.payment_id}:{step.attempt}"})).first():
+        return "already"
+    balance_after = (await conn.execute(text(
+        "UPDATE accounts SET balance = balance - :t, version = version + 1, updated_at = now() "
+        "WHERE id = :w AND balance - held >= :t RETURNING balance"),
+        {"t": step.amount + step.fee, "w": wallet_id})).scalar()
+    if balance_after is None:
+        return "insufficient_funds"
+    await _post_payment(conn, step, wallet_id, balance_after)
+    return "posted"
+
+
+async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: str,
+                        balance_after: int) -> None:
+    """The payment's journal, projection and events, once the wallet is debited."""
+    journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
+                                   step.payment_id, step.currency)
+    settlement = await ledger.system_account(conn, "settlement", step.currency)
+    fees = await ledger.system_account(conn, "fees", step.currency)
+    after_payment = balance_after + step.fee
+    await ledger.entries(conn, journal, step.currency, step.payment_id, [
+        (wallet_id, "payment", -step.amount, after_payment),
+        (wallet_id, "fee", -step.fee, after_payment - step.fee),
+        (settlement, "payment", step.amount, None),
+        (fees, "fee", step.fee, None),
+    ])
+    created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
+                                   gateway_reference=step.gateway_reference)
+    _took(created, "completed")
+    on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
+    await ledger.emit_all(conn, [
+        Event("gateway.payment_approved", *on, {
+            "gateway_reference": step.gateway_reference,
+            "amount": money(step.amount, c), "currency": c}),
+        Event("wallet.funds_deducted", *on, {
+            "wallet_id": wallet_id, "amount": money(step.amount, c),
+            "fee": money(step.fee, c), "currency": c,
+            "balance_after": money(after_payment - step.fee, c)}, wallet_id=wallet_id),
+        Event("payment.completed", *on, {
+            "amount": money(step.amount, c), "fee": money(step.fee, c), "currency": c,
+            "gateway_reference": step.gateway_reference}),
+    ])
 
 async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
     """Open the payment's projection; True when this call created it (False: a retried step)."""

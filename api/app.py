@@ -16,7 +16,7 @@ from api import errors, metrics
 from api.deps import AppState
 from api.edges import RequestIds
 from api.query import known_query_only
-from api.routes import events, health, payments, refunds, wallets, webhooks
+from api.routes import events, health, payments, reconciliations, refunds, wallets, webhooks
 from db.engine import make_engine
 from settings import Settings
 from workflows.converter import data_converter
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
     app.include_router(refunds.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(reconciliations.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     metrics.install(app)

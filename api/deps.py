@@ -85,6 +85,8 @@ PaymentsWrite = Annotated[Principal, Depends(require("payments:write"))]
 PaymentsRead = Annotated[Principal, Depends(require("payments:read"))]
 WalletsWrite = Annotated[Principal, Depends(require("wallets:write"))]
 WalletsRead = Annotated[Principal, Depends(require("wallets:read"))]
+ReconciliationsWrite = Annotated[Principal, Depends(require("reconciliations:write"))]
+ReconciliationsRead = Annotated[Principal, Depends(require("reconciliations:read"))]
 
 
 def idempotency_key(

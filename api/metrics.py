@@ -74,6 +74,17 @@ async def business_metrics(state: Any) -> list[Metric]:
                                "age of the oldest payment still pending, reserved or processing")
     polling = GaugeMetricFamily("paysaga_workers_polling",
                                 "workers that polled the payments task queue in the last 2 minutes")
+    found = CounterMetricFamily("paysaga_reconciliation_findings",
+                                "reconciliation findings (each gateway record and class once), "
+                                "by class and severity", labels=["class", "severity"])
+    heals = CounterMetricFamily("paysaga_reconciliation_heals",
+                                "findings reconciliation healed, by heal (capture, refund, post)",
+                                labels=["heal"])
+    exceptions = GaugeMetricFamily("paysaga_reconciliation_open_exceptions",
+                                   "reconciliation findings waiting for an operator, by severity",
+                                   labels=["severity"])
+    last_run = GaugeMetricFamily("paysaga_reconciliation_last_completed_timestamp_seconds",
+                                 "when the last reconciliation run completed (0: never)")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
@@ -128,6 +139,27 @@ async def business_metrics(state: Any) -> list[Metric]:
         row = (await conn.execute(text(
             "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age "
             "FROM events WHERE published_at IS NULL"))).one()
+        for r in await conn.execute(text(
+                "SELECT data->>'class' AS class, data->>'severity' AS severity, count(*) AS n "
+                "FROM events WHERE type = 'reconciliation.finding' GROUP BY 1, 2")):
+            found.add_metric([r[0], r.severity], r.n)
+        healed = {"capture": 0, "refund": 0, "post": 0}
+        for r in await conn.execute(text(
+                "SELECT data->>'heal' AS heal, count(*) AS n FROM events "
+                "WHERE type = 'reconciliation.healed' GROUP BY 1")):
+            healed[r.heal] = r.n
+        for heal, n in healed.items():
+            heals.add_metric([heal], n)
+        open_by = {"critical": 0}
+        for r in await conn.execute(text(
+                "SELECT severity, count(*) AS n FROM reconciliation_findings "
+                "WHERE status IN ('open', 'healing') GROUP BY 1")):
+            open_by[r.severity] = r.n
+        for severity, n in open_by.items():
+            exceptions.add_metric([severity], n)
+        last = (await conn.execute(text(
+            "SELECT EXTRACT(EPOCH FROM max(completed_at)) FROM reconciliations"))).scalar()
+        last_run.add_metric([], float(last or 0))
         pending.add_metric([], row.n)
         lag.add_metric([], float(row.age or 0))
     try:
@@ -135,7 +167,7 @@ async def business_metrics(state: Any) -> list[Metric]:
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
-            holds, held, pending, lag]
+            holds, held, pending, lag, found, heals, exceptions, last_run]
 
 
 @router.get("/metrics", response_class=Response,

@@ -216,15 +216,14 @@ def _existing_dev_key(data: Path) -> str | None:
 
 
 def create_dev_key(env: dict[str, str], secret: str | None, log: Path) -> str:
-    from api.auth import create_key
+    from api.auth import SCOPES, create_key
     from db.engine import make_engine
 
     async def go() -> str:
         engine = make_engine(env["DATABASE_URL"], pool_size=1)
         try:
             _, made = await create_key(engine, tenant_id=DEV_TENANT, name="make dev",
-                                       scopes=["payments:write", "payments:read",
-                                               "wallets:write", "wallets:read"], secret=secret)
+                                       scopes=list(SCOPES), secret=secret)
             return made
         finally:
             await engine.dispose()

@@ -21,6 +21,7 @@ SEARCH_ATTRIBUTES = {
     "PaymentCurrency": "Keyword",
     "PaymentAmount": "Double",
     "PaymentFailureCode": "Keyword",
+    "ReconciliationCritical": "Int",
 }
 
 
@@ -46,13 +47,15 @@ def search_attribute_keys() -> list[SearchAttributeKey[Any]]:
         SearchAttributeKey.for_keyword("PaymentCurrency"),
         SearchAttributeKey.for_float("PaymentAmount"),
         SearchAttributeKey.for_keyword("PaymentFailureCode"),
+        SearchAttributeKey.for_int("ReconciliationCritical"),
     ]
 
 
 async def register_search_attributes(client: Client) -> None:
     """Register the contract's search attributes on a server (idempotent)."""
     kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-             "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
+             "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+             "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT}
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=client.namespace,
         search_attributes={name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()}))

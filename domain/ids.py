@@ -45,3 +45,8 @@ def new_id(prefix: str) -> str:
 def gateway_key(payment: str, attempt: int) -> str:
     """Idempotency key sent to the gateway: one per manual attempt, reused by automatic retries."""
     return f"{payment}:a{attempt}"
+
+
+def reconciliation_id(tenant_id: str, idempotency_key: str) -> str:
+    """An on-demand reconciliation's id (its workflow id): same tenant and key, same run."""
+    return f"rec_{_digest('reconciliation', tenant_id, idempotency_key)}"

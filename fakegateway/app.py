@@ -34,6 +34,10 @@ class Behavior(BaseModel):
     down: bool = False
     seed: int | None = None
     timeout_hang_seconds: float = Field(default=60.0, ge=0, le=600)
+    # a misbehaving processor, for reconciliation: charges this much more than asked, or in
+    # another currency
+    amount_skew: Decimal = Decimal(0)
+    charge_currency: str | None = Field(default=None, min_length=3, max_length=3)
 
 
 class ChargeIn(BaseModel):
@@ -67,6 +71,14 @@ class Gateway:
         else:
             self.accepted.append(record)
 
+    def void(self, charge_id: str) -> dict[str, Any] | None:
+        """The processor reverses a charge on its side: it leaves the settlement report."""
+        record = next((c for c in self.accepted if c["id"] == charge_id), None)
+        if record is not None and record["status"] == "succeeded":
+            record["status"] = "voided"
+            self.records.replace(record)
+        return record
+
     def keep(self, record: dict[str, Any]) -> None:
         self.records.add(record)
         self._remember(record)
@@ -91,8 +103,8 @@ class Gateway:
             "object": "charge",
             "idempotency_key": body.idempotency_key,
             "payment_id": body.payment_id,
-            "amount": str(body.amount),
-            "currency": body.currency,
+            "amount": str(body.amount + b.amount_skew),
+            "currency": b.charge_currency or body.currency,
             "status": "declined" if decline else "succeeded",
             "decline_code": "do_not_honor" if decline else None,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -137,6 +149,14 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
         if hang:
             await asyncio.sleep(gw.behavior.timeout_hang_seconds)
         return _answer(record, replay=existing is not None)
+
+    @app.post("/charges/{charge_id}/void")
+    async def void(charge_id: str) -> JSONResponse:
+        async with gw.lock:
+            record = gw.void(charge_id)
+        if record is None:
+            return JSONResponse({"error": "no such charge"}, status_code=404)
+        return JSONResponse(record)
 
     @app.get("/charges/by-key/{key}")
     async def lookup(key: str) -> JSONResponse:

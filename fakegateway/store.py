@@ -38,6 +38,11 @@ class Records:
                          json.dumps(record)))
         self.db.commit()
 
+    def replace(self, record: dict[str, Any]) -> None:
+        self.db.execute("UPDATE records SET record = ? WHERE key = ?",
+                        (json.dumps(record), record["idempotency_key"]))
+        self.db.commit()
+
     def page(self, start: str, end: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
         """Accepted charges and refunds created in [start, end), in order, after a cursor."""
         rows = self.db.execute(

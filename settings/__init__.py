@@ -7,6 +7,7 @@ or one shell export configures the whole system. Defaults are the embedded devel
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +95,16 @@ class Settings(BaseSettings):
     webhook_retry_max_interval_seconds: float = 3600.0
     webhook_give_up_after_seconds: float = 24 * 3600.0
     sweeper_interval_seconds: int = Field(default=60, ge=1)
+    # Reconciliation against the gateway's report: a Temporal Schedule runs it every interval over
+    # the `lookback` ending `settle` seconds ago (charges newer than that may still be in flight).
+    reconciliation_interval_seconds: int = Field(default=15 * 60, ge=1)
+    reconciliation_lookback_seconds: int = Field(default=3600, ge=1)
+    reconciliation_settle_seconds: int = Field(default=60, ge=0)
+    reconciliation_page_size: int = Field(default=1000, ge=1, le=5000)
+    reconciliation_pages_per_run: int = Field(default=20, ge=1, description="then continue-as-new")
+    # A charge whose payment released its hold: `refund` it at the gateway, or `post` it to the
+    # wallet (the payment becomes completed when the wallet can pay and no retry is pending).
+    reconciliation_released_charge: Literal["refund", "post"] = "refund"
     worker_metrics_port: int = Field(default=9464, ge=0, description="0 disables")
     worker_metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     worker_sdk_metrics_port: int = Field(default=9465, ge=0, description="0 disables")

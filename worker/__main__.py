@@ -18,9 +18,9 @@ from activities.metrics import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure
-from worker.main import build_worker, delivery_policy, gateway_client
+from worker.main import build_worker, delivery_policy, gateway_client, reconciliation_run
 from worker.outbox import Dispatch, run_relay
-from worker.schedules import ensure_sweeper
+from worker.schedules import ensure_reconciliation, ensure_sweeper
 from workflows.converter import data_converter
 
 
@@ -45,6 +45,9 @@ async def main() -> None:
             HTTPXClientInstrumentor().instrument_client(http)
         worker = build_worker(client, engine, http, s)
         await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
+        await ensure_reconciliation(client, s.temporal_task_queue,
+                                    timedelta(seconds=s.reconciliation_interval_seconds),
+                                    reconciliation_run(s))
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
         relay = asyncio.create_task(run_relay(engine, Dispatch(
             client, s.temporal_task_queue, delivery_policy(s))))

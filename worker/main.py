@@ -11,13 +11,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.breaker import CircuitBreaker
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.sweeper import SweeperActivities
 from activities.webhooks import WebhookActivities
 from settings import Settings
 from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
+from workflows.types import ReconcileRun
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 
 
@@ -37,12 +40,13 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
                                  settings.webhook_host_allowed)
     gateway = GatewayActivities(engine, http, CircuitBreaker(
         settings.gateway_breaker_failures, settings.gateway_breaker_cooldown_seconds))
+    recon = ReconciliationActivities(engine, http, client, settings.reconciliation_released_charge)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         # PaymentWorkflowV1 finishes the payments started before saga v2 (README: upgrading)
         workflows=[PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1, HoldSweeperWorkflow,
-                   WebhookDeliveryWorkflow],
+                   WebhookDeliveryWorkflow, ReconciliationWorkflow],
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
@@ -52,6 +56,8 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
             ledger.open_payment, ledger.reserve_funds, ledger.begin_retry, ledger.post_refund,
             SweeperActivities(client, ledger, gateway, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
+            recon.begin, recon.reconcile_page, recon.reconcile_ledger_side, recon.heal_finding,
+            recon.heal_failed, recon.finish,
         ],
         # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
         workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox
@@ -68,3 +74,11 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     return DeliveryPolicy(settings.webhook_retry_initial_seconds,
                           settings.webhook_retry_max_interval_seconds,
                           settings.webhook_give_up_after_seconds)
+
+
+def reconciliation_run(settings: Settings) -> ReconcileRun:
+    """What the schedule starts: the recent window, paged as configured."""
+    return ReconcileRun(trigger="schedule", lookback_seconds=settings.reconciliation_lookback_seconds,
+                        settle_seconds=settings.reconciliation_settle_seconds,
+                        page_size=settings.reconciliation_page_size,
+                        pages_per_run=settings.reconciliation_pages_per_run)

@@ -14,11 +14,15 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
 )
 
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
+from workflows.types import ReconcileRun
 
 SWEEPER_ID = "paysaga-hold-sweeper"
+RECONCILIATION_ID = "paysaga-reconciliation"
 
 
 async def ensure_sweeper(client: Client, task_queue: str, every: timedelta) -> None:
@@ -29,3 +33,21 @@ async def ensure_sweeper(client: Client, task_queue: str, every: timedelta) -> N
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         ))
+
+
+async def ensure_reconciliation(client: Client, task_queue: str, every: timedelta,
+                                run: ReconcileRun) -> None:
+    """Every `every`, a reconciliation of the recent window (`temporal schedule trigger
+    --schedule-id paysaga-reconciliation` runs one now). A changed interval or window is applied
+    to the existing schedule."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(ReconciliationWorkflow.run, run,
+                                           id=f"{RECONCILIATION_ID}-run", task_queue=task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RECONCILIATION_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(RECONCILIATION_ID).update(
+            lambda _: ScheduleUpdate(schedule=schedule))

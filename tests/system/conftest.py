@@ -171,7 +171,8 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
     tenant = f"tenant-{secrets.token_hex(3)}"
     _, key = await create_key(engine, tenant_id=tenant, name="tests",
                               scopes=["payments:write", "payments:read", "wallets:write",
-                                      "wallets:read"])
+                                      "wallets:read", "reconciliations:write",
+                                      "reconciliations:read"])
     app = create_app(settings, temporal=temporal.client)
     async with gateway_client(settings) as http, \
             build_worker(temporal.client, engine, http, settings), \

@@ -76,7 +76,9 @@ async def test_the_cli_finds_nothing_with_every_check(api_url: str, fuzz_key: st
     assert generated is not None, report[-3000:]
     assert int(generated.group(1)) >= 500  # it really ran
     assert generated.group(1) == generated.group(2)
-    assert "Tested: 2" in report  # every operation (25+)
+    tested = re.search(r"Tested: (\d+)", report)
+    assert tested is not None
+    assert int(tested.group(1)) >= 30  # every operation
 
 
 def test_the_exclusions_are_only_rejections_no_schema_can_express() -> None:

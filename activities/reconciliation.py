@@ -1,0 +1,399 @@
+"""Reconciliation's steps: read a page of the gateway's report, compare it with the ledger in bulk,
+record the findings (each with its domain event) and the page's counts in one transaction; heal one
+finding; the ledger's side; finish.
+
+Idempotent: a retried page rewrites its own counts row, findings are unique per gateway record and
+class, events per finding, and every heal has its own idempotency key at the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.ledger import capture, post_late_charge
+from db import ledger
+from db.ledger import SYSTEM_TENANT
+from domain import reconciliation as rules
+from domain.money import MoneyError, to_major, to_minor
+from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
+from workflows.types import (
+    GATEWAY_UNAVAILABLE,
+    CaptureFunds,
+    LedgerSide,
+    LedgerSideOutcome,
+    PageOutcome,
+    ReconcileReport,
+    ReconcileRun,
+    ReportPage,
+)
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _money(amount: object, currency: str) -> str:
+    """A gateway amount in the API's form (decimal string in major units), when it parses."""
+    try:
+        return to_major(to_minor(str(amount), currency), currency)
+    except (MoneyError, ValueError):
+        return str(amount)
+
+
+class ReconciliationActivities:
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, temporal: Client,
+                 released_charge: str = "refund") -> None:
+        self.engine = engine
+        self.http = http
+        self.temporal = temporal
+        self.released_charge = rules.released_charge_heal(released_charge)
+
+    @activity.defn(name="begin_reconciliation")
+    async def begin(self, run: ReconcileRun) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO reconciliations (id, trigger, requested_by, window_start, window_end, "
+                "status) VALUES (:id, :trigger, :by, :s, :e, 'running') ON CONFLICT (id) DO NOTHING"),
+                {"id": run.reconciliation_id, "trigger": run.trigger, "by": run.requested_by,
+                 "s": _ts(run.start), "e": _ts(run.end)})
+
+    # -- the report's side ----------------------------------------------------------------------
+
+    @activity.defn(name="reconcile_page")
+    async def reconcile_page(self, page: ReportPage) -> PageOutcome:
+        response = await self.http.get("/reports/transactions", params={
+            "from": page.start, "to": page.end, "cursor": page.cursor, "limit": page.limit})
+        if response.status_code != 200:
+            raise ApplicationError(f"the gateway's report answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        body = response.json()
+        items: list[dict[str, Any]] = body["items"]
+        charges = [i for i in items if i.get("object") == "charge"]
+        refunds = [i for i in items if i.get("object") == "refund"]
+        verdicts: list[tuple[dict[str, Any], Verdict, LedgerPayment | None]] = []
+        async with self.engine.connect() as conn:
+            payments = await self._payments(conn, charges)
+            reversed_ids = await self._reversed(conn, [str(c["id"]) for c in charges])
+            ledger_refunds = await self._refunds(conn, [str(r["idempotency_key"]) for r in refunds])
+        await self._ask_running(payments)
+        for record in charges:
+            payment = payments.get(str(record["idempotency_key"]))
+            verdicts.append((record, rules.classify_charge(
+                record, payment, reversed_by_heal=str(record["id"]) in reversed_ids,
+                released_charge_heal=self.released_charge), payment))
+        for record in refunds:
+            key = str(record["idempotency_key"])
+            found = ledger_refunds.get(key)
+            verdicts.append((record, rules.classify_refund(
+                record, None if found is None else (found[0], found[1]),
+                heal_refund=key.startswith(rules.HEAL_KEY_PREFIX),
+                currency=None if found is None else found[2]), None))
+        counts = Counter(v.finding.value for _, v, _ in verdicts)
+        async with self.engine.begin() as conn:
+            to_heal = []
+            for record, verdict, payment in verdicts:
+                if verdict.finding in rules.QUIET:
+                    continue
+                finding = await self._record(conn, page.reconciliation_id, record, verdict, payment)
+                if finding is not None:
+                    to_heal.append(finding)
+            await conn.execute(text(
+                "INSERT INTO reconciliation_seen (reconciliation_id, key) "
+                "SELECT :r, unnest(CAST(:keys AS TEXT[])) ON CONFLICT DO NOTHING"),
+                {"r": page.reconciliation_id, "keys": [str(c["idempotency_key"]) for c in charges]})
+            await self._count(conn, page.reconciliation_id, page.cursor, counts)
+        activity.logger.info("reconciliation %s: page at %d, %d records: %s",
+                             page.reconciliation_id, page.cursor, len(items), dict(counts))
+        return PageOutcome(len(items), body.get("next_cursor"), to_heal)
+
+    async def _payments(self, conn: AsyncConnection,
+                        charges: list[dict[str, Any]]) -> dict[str, LedgerPayment]:
+        """The ledger's view of each charge's payment and attempt, in three queries per page."""
+        keyed = {str(c["idempotency_key"]): rules.parse_gateway_key(str(c["idempotency_key"]))
+                 for c in charges}
+        ids = sorted({p for p, _ in filter(None, keyed.values())})
+        if not ids:
+            return {}
+        rows = {r.id: r for r in await conn.execute(text(
+            "SELECT id, tenant_id, status, attempt, amount, currency FROM payments "
+            "WHERE id = ANY(CAST(:ids AS TEXT[]))"), {"ids": ids})}
+        captured = {r.reference for r in await conn.execute(text(
+            "SELECT reference FROM journals WHERE reference = ANY(CAST(:refs AS TEXT[]))"),
+            {"refs": [f"capture:{p}:{a}" for p, a in filter(None, keyed.values())]})}
+        holds = {(r.payment_id, r.attempt): r.status for r in await conn.execute(text(
+            "SELECT payment_id, attempt, status FROM holds WHERE payment_id = ANY(CAST(:ids AS TEXT[]))"),
+            {"ids": ids})}
+        found = {}
+        for key, parsed in keyed.items():
+            if parsed is None or parsed[0] not in rows:
+                continue
+            r = rows[parsed[0]]
+            found[key] = LedgerPayment(
+                r.id, r.tenant_id, r.status, r.attempt, r.amount, r.currency,
+                captured=f"capture:{parsed[0]}:{parsed[1]}" in captured,
+                hold=holds.get(parsed))
+        return found
+
+    async def _reversed(self, conn: AsyncConnection, charge_ids: list[str]) -> set[str]:
+        """Charges an earlier heal refunded at the gateway."""
+        return {r.gateway_reference for r in await conn.execute(text(
+            "SELECT gateway_reference FROM reconciliation_findings WHERE heal = 'refund' "
+            "AND status = 'healed' AND gateway_reference = ANY(CAST(:ids AS TEXT[]))"),
+            {"ids": charge_ids})}
+
+    async def _refunds(self, conn: AsyncConnection, ids: list[str]) -> dict[str, tuple[str, int, str]]:
+        if not ids:
+            return {}
+        return {r.id: (r.status, r.amount, r.currency) for r in await conn.execute(text(
+            "SELECT id, status, amount, currency FROM refunds WHERE id = ANY(CAST(:ids AS TEXT[]))"),
+            {"ids": ids})}
+
+    async def _ask_running(self, payments: dict[str, LedgerPayment]) -> None:
+        """Whether the workflows of payments still in flight run: only those are asked."""
+        asking = {k: p for k, p in payments.items() if p.status in rules.IN_FLIGHT_STATUSES
+                  and not p.captured}
+
+        async def running(payment_id: str) -> bool:
+            try:
+                desc = await self.temporal.get_workflow_handle(payment_id).describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            return desc.status == WorkflowExecutionStatus.RUNNING
+
+        answers = await asyncio.gather(*(running(p.id) for p in asking.values()))
+        for (key, p), answer in zip(asking.items(), answers, strict=True):
+            payments[key] = LedgerPayment(p.id, p.tenant_id, p.status, p.attempt, p.amount,
+                                          p.currency, p.captured, p.hold, running=answer)
+
+    async def _record(self, conn: AsyncConnection, run_id: str, record: dict[str, Any],
+                      verdict: Verdict, payment: LedgerPayment | None) -> int | None:
+        """Record a finding (once per gateway record and class) with its event; its id when the
+        workflow should heal it now."""
+        currency = str(record.get("currency"))
+        evidence = {"gateway": record, "detail": verdict.detail,
+                    "ledger": None if payment is None else {
+                        "payment_id": payment.id, "status": payment.status,
+                        "attempt": payment.attempt, "amount": to_major(payment.amount, payment.currency),
+                        "currency": payment.currency, "hold": payment.hold}}
+        status = "open" if verdict.heal == Heal.NONE else "healing"
+        row = (await conn.execute(text(
+            """
+            INSERT INTO reconciliation_findings (class, severity, gateway_key, gateway_reference,
+                tenant_id, payment_id, evidence, heal, status, first_reconciliation_id,
+                last_reconciliation_id)
+            VALUES (:class, :severity, :key, :ref, :tenant, :p, CAST(:evidence AS JSONB), :heal,
+                    :status, :run, :run)
+            ON CONFLICT (gateway_key, class) DO UPDATE SET
+                times_seen = reconciliation_findings.times_seen
+                    + (reconciliation_findings.last_reconciliation_id <> :run)::int,
+                last_reconciliation_id = :run, updated_at = now()
+            RETURNING id, status, (xmax = 0) AS inserted
+            """), {"class": verdict.finding.value, "severity": rules.SEVERITY[verdict.finding],
+                   "key": str(record["idempotency_key"]),
+                   "ref": record.get("charge_id") or record.get("id"),
+                   "tenant": payment.tenant_id if payment else None,
+                   "p": payment.id if payment else record.get("payment_id"),
+                   "evidence": json.dumps(evidence), "heal": verdict.heal.value, "status": status,
+                   "run": run_id})).one()
+        if row.inserted:
+            await ledger.emit(conn, "reconciliation.finding",
+                              payment.tenant_id if payment else SYSTEM_TENANT,
+                              payment.id if payment else None, 0, {
+                                  "finding_id": row.id, "class": verdict.finding.value,
+                                  "severity": rules.SEVERITY[verdict.finding],
+                                  "gateway_key": str(record["idempotency_key"]),
+                                  "gateway_reference": str(record.get("id")),
+                                  "amount": _money(record.get("amount"), currency),
+                                  "currency": currency, "heal": verdict.heal.value,
+                                  "reconciliation_id": run_id, "detail": verdict.detail},
+                              dedupe=f"finding:{row.id}:found")
+        return int(row.id) if row.status == "healing" else None
+
+    async def _count(self, conn: AsyncConnection, run_id: str, cursor: int,
+                     counts: Counter[str]) -> None:
+        await conn.execute(text(
+            "INSERT INTO reconciliation_pages (reconciliation_id, cursor, counts) "
+            "VALUES (:r, :c, CAST(:n AS JSONB)) "
+            "ON CONFLICT (reconciliation_id, cursor) DO UPDATE SET counts = excluded.counts"),
+            {"r": run_id, "c": cursor, "n": json.dumps(dict(counts))})
+
+    # -- the ledger's side ----------------------------------------------------------------------
+
+    @activity.defn(name="reconcile_ledger_side")
+    async def reconcile_ledger_side(self, side: LedgerSide) -> LedgerSideOutcome:
+        """Captures posted in the window whose charge the report did not list. A charge just
+        outside the window is looked up by its key; what the gateway has no charge for is a
+        `captured_without_charge` finding."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                """
+                SELECT j.reference, j.payment_id, p.tenant_id, p.amount, p.currency, p.status,
+                       p.attempt, p.gateway_reference, split_part(j.reference, ':', 3) AS attempt_of
+                FROM journals j JOIN payments p ON p.id = j.payment_id
+                WHERE j.kind = 'payment' AND j.created_at >= :s AND j.created_at < :e
+                  AND j.reference > :after
+                  AND NOT EXISTS (SELECT 1 FROM reconciliation_seen s
+                                  WHERE s.reconciliation_id = :r
+                                    AND s.key = j.payment_id || '\\:a' || split_part(j.reference, ':', 3))
+                ORDER BY j.reference LIMIT :n
+                """), {"s": _ts(side.start), "e": _ts(side.end), "after": side.after,
+                       "r": side.reconciliation_id, "n": side.limit})).all()
+        counts: Counter[str] = Counter()
+        missing = []
+        for r in rows:
+            key = f"{r.payment_id}:a{r.attempt_of}"
+            response = await self.http.get(f"/charges/by-key/{key}")
+            if response.status_code == 200 and response.json().get("status") == "succeeded":
+                counts[Finding.MATCHED.value] += 1  # charged just outside the window
+            elif response.status_code in (200, 404):
+                counts[Finding.CAPTURED_WITHOUT_CHARGE.value] += 1
+                missing.append((r, key, response.json() if response.status_code == 200 else None))
+            else:
+                raise ApplicationError(f"charge lookup answered {response.status_code}",
+                                       type=GATEWAY_UNAVAILABLE)
+        async with self.engine.begin() as conn:
+            for r, key, gateway in missing:
+                payment = LedgerPayment(r.payment_id, r.tenant_id, r.status, r.attempt, r.amount,
+                                        r.currency, captured=True, hold="captured")
+                detail = ("the gateway has no charge with this key" if gateway is None
+                          else f"the gateway's charge is {gateway.get('status')}")
+                record = gateway or {"idempotency_key": key, "id": r.gateway_reference,
+                                     "amount": to_major(r.amount, r.currency),
+                                     "currency": r.currency}
+                await self._record(conn, side.reconciliation_id, record,
+                                   Verdict(Finding.CAPTURED_WITHOUT_CHARGE, detail=detail), payment)
+            if rows:
+                # ledger-side pages count under negative cursors, apart from the report's
+                await self._count(conn, side.reconciliation_id, -1 - side.page, counts)
+        return LedgerSideOutcome(len(rows), rows[-1].reference if len(rows) == side.limit else None)
+
+    # -- healing ----------------------------------------------------------------------------------
+
+    @activity.defn(name="heal_finding")
+    async def heal_finding(self, finding_id: int) -> str:
+        async with self.engine.connect() as conn:
+            f = (await conn.execute(text(
+                "SELECT f.*, p.amount, p.fee, p.currency, p.wallet_id, p.tenant_id AS p_tenant "
+                "FROM reconciliation_findings f LEFT JOIN payments p ON p.id = f.payment_id "
+                "WHERE f.id = :f"), {"f": finding_id})).one()
+        if f.status != "healing":
+            return str(f.status)  # healed (or settled by an operator) before
+        parsed = rules.parse_gateway_key(f.gateway_key)
+        assert parsed is not None
+        assert f.payment_id is not None
+        step = CaptureFunds(f.payment_id, f.p_tenant, parsed[1], f.amount, f.fee, f.currency,
+                            f.gateway_reference)
+        if f.heal == Heal.REFUND:
+            return await self._refund(f, step)
+        if f.heal == Heal.POST and await self._running(f.payment_id):
+            return await self._settle(finding_id, step, "open", Heal.POST,
+                                      "not posted: the payment's workflow still runs (it may be "
+                                      "retried); an operator decides")
+        async with self.engine.begin() as conn:
+            if f.heal == Heal.CAPTURE:
+                done = await capture(conn, step)
+            else:
+                done = await post_late_charge(conn, step, f.wallet_id)
+            if done in ("captured", "posted", "already"):
+                outcome = {"captured": "captured the active hold: the payment is completed",
+                           "posted": "posted the charge to the wallet: the payment is completed",
+                           "already": "the ledger had it already"}[done]
+                return await self._settle(finding_id, step, "healed", Heal(f.heal), outcome, conn)
+        return await self._settle(finding_id, step, "open", Heal(f.heal),
+                                  f"could not {f.heal}: {done.replace('_', ' ')}")
+
+    async def _refund(self, f: Any, step: CaptureFunds) -> str:
+        amount = f.evidence["gateway"]["amount"]
+        response = await self.http.post("/refunds", headers={"Idempotency-Key": rules.heal_key(
+            f.gateway_reference)}, json={"idempotency_key": rules.heal_key(f.gateway_reference),
+                                         "charge_id": f.gateway_reference, "amount": str(amount)})
+        if response.status_code in (200, 201):
+            return await self._settle(f.id, step, "healed", Heal.REFUND,
+                                      f"refunded {amount} {f.currency} at the gateway "
+                                      f"({response.json()['id']})")
+        if 400 <= response.status_code < 500 and response.status_code != 429:
+            return await self._settle(f.id, step, "open", Heal.REFUND,
+                                      f"the gateway refused the refund ({response.status_code})")
+        raise ApplicationError(f"the gateway answered {response.status_code}",
+                               type=GATEWAY_UNAVAILABLE)
+
+    async def _running(self, payment_id: str) -> bool:
+        try:
+            desc = await self.temporal.get_workflow_handle(payment_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return desc.status == WorkflowExecutionStatus.RUNNING
+
+    async def _settle(self, finding_id: int, step: CaptureFunds, status: str, heal: Heal,
+                      outcome: str, conn: AsyncConnection | None = None) -> str:
+        """The heal's outcome on the finding, with its event, in the heal's own transaction."""
+        if conn is None:
+            async with self.engine.begin() as own:
+                return await self._settle(finding_id, step, status, heal, outcome, own)
+        await conn.execute(text(
+            "UPDATE reconciliation_findings SET status = :s, outcome = :o, updated_at = now() "
+            "WHERE id = :f AND status = 'healing'"), {"s": status, "o": outcome, "f": finding_id})
+        await ledger.emit(conn, "reconciliation.healed" if status == "healed"
+                          else "reconciliation.heal_failed", step.tenant_id, step.payment_id,
+                          step.attempt, {"finding_id": finding_id, "heal": heal.value,
+                                         "outcome": outcome,
+                                         "amount": to_major(step.amount, step.currency),
+                                         "currency": step.currency},
+                          dedupe=f"finding:{finding_id}:healed")
+        return status
+
+    @activity.defn(name="heal_failed")
+    async def heal_failed(self, finding_id: int, why: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE reconciliation_findings SET status = 'open', outcome = :o, updated_at = now() "
+                "WHERE id = :f AND status = 'healing'"), {"o": f"heal failed: {why}", "f": finding_id})
+
+    # -- the end --------------------------------------------------------------------------------
+
+    @activity.defn(name="finish_reconciliation")
+    async def finish(self, run_id: str) -> ReconcileReport:
+        async with self.engine.begin() as conn:
+            counts: Counter[str] = Counter()
+            for (page,) in await conn.execute(text(
+                    "SELECT counts FROM reconciliation_pages WHERE reconciliation_id = :r"),
+                    {"r": run_id}):
+                counts.update(page)
+            total = dict(sorted(counts.items()))
+            critical = sum(n for k, n in counts.items()
+                           if rules.SEVERITY.get(Finding(k)) == "critical")
+            done = await conn.execute(text(
+                "UPDATE reconciliations SET status = 'completed', counts = CAST(:c AS JSONB), "
+                "completed_at = now() WHERE id = :r AND status = 'running'"),
+                {"c": json.dumps(total), "r": run_id})
+            await conn.execute(text("DELETE FROM reconciliation_seen WHERE reconciliation_id = :r"),
+                               {"r": run_id})
+            await conn.execute(text("DELETE FROM reconciliation_pages WHERE reconciliation_id = :r"),
+                               {"r": run_id})
+            if done.rowcount:
+                await ledger.emit(conn, "reconciliation.completed", SYSTEM_TENANT, None, 0,
+                                  {"reconciliation_id": run_id, "counts": total,
+                                   "critical": critical}, dedupe=f"{run_id}:completed")
+            else:  # finished before (a retried step): its stored counts
+                stored = (await conn.execute(text(
+                    "SELECT counts FROM reconciliations WHERE id = :r"), {"r": run_id})).scalar()
+                total = dict(stored or {})
+                critical = sum(n for k, n in total.items()
+                               if rules.SEVERITY.get(Finding(k)) == "critical")
+        return ReconcileReport(run_id, total, critical)

@@ -1,0 +1,299 @@
+"""Reconciliation runs against the gateway's report, their findings, and resolving exceptions.
+
+Operators' routes (scopes `reconciliations:read` / `reconciliations:write`): a gateway's report
+spans every tenant, so these do too. The workflow writes everything read here; the API only starts
+runs and records an operator's resolution.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import text
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import views
+from api.deps import IdempotencyKey, ReconciliationsRead, ReconciliationsWrite, StateDep
+from api.errors import Problem, responses
+from api.exact_json import ExactJSONRoute
+from api.query import Limit, comma_list
+from api.routes.payments import _one_or_more
+from api.schemas import Strict
+from db.ledger import emit
+from domain.fingerprint import fingerprint
+from domain.ids import reconciliation_id
+from domain.reconciliation import QUIET, Finding
+from workflows.reconciliation import ReconciliationWorkflow
+from workflows.start import ONCE
+from workflows.types import ReconcileRun
+
+router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"],
+                   route_class=ExactJSONRoute)
+MAX_WINDOW = timedelta(days=31)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CLASSES = {f.value for f in Finding if f not in QUIET}
+STATUSES = {"open", "healing", "healed", "resolved"}
+
+
+class ReconciliationCreate(Strict):
+    from_: AwareDatetime | None = Field(default=None, alias="from",
+                                        description="window start (RFC 3339); default `to` - 24 h")
+    to: AwareDatetime | None = Field(default=None, description="window end, exclusive; default now")
+
+
+class FindingPublic(BaseModel):
+    id: int
+    class_: str = Field(alias="class")
+    severity: str
+    status: str = Field(description="open (an operator decides), healing, healed, resolved")
+    heal: str = Field(description="capture, refund, post, or none")
+    outcome: str | None
+    gateway_key: str
+    gateway_reference: str | None
+    payment_id: str | None
+    tenant_id: str | None
+    evidence: dict[str, Any]
+    note: str | None
+    resolved_by: str | None
+    first_reconciliation_id: str
+    last_reconciliation_id: str
+    times_seen: int
+    created_at: str
+    resolved_at: str | None
+
+
+class FindingPage(BaseModel):
+    items: list[FindingPublic]
+    has_more: bool
+
+
+class ReconciliationPublic(BaseModel):
+    id: str
+    status: str = Field(description="running or completed")
+    trigger: str = Field(description="schedule, api")
+    requested_by: str | None
+    window: dict[str, str] = Field(description="`from` (inclusive) and `to` (exclusive), RFC 3339")
+    counts: dict[str, int] = Field(description="gateway records by class once completed")
+    critical: int
+    created_at: str | None
+    completed_at: str | None
+    findings: FindingPage | None = Field(default=None, description="GET by id: the findings this "
+                                         "run saw, oldest first, paginated")
+
+
+class ReconciliationList(BaseModel):
+    items: list[ReconciliationPublic]
+    has_more: bool
+
+
+class Resolve(Strict):
+    note: str = Field(min_length=1, max_length=2000, description="what was done, for the record")
+
+
+def _finding(r: Any) -> FindingPublic:
+    return FindingPublic.model_validate({
+        "id": r.id, "class": r["class"], "severity": r.severity, "status": r.status,
+        "heal": r.heal, "outcome": r.outcome, "gateway_key": r.gateway_key,
+        "gateway_reference": r.gateway_reference, "payment_id": r.payment_id,
+        "tenant_id": r.tenant_id, "evidence": r.evidence, "note": r.note,
+        "resolved_by": r.resolved_by, "first_reconciliation_id": r.first_reconciliation_id,
+        "last_reconciliation_id": r.last_reconciliation_id, "times_seen": r.times_seen,
+        "created_at": views.rfc3339(r.created_at),
+        "resolved_at": views.rfc3339(r.resolved_at) if r.resolved_at else None})
+
+
+def _run(r: Any) -> ReconciliationPublic:
+    counts = dict(r.counts or {})
+    return ReconciliationPublic(
+        id=r.id, status=r.status, trigger=r.trigger, requested_by=r.requested_by,
+        window={"from": views.rfc3339(r.window_start), "to": views.rfc3339(r.window_end)},
+        counts=counts, critical=sum(n for k, n in counts.items() if k in CLASSES),
+        created_at=views.rfc3339(r.created_at),
+        completed_at=views.rfc3339(r.completed_at) if r.completed_at else None)
+
+
+@router.post("", status_code=202, response_model=ReconciliationPublic,
+             responses={200: {"model": ReconciliationPublic, "description": "idempotent replay"},
+                        **responses(400, 401, 403, 422)})
+async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: ReconciliationCreate,
+                 state: StateDep, response: Response) -> ReconciliationPublic:
+    """Reconcile a window of the gateway's report now (the schedule does it every 15 minutes)."""
+    end = body.to or datetime.now(UTC)
+    start = body.from_ or (end - timedelta(days=1) if end > EARLIEST + timedelta(days=1) else end)
+    if not EARLIEST <= start < end or end - start > MAX_WINDOW:
+        raise Problem(400, "VALIDATION_ERROR", "the request is invalid: the window must run "
+                      "forward, from 2000 on, and span at most 31 days",
+                      errors=[{"field": "from", "message": "before `to`, at most 31 days before, "
+                                                          "not before 2000-01-01T00:00:00Z"}])
+    rid = reconciliation_id(principal.tenant_id, key)
+    window = {"from": views.rfc3339(start), "to": views.rfc3339(end)}
+    fp = fingerprint(window)
+    s = state.settings
+    run = ReconcileRun(rid, window["from"], window["to"], "api", principal.key_id,
+                       page_size=s.reconciliation_page_size,
+                       pages_per_run=s.reconciliation_pages_per_run)
+    response.headers["Location"] = f"/v1/reconciliations/{rid}"
+    try:
+        await state.temporal.start_workflow(
+            ReconciliationWorkflow.run, run, id=rid, task_queue=s.temporal_task_queue,
+            memo={"fingerprint": fp, "window": window, "requested_by": principal.key_id}, **ONCE)
+    except WorkflowAlreadyStartedError:
+        desc = await state.temporal.get_workflow_handle(rid).describe()
+        if (await desc.memo_value("fingerprint", default=None)) != fp:
+            raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
+                          "this Idempotency-Key was used with a different request") from None
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        stored = await _stored(state, rid)
+        if stored is not None:
+            return stored
+    return ReconciliationPublic(id=rid, status="running", trigger="api",
+                                requested_by=principal.key_id, window=window, counts={},
+                                critical=0, created_at=None, completed_at=None)
+
+
+async def _stored(state: Any, rid: str) -> ReconciliationPublic | None:
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM reconciliations WHERE id = :id"),
+                                  {"id": rid})).first()
+    return None if row is None else _run(row)
+
+
+@router.get("", response_model=ReconciliationList, responses=responses(401, 403))
+async def list_runs(principal: ReconciliationsRead, state: StateDep, limit: Limit = 20,
+                    starting_after: Annotated[str | None, Query(
+                        max_length=200, description="the last id of the previous page")] = None,
+                    ) -> ReconciliationList:
+    """Runs, newest first."""
+    async with state.engine.connect() as conn:
+        where = ""
+        params: dict[str, Any] = {"l": limit + 1}
+        if starting_after is not None:
+            anchor = (await conn.execute(text(
+                "SELECT created_at FROM reconciliations WHERE id = :id"),
+                {"id": starting_after})).scalar()
+            if anchor is None:
+                raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: starting_after: "
+                              f"no reconciliation {starting_after}",
+                              errors=[{"field": "starting_after", "message": "no such run"}])
+            where = "WHERE (created_at, id) < (:c, :a)"
+            params |= {"c": anchor, "a": starting_after}
+        rows = (await conn.execute(text(
+            f"SELECT * FROM reconciliations {where} ORDER BY created_at DESC, id DESC LIMIT :l"),
+            params)).all()
+    return ReconciliationList(items=[_run(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+
+FindingStatus = Annotated[str | None, Query(
+    description="one or more, comma-separated: open, healing, healed, resolved",
+    pattern=_one_or_more(STATUSES), max_length=200)]
+FindingClass = Annotated[str | None, Query(
+    alias="class", description="one or more classes, comma-separated: `unknown_charge`",
+    pattern=_one_or_more(CLASSES), max_length=300)]
+After = Annotated[int, Query(ge=0, le=2**62, description="the last finding id of the previous page")]
+
+
+async def _findings(state: Any, *, run: str | None, status: str | None, klass: str | None,
+                    after: int, limit: int) -> FindingPage:
+    where: list[str] = ["id > :after"]
+    params: dict[str, Any] = {"after": after, "l": limit + 1}
+    if run is not None:
+        where.append("(last_reconciliation_id = :run OR first_reconciliation_id = :run)")
+        params["run"] = run
+    if status is not None:
+        where.append("status = ANY(CAST(:statuses AS TEXT[]))")
+        params["statuses"] = comma_list(status, STATUSES, "status")
+    if klass is not None:
+        where.append("class = ANY(CAST(:classes AS TEXT[]))")
+        params["classes"] = comma_list(klass, CLASSES, "class")
+    async with state.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            f"SELECT * FROM reconciliation_findings WHERE {' AND '.join(where)} "
+            "ORDER BY id LIMIT :l"), params)).mappings().all()
+    return FindingPage(items=[_finding(_Row(r)) for r in rows[:limit]], has_more=len(rows) > limit)
+
+
+class _Row:
+    """A mapping row read by attribute (`class` is a keyword)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._row[name]
+
+
+@router.get("/findings", response_model=FindingPage, responses=responses(401, 403))
+async def list_findings(principal: ReconciliationsRead, state: StateDep,
+                        status: FindingStatus = None, klass: FindingClass = None,
+                        starting_after: After = 0, limit: Limit = 50) -> FindingPage:
+    """Findings of every run (each gateway record and class once), oldest first:
+    `?status=open` is what waits for an operator."""
+    return await _findings(state, run=None, status=status, klass=klass, after=starting_after,
+                           limit=limit)
+
+
+@router.post("/findings/{finding_id}/resolve", response_model=FindingPublic,
+             responses=responses(400, 401, 403, 404, 409))
+async def resolve(principal: ReconciliationsWrite, finding_id: Annotated[int, Path(ge=1, le=2**62)],
+                  body: Resolve, state: StateDep) -> FindingPublic:
+    """Mark an open exception resolved, with a note of what was done. Only `open` findings can be
+    resolved (a healed one needs nothing; one being healed is the workflow's)."""
+    async with state.engine.begin() as conn:
+        row = (await conn.execute(text(
+            "UPDATE reconciliation_findings SET status = 'resolved', note = :n, resolved_by = :by, "
+            "resolved_at = now(), updated_at = now() WHERE id = :f AND status = 'open' "
+            "RETURNING *"), {"n": body.note, "by": principal.key_id, "f": finding_id})
+                         ).mappings().first()
+        if row is None:
+            current = (await conn.execute(text(
+                "SELECT status FROM reconciliation_findings WHERE id = :f"), {"f": finding_id})).scalar()
+            if current is None:
+                raise Problem(404, "FINDING_NOT_FOUND", f"no finding {finding_id}")
+            raise Problem(409, "CANNOT_RESOLVE_FINDING",
+                          f"finding {finding_id} is {current}: only open findings are resolved",
+                          extra={"finding_status": current})
+        await emit(conn, "reconciliation.resolved", row["tenant_id"] or "_system",
+                   row["payment_id"], 0, {"finding_id": finding_id, "class": row["class"],
+                                          "note": body.note, "resolved_by": principal.key_id},
+                   dedupe=f"finding:{finding_id}:resolved")
+    return _finding(_Row(row))
+
+
+@router.get("/{rid}", response_model=ReconciliationPublic, responses=responses(401, 403, 404))
+async def get_run(principal: ReconciliationsRead, rid: Annotated[str, Path(max_length=200)],
+                  state: StateDep, status: FindingStatus = None, klass: FindingClass = None,
+                  starting_after: After = 0, limit: Limit = 50) -> ReconciliationPublic:
+    """A run: its window, counts by class, and the findings it saw (paginated by finding id)."""
+    found = await _stored(state, rid)
+    if found is None:
+        found = await _from_workflow(state, rid)
+    found.findings = await _findings(state, run=rid, status=status, klass=klass,
+                                     after=starting_after, limit=limit)
+    return found
+
+
+async def _from_workflow(state: Any, rid: str) -> ReconciliationPublic:
+    """Started, but its first step has not run yet: what its workflow says."""
+    try:
+        desc = await state.temporal.get_workflow_handle(rid).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(404, "RECONCILIATION_NOT_FOUND", f"no reconciliation {rid}") from None
+        raise
+    window = await desc.memo_value("window", default=None)
+    if desc.workflow_type != "Reconciliation" or window is None:
+        raise Problem(404, "RECONCILIATION_NOT_FOUND", f"no reconciliation {rid}")
+    running = desc.status == WorkflowExecutionStatus.RUNNING
+    return ReconciliationPublic(
+        id=rid, status="running" if running else "failed", trigger="api",
+        requested_by=await desc.memo_value("requested_by", default=None), window=window,
+        counts={}, critical=0, created_at=None, completed_at=None)

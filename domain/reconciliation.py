@@ -1,0 +1,150 @@
+"""Reconciliation's rules: how one gateway record compares with the ledger, and what may be healed.
+
+Pure functions over what the activity read from both sides, so every class is unit-tested.
+
+    matched                   the ledger has exactly what the gateway did
+    reversed                  a charge an earlier heal refunded in full at the gateway
+    in_flight                 the payment (or refund) is still being worked on: re-checked next run
+    charged_not_captured      money taken at the gateway, no ledger debit            critical
+    captured_without_charge   a ledger debit the gateway has no charge for           critical
+    amount_mismatch           the gateway charged another amount than the ledger     critical
+    currency_mismatch         ... or in another currency                             critical
+    refund_mismatch           a gateway refund the ledger has not (or not so) posted critical
+    unknown_charge            a charge with no payment at all                        critical
+
+Healing, declared: a charge the ledger never captured while its hold is still active is captured;
+a charge whose payment released its hold is refunded at the gateway (or posted to the wallet,
+RECONCILIATION_RELEASED_CHARGE=post); everything else is an open exception for an operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import InvalidOperation
+from enum import StrEnum
+
+from domain.money import MoneyError, to_minor
+
+
+class Finding(StrEnum):
+    MATCHED = "matched"
+    REVERSED = "reversed"
+    IN_FLIGHT = "in_flight"
+    CHARGED_NOT_CAPTURED = "charged_not_captured"
+    CAPTURED_WITHOUT_CHARGE = "captured_without_charge"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    REFUND_MISMATCH = "refund_mismatch"
+    UNKNOWN_CHARGE = "unknown_charge"
+
+
+class Heal(StrEnum):
+    CAPTURE = "capture"   # capture the still-active hold: the ledger catches up with the charge
+    REFUND = "refund"     # give the money back at the gateway (its own idempotency key)
+    POST = "post"         # debit the wallet for the charge (the payment becomes completed)
+    NONE = "none"         # an open exception: an operator decides
+
+
+# What is not an exception: counted, never reported line by line.
+QUIET = frozenset({Finding.MATCHED, Finding.REVERSED, Finding.IN_FLIGHT})
+# Every class that is reported has money differing between the outside truth and the ledger.
+SEVERITY = {f: "critical" for f in Finding if f not in QUIET}
+IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing"})
+HEAL_KEY_PREFIX = "recon:"
+
+
+def heal_key(charge_id: str) -> str:
+    """The idempotency key of a heal's gateway refund: one per charge, whichever run heals it."""
+    return f"{HEAL_KEY_PREFIX}{charge_id}"
+
+
+def parse_gateway_key(key: str) -> tuple[str, int] | None:
+    """(payment id, attempt) of a charge key `{payment}:a{attempt}`, or None for a foreign key."""
+    payment, sep, attempt = key.rpartition(":a")
+    if not sep or not payment.startswith("pay_") or not attempt.isdigit():
+        return None
+    return payment, int(attempt)
+
+
+@dataclass(frozen=True)
+class LedgerPayment:
+    """What the ledger knows of the payment a charge key names."""
+
+    id: str
+    tenant_id: str
+    status: str
+    attempt: int
+    amount: int
+    currency: str
+    captured: bool            # a capture journal exists for the charge's attempt
+    hold: str | None          # the attempt's hold: active, captured, released (None: none)
+    running: bool | None = None  # its workflow is running (asked only when it matters)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    finding: Finding
+    heal: Heal = Heal.NONE
+    detail: str = ""
+
+
+def _minor(amount: object, currency: str) -> int | None:
+    try:
+        return to_minor(str(amount), currency)
+    except (MoneyError, InvalidOperation, ValueError):
+        return None
+
+
+def classify_charge(record: dict[str, object], payment: LedgerPayment | None, *,
+                    reversed_by_heal: bool, released_charge_heal: Heal) -> Verdict:
+    """One succeeded charge of the gateway's report against the ledger."""
+    if payment is None:
+        return Verdict(Finding.UNKNOWN_CHARGE, detail="no payment has this idempotency key")
+    parsed = parse_gateway_key(str(record["idempotency_key"]))
+    attempt = parsed[1] if parsed else -1
+    currency = str(record.get("currency"))
+    if currency != payment.currency:
+        return Verdict(Finding.CURRENCY_MISMATCH,
+                       detail=f"gateway {currency}, ledger {payment.currency}")
+    minor = _minor(record.get("amount"), payment.currency)
+    if minor != payment.amount:
+        return Verdict(Finding.AMOUNT_MISMATCH,
+                       detail=f"gateway {record.get('amount')}, ledger {payment.amount} minor units")
+    if payment.captured:
+        return Verdict(Finding.MATCHED)
+    if reversed_by_heal:
+        return Verdict(Finding.REVERSED)
+    if (payment.status in IN_FLIGHT_STATUSES and payment.attempt == attempt
+            and payment.running is not False):
+        return Verdict(Finding.IN_FLIGHT)
+    if payment.hold == "active":
+        return Verdict(Finding.CHARGED_NOT_CAPTURED, Heal.CAPTURE,
+                       "charged while its hold is still active, but never captured")
+    return Verdict(Finding.CHARGED_NOT_CAPTURED, released_charge_heal,
+                   f"charged, but the payment ({payment.status}) released its hold")
+
+
+def classify_refund(record: dict[str, object], ledger_refund: tuple[str, int] | None, *,
+                    heal_refund: bool, currency: str | None) -> Verdict:
+    """One succeeded refund of the gateway's report; `ledger_refund` is (status, amount) of the
+    refund with that id, `heal_refund` whether the key is a heal of ours."""
+    if heal_refund:
+        return Verdict(Finding.MATCHED)
+    if ledger_refund is None:
+        return Verdict(Finding.REFUND_MISMATCH, detail="the ledger has no refund with this id")
+    status, amount = ledger_refund
+    if status == "pending":
+        return Verdict(Finding.IN_FLIGHT)
+    if status != "succeeded":
+        return Verdict(Finding.REFUND_MISMATCH, detail=f"refunded at the gateway, {status} in the ledger")
+    minor = _minor(record.get("amount"), currency or str(record.get("currency")))
+    if minor != amount:
+        return Verdict(Finding.REFUND_MISMATCH,
+                       detail=f"gateway {record.get('amount')}, ledger {amount} minor units")
+    return Verdict(Finding.MATCHED)
+
+
+def released_charge_heal(setting: str) -> Heal:
+    """RECONCILIATION_RELEASED_CHARGE: `refund` (default) or `post`."""
+    return Heal.POST if setting == "post" else Heal.REFUND
+

@@ -1,0 +1,84 @@
+"""How one gateway record compares with the ledger: every class, and the declared heals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain.reconciliation import (
+    Finding,
+    Heal,
+    LedgerPayment,
+    classify_charge,
+    classify_refund,
+    parse_gateway_key,
+)
+
+
+def charge(**over: Any) -> dict[str, Any]:
+    return {"object": "charge", "id": "ch_1", "idempotency_key": "pay_abc:a1", "amount": "10.00",
+            "currency": "USD", "status": "succeeded", **over}
+
+
+def payment(**over: Any) -> LedgerPayment:
+    base: dict[str, Any] = {"id": "pay_abc", "tenant_id": "t", "status": "completed", "attempt": 1,
+                            "amount": 1000, "currency": "USD", "captured": True, "hold": "captured"}
+    return LedgerPayment(**{**base, **over})
+
+
+def verdict(record: dict[str, Any], p: LedgerPayment | None, *, reversed_: bool = False,
+            released: Heal = Heal.REFUND) -> tuple[Finding, Heal]:
+    v = classify_charge(record, p, reversed_by_heal=reversed_, released_charge_heal=released)
+    return v.finding, v.heal
+
+
+@pytest.mark.parametrize(("record", "ledger", "expected"), [
+    (charge(), payment(), (Finding.MATCHED, Heal.NONE)),
+    (charge(), None, (Finding.UNKNOWN_CHARGE, Heal.NONE)),
+    (charge(amount="10.01"), payment(), (Finding.AMOUNT_MISMATCH, Heal.NONE)),
+    (charge(amount="ten"), payment(), (Finding.AMOUNT_MISMATCH, Heal.NONE)),
+    (charge(currency="EUR"), payment(), (Finding.CURRENCY_MISMATCH, Heal.NONE)),
+    (charge(), payment(status="processing", captured=False, hold="active", running=True),
+     (Finding.IN_FLIGHT, Heal.NONE)),
+    (charge(), payment(status="processing", captured=False, hold="active", running=False),
+     (Finding.CHARGED_NOT_CAPTURED, Heal.CAPTURE)),
+    (charge(), payment(status="failed", captured=False, hold="released"),
+     (Finding.CHARGED_NOT_CAPTURED, Heal.REFUND)),
+    # an older attempt charged late while a newer one is in flight: not that attempt's flight
+    (charge(idempotency_key="pay_abc:a0"),
+     payment(status="processing", attempt=1, captured=False, hold="released", running=True),
+     (Finding.CHARGED_NOT_CAPTURED, Heal.REFUND)),
+])
+def test_a_charge_is_classified(record: dict[str, Any], ledger: LedgerPayment | None,
+                                expected: tuple[Finding, Heal]) -> None:
+    assert verdict(record, ledger) == expected
+
+
+def test_a_released_charge_is_posted_when_so_declared_and_a_healed_one_is_reversed() -> None:
+    released = payment(status="exhausted", captured=False, hold="released")
+    assert verdict(charge(), released, released=Heal.POST) == (Finding.CHARGED_NOT_CAPTURED,
+                                                               Heal.POST)
+    assert verdict(charge(), released, reversed_=True) == (Finding.REVERSED, Heal.NONE)
+
+
+@pytest.mark.parametrize(("ledger", "heal", "expected"), [
+    (("succeeded", 500), False, Finding.MATCHED),
+    (("succeeded", 400), False, Finding.REFUND_MISMATCH),
+    (("pending", 500), False, Finding.IN_FLIGHT),
+    (("failed", 500), False, Finding.REFUND_MISMATCH),
+    (None, False, Finding.REFUND_MISMATCH),
+    (None, True, Finding.MATCHED),
+])
+def test_a_refund_is_classified(ledger: tuple[str, int] | None, heal: bool,
+                                expected: Finding) -> None:
+    record: dict[str, object] = {"object": "refund", "idempotency_key": "rfd_1", "amount": "5.00",
+                                 "currency": "USD"}
+    assert classify_refund(record, ledger, heal_refund=heal, currency="USD").finding == expected
+
+
+def test_only_paysaga_charge_keys_name_a_payment() -> None:
+    assert parse_gateway_key("pay_abc:a12") == ("pay_abc", 12)
+    assert parse_gateway_key("foreign-1") is None
+    assert parse_gateway_key("pay_abc:ax") is None
+    assert parse_gateway_key("ord_1:a0") is None
