@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.deps import StateDep
 from api.routes.health import workers_polling
 from domain.money import currency_exponent
+from domain.reconciliation import SEVERITY
 from domain.status import FailureCode
 
 router = APIRouter(tags=["operations"])
@@ -139,10 +140,13 @@ async def business_metrics(state: Any) -> list[Metric]:
         row = (await conn.execute(text(
             "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age "
             "FROM events WHERE published_at IS NULL"))).one()
+        by_class = {(k, sev): 0 for k, sev in SEVERITY.items()}  # every class, 0 until found
         for r in await conn.execute(text(
                 "SELECT data->>'class' AS class, data->>'severity' AS severity, count(*) AS n "
                 "FROM events WHERE type = 'reconciliation.finding' GROUP BY 1, 2")):
-            found.add_metric([r[0], r.severity], r.n)
+            by_class[(r[0], r.severity)] = r.n
+        for (klass, severity), n in by_class.items():
+            found.add_metric([klass, severity], n)
         healed = {"capture": 0, "refund": 0, "post": 0}
         for r in await conn.execute(text(
                 "SELECT data->>'heal' AS heal, count(*) AS n FROM events "

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Stack:
                         GATEWAY_TIMEOUT_SECONDS="2", GATEWAY_RETRY_INITIAL_SECONDS="0.2",
                         GATEWAY_RETRY_MAX_INTERVAL_SECONDS="2", GATEWAY_RETRY_MAX_ATTEMPTS="6",
                         GATEWAY_BREAKER_COOLDOWN_SECONDS="2",
+                        GATEWAY_RECORDS_PATH=str(root / "gateway.sqlite"),
                         DATABASE_URL=self.pg.url("paysaga"))
         self.parts: dict[str, Part] = {}
 
@@ -166,6 +168,13 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
     await behave("full outage", down=True)
     await asyncio.sleep(step * 1.5)
     await behave("default profile")
+    # the gateway crashes: its records (the outside truth reconciliation reads) survive on disk
+    stack.parts["gateway"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    await asyncio.sleep(0.5)
+    stack.part("gateway", [sys.executable, "-m", "fakegateway"])
+    await asyncio.to_thread(wait_port, PORTS["gateway"], stack.parts["gateway"], 30, "gateway")
+    await behave("default profile, after a restart")
+    log.append("gateway: SIGKILL and restart")
     stack.parts["temporal"].stop()
     await asyncio.to_thread(stack.start_temporal)
     log.append("temporal: restart")
@@ -184,6 +193,8 @@ async def main(count: int, quick: bool) -> int:
         print(f"starting API, worker, gateway, Temporal and PostgreSQL under {tmp} ...", flush=True)
         key = await asyncio.to_thread(stack.up)
         injected: list[str] = []
+        began = datetime.now(UTC) - timedelta(seconds=1)
+        reconciled: dict[str, Any] = {}
         try:
             apis = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                       headers={"Authorization": f"Bearer {key}"})
@@ -246,6 +257,8 @@ async def main(count: int, quick: bool) -> int:
                 except (httpx.HTTPError, KeyError):
                     pass
                 await asyncio.sleep(1)
+            print("reconciling the whole run against the gateway's report ...", flush=True)
+            reconciled = await reconcile(api, began)
             engine = make_engine(stack.env["DATABASE_URL"], pool_size=2)
             temporal = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
             records = (await gateway.get("/charges")).json()
@@ -268,7 +281,33 @@ async def main(count: int, quick: bool) -> int:
     print(f"| invariant violations | {len(violations)} |")
     for v in violations:
         print(f"  {v}")
-    return 0 if not violations and not unsettled and not lost else 1
+    counts = reconciled.get("counts", {})
+    print(f"| reconciliation | {reconciled.get('status')}: "
+          f"{', '.join(f'{k} {n}' for k, n in sorted(counts.items()))} |")
+    unexplained = [f for f in reconciled.get("findings", []) if f["status"] != "healed"]
+    print(f"| unexplained reconciliation findings | {len(unexplained)} |")
+    for f in unexplained:
+        print(f"  {f['class']} {f['gateway_key']}: {f['evidence'].get('detail')}")
+    healthy = reconciled.get("status") == "completed" and not unexplained
+    return 0 if not violations and not unsettled and not lost and healthy else 1
+
+
+async def reconcile(api: httpx.AsyncClient, began: datetime) -> dict[str, Any]:
+    """A reconciliation over the whole run; its findings (healed ones are explained by their heal)."""
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    made = await api.post("/v1/reconciliations", headers={"Idempotency-Key": "chaos-end"}, json={
+        "from": began.isoformat(), "to": end.isoformat()})
+    made.raise_for_status()
+    rid = made.json()["id"]
+    deadline = time.monotonic() + 120
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = (await api.get(f"/v1/reconciliations/{rid}", params={"limit": 200})).json()
+        if run.get("status") == "completed":
+            break
+        await asyncio.sleep(0.5)
+    findings = list(run.get("findings", {}).get("items", []))
+    return {**run, "findings": findings}
 
 
 async def _refunds_done(api: httpx.AsyncClient, refunds: list[dict[str, Any] | None]) -> bool:

@@ -1,5 +1,7 @@
 """The chaos run, smaller: separate processes, crashes, restarts and gateway faults, and then
-no payment left unsettled and no invariant violated. Slow (about a minute)."""
+no payment left unsettled, no invariant violated, and a reconciliation over the whole run against
+the gateway's report (which survived the gateway's crash) finds nothing unexplained. Slow (about a
+minute)."""
 
 from __future__ import annotations
 
@@ -23,4 +25,7 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     assert "| refunds accepted | 0 |" not in report
     assert "temporal: restart" in report
     assert "postgresql: restart" in report
+    assert "gateway: SIGKILL and restart" in report
+    assert "| reconciliation | completed: " in report, report
+    assert "| unexplained reconciliation findings | 0 |" in report, report
     assert run.returncode == 0, report + run.stderr[-3000:]
