@@ -7,7 +7,8 @@ Prints, and writes to bench-results.json:
 - the 202 path: POST p50/p95/p99 at half the measured maximum rate (open loop);
 - the worker's RSS after 0, 1,000 and 5,000 completed payments, and with 1,000 parked in `failed`;
 - the Running workflows after the bench, by type and payment status;
-- a hot-wallet run, and list latency with 100,000 payments in the table (extras).
+- a hot-wallet run, list latency with 100,000 payments in the table, and a reconciliation of
+  100,000 gateway records with the worker's peak RSS (extras).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.worker import Worker
 
 from benchmarks.bare import BareWorkflow, noop
+from benchmarks.reconciliation import reconcile_bench
 
 PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "TEMPORAL_PORT": 17233,
          "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433}
@@ -352,6 +354,11 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                 results["rate_limit"] = await rate_limit_cost(
                     f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga")
                 print(f"  {results['rate_limit']}", flush=True)
+                print("reconciliation of 100,000 gateway records ...", flush=True)
+                results["reconciliation"] = await reconcile_bench(
+                    api, Path(tmp), f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}"
+                    "/paysaga", proc.pid)
+                print(f"  {results['reconciliation']}", flush=True)
             await api.aclose()
             await gateway.aclose()
         finally:
@@ -379,6 +386,11 @@ def report(r: dict[str, Any]) -> None:
     for name, value, target in rows:
         print(f"{name:<50} {value!s:<24} {target}")
     print(f"  Running by type and status: {r['running_workflows']['by_type_and_status']}")
+    if "reconciliation" in r:
+        rec = r["reconciliation"]
+        print(f"{'reconciliation of 100,000 records: s / records/s':<50} "
+              f"{rec['seconds']} / {rec['records_per_second']:<15} "
+              f"worker RSS MB {rec['worker_rss_mb']['before']} -> peak {rec['worker_rss_mb']['peak']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,128 @@
+"""Reconciliation at scale: 100,000 gateway records against the ledger, on the make dev stack.
+
+The records are planted where each side keeps them (the fake gateway's SQLite file, PostgreSQL's
+payments and capture journals), in a window of their own; then one reconciliation runs over it
+through the API. Prints the time, the rate and the worker's resident memory before and at its
+peak (sampled every 100 ms), so bounded memory is measured, not assumed.
+
+`python -m benchmarks.reconciliation` runs it alone; `make bench` runs it with the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sqlite3
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _when(i: int) -> datetime:
+    return BASE + timedelta(milliseconds=i)
+
+
+def plant_gateway(path: Path, n: int) -> None:
+    db = sqlite3.connect(path)
+    rows = []
+    for i in range(n):
+        key = f"pay_rb{i:07d}:a0"
+        created = _when(i).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows.append((key, created, json.dumps({
+            "id": f"ch_rb{i:07d}", "object": "charge", "idempotency_key": key,
+            "payment_id": f"pay_rb{i:07d}", "amount": "1.00", "currency": "USD",
+            "status": "succeeded", "decline_code": None, "created_at": created})))
+    db.executemany("INSERT OR IGNORE INTO records (key, created_at, record) VALUES (?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+async def plant_ledger(database_url: str, n: int) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+                service_id, amount, fee, currency, status, attempt, created_at)
+            SELECT 'pay_rb' || lpad(g::text, 7, '0'), 'default', 'rb-' || g, 'fp', 'run', 'u',
+                   'svc', 100, 2, 'USD', 'completed', 0, $2::timestamptz + make_interval(secs => g / 1000.0)
+            FROM generate_series(0, $1 - 1) AS g ON CONFLICT DO NOTHING
+            """, n, BASE)
+        await conn.execute(
+            """
+            INSERT INTO journals (id, kind, reference, payment_id, currency, created_at)
+            SELECT 'jnl_rb' || g, 'payment', 'capture:pay_rb' || lpad(g::text, 7, '0') || ':0',
+                   'pay_rb' || lpad(g::text, 7, '0'), 'USD',
+                   $2::timestamptz + make_interval(secs => g / 1000.0 + 0.05)
+            FROM generate_series(0, $1 - 1) AS g ON CONFLICT DO NOTHING
+            """, n, BASE)
+        await conn.execute("ANALYZE payments; ANALYZE journals")
+    finally:
+        await conn.close()
+
+
+def worker_rss_mb(stack_pid: int) -> float:
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(stack_pid).children(recursive=True):
+        if "worker" in " ".join(child.cmdline()[-2:]):
+            total += child.memory_info().rss / 2**20
+    return round(total, 1)
+
+
+async def reconcile_bench(api: httpx.AsyncClient, data_dir: Path, database_url: str,
+                          stack_pid: int, n: int = 100_000) -> dict[str, Any]:
+    plant_gateway(data_dir / "gateway.sqlite", n)
+    await plant_ledger(database_url, n)
+    before = worker_rss_mb(stack_pid)
+    peak = before
+    started = time.perf_counter()
+    made = await api.post("/v1/reconciliations", headers={"Idempotency-Key": secrets.token_hex(8)},
+                          json={"from": BASE.isoformat(),
+                                "to": (_when(n) + timedelta(seconds=1)).isoformat()})
+    made.raise_for_status()
+    rid = made.json()["id"]
+    run: dict[str, Any] = {}
+    while run.get("status") != "completed":
+        await asyncio.sleep(0.1)
+        peak = max(peak, worker_rss_mb(stack_pid))
+        run = (await api.get(f"/v1/reconciliations/{rid}", params={"limit": 1})).json()
+    seconds = time.perf_counter() - started
+    return {"records": n, "seconds": round(seconds, 1), "records_per_second": round(n / seconds),
+            "worker_rss_mb": {"before": before, "peak": peak}, "counts": run["counts"]}
+
+
+async def main(n: int) -> dict[str, Any]:
+    from benchmarks.run import PORTS, start_stack  # run.py imports this module
+
+    with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
+        print(f"starting the make dev stack under {tmp} ...", flush=True)
+        proc, key = await start_stack(Path(tmp))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['API_PORT']}",
+                                         headers={"Authorization": f"Bearer {key}"},
+                                         timeout=60) as api:
+                print(f"reconciling {n:,} gateway records ...", flush=True)
+                return await reconcile_bench(
+                    api, Path(tmp), f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}"
+                    "/paysaga", proc.pid, n)
+        finally:
+            proc.send_signal(2)
+            proc.wait(60)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    figures = asyncio.run(main(parser.parse_args().records))
+    print(json.dumps(figures, indent=2))
