@@ -214,3 +214,49 @@ async def test_the_schedule_runs_it_and_temporal_schedule_trigger_runs_it_now(
         assert runs[0]["id"].startswith(f"{RECONCILIATION_ID}-run")
     finally:
         await sys_.temporal.client.get_schedule_handle(RECONCILIATION_ID).delete()
+
+
+async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
+    """RECONCILIATION_RELEASED_CHARGE=post: a late charge of a payment whose workflow has ended is
+    debited from the wallet (the payment completes); one whose payment still waits for a retry is
+    left to an operator, since a retry would charge again."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.reconciliation import ReconciliationActivities
+    from workflows.types import ReportPage
+
+    start = now()
+    wallet = await sys_.wallet(funds="40.00")
+    await sys_.behave(fail_rate=1.0)
+    ended = await sys_.settled((await sys_.pay(wallet["user_id"], "10.00")).json()["id"], "failed")
+    waiting = await sys_.settled((await sys_.pay(wallet["user_id"], "5.00")).json()["id"], "failed")
+    await sys_.behave()
+    canceled = await sys_.api.post(f"/v1/payments/{ended['id']}/cancel")
+    assert canceled.status_code == 200, canceled.text
+    await eventually(lambda: sys_.temporal.client.get_workflow_handle(ended["id"]).describe(),
+                     lambda d: d.close_time is not None)
+    for p, amount in ((ended, "10.00"), (waiting, "5.00")):
+        late = await sys_.gateway.post("/charges", json={
+            "idempotency_key": f"{p['id']}:a0", "payment_id": p["id"], "amount": amount,
+            "currency": "USD"})
+        assert late.status_code == 201
+
+    posting = ReconciliationActivities(sys_.engine, sys_.gateway, sys_.temporal.client, "post")
+    env = ActivityEnvironment()
+    page = await env.run(posting.reconcile_page, ReportPage("rec_post_test", start, now(), 0, 100))
+    outcomes = {f: await env.run(posting.heal_finding, f) for f in page.to_heal}
+
+    assert sorted(outcomes.values()) == ["healed", "open"]
+    posted = await sys_.payment(ended["id"])
+    assert posted["status"] == "completed"
+    assert (await sys_.payment(waiting["id"]))["status"] == "failed"
+    after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
+    assert (after["balance"], after["held"]) == ("29.80", "0.00")  # 10.00 + 0.20 fee
+    left = (await sys_.api.get("/v1/reconciliations/findings",
+                               params={"status": "open", "class": "charged_not_captured"})).json()
+    mine = [f for f in left["items"] if f["payment_id"] == waiting["id"]]
+    assert len(mine) == 1
+    assert "workflow still runs" in mine[0]["outcome"]
+    resolved = await sys_.api.post(f"/v1/reconciliations/findings/{mine[0]['id']}/resolve",
+                                   json={"note": "refunded at the processor by hand"})
+    assert resolved.status_code == 200
