@@ -14,6 +14,7 @@ Error mapping (the workflow's retry policy does the rest):
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from activities.breaker import CircuitBreaker
 from activities.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
 from domain.ids import gateway_key
 from domain.money import to_major
+from settings import Settings
+from settings.routing import SOFT_DECLINES
 from workflows.types import (
     GATEWAY_DECLINED,
     GATEWAY_UNAVAILABLE,
@@ -36,21 +39,58 @@ from workflows.types import (
 )
 
 
+@dataclass
+class Connection:
+    """One connector: its HTTP client, its own circuit breaker and the declines it calls soft."""
+
+    name: str
+    http: httpx.AsyncClient
+    breaker: CircuitBreaker
+    soft_declines: frozenset[str] = frozenset(SOFT_DECLINES)
+
+
+def connections(settings: Settings) -> list[Connection]:
+    """A client and a breaker per configured connector (the caller closes the clients)."""
+    return [Connection(c.name, httpx.AsyncClient(
+        base_url=c.base_url, timeout=httpx.Timeout(c.timeout_seconds),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        CircuitBreaker(c.breaker_failures, c.breaker_cooldown_seconds, connector=c.name),
+        frozenset(c.soft_decline_codes)) for c in settings.connector_list]
+
+
 class GatewayActivities:
-    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient,
-                 breaker: CircuitBreaker | None = None, connector: str = "default") -> None:
+    """The gateway steps for every connector; a request names its connector (None: the first)."""
+
+    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient | list[Connection],
+                 breaker: CircuitBreaker | None = None, connector: str = "primary") -> None:
         self.engine = engine
-        self.connector = connector
-        self.http = http
-        self.breaker = breaker or CircuitBreaker()
+        if isinstance(http, list):
+            self.connections = {c.name: c for c in http}
+            self.default = http[0].name
+        else:
+            self.connections = {connector: Connection(
+                connector, http, breaker or CircuitBreaker(connector=connector))}
+            self.default = connector
+
+    def at(self, name: str | None) -> Connection:
+        found = self.connections.get(name or self.default)
+        if found is None:  # a payment routed before a connector was removed from CONNECTORS
+            raise ApplicationError(f"connector {name} is not configured on this worker",
+                                   type=GATEWAY_UNAVAILABLE)
+        return found
 
     @activity.defn(name="charge_gateway")
     async def charge_gateway(self, req: ChargeRequest) -> Charge:
-        key = gateway_key(req.payment_id, req.attempt)
-        activity.logger.info("charging %s at the gateway", key)
+        conn = self.at(req.connector)
+        key = gateway_key(req.payment_id, req.attempt, req.connector)
+        if req.fail_fast and activity.info().attempt == 1 and not conn.breaker.allow_peek():
+            # nothing was sent under this key: the payment may go to the next connector
+            GATEWAY_CALLS.labels(conn.name, "charge", "circuit_open").inc()
+            return Charge(status="circuit_open")
+        activity.logger.info("charging %s at %s", key, conn.name)
         body = {"idempotency_key": key, "payment_id": req.payment_id,
                 "amount": to_major(req.amount, req.currency), "currency": req.currency}
-        response = await self._send("POST", "/charges", "charge", json=body,
+        response = await self._send(conn, "POST", "/charges", "charge", json=body,
                                     headers={"Idempotency-Key": key})
         if response.status_code in (200, 201):
             return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
@@ -60,14 +100,17 @@ class GatewayActivities:
                                    next_retry_delay=timedelta(seconds=delay))
         if 400 <= response.status_code < 500:
             # a decline is a business outcome, not an error: a result, with its decline code
-            return Charge(status="declined", decline_code=_decline_code(response))
+            code = _decline_code(response)
+            return Charge(status="declined", decline_code=code,
+                          retryable_elsewhere=code in conn.soft_declines)
         raise ApplicationError(f"the gateway answered {response.status_code}",
                                type=GATEWAY_UNAVAILABLE)
 
     @activity.defn(name="lookup_charge")
     async def lookup_charge(self, req: ChargeRequest) -> Charge:
-        key = gateway_key(req.payment_id, req.attempt)
-        response = await self._send("GET", f"/charges/by-key/{key}", "lookup")
+        conn = self.at(req.connector)
+        key = gateway_key(req.payment_id, req.attempt, req.connector)
+        response = await self._send(conn, "GET", f"/charges/by-key/{key}", "lookup")
         if response.status_code == 404:
             return Charge(status="not_found")
         if response.status_code != 200:
@@ -76,7 +119,9 @@ class GatewayActivities:
         charge = response.json()
         if charge.get("status") == "succeeded":
             return Charge(status="succeeded", gateway_reference=str(charge["id"]))
-        return Charge(status="declined", decline_code=str(charge.get("decline_code") or "declined"))
+        code = str(charge.get("decline_code") or "declined")
+        return Charge(status="declined", decline_code=code,
+                      retryable_elsewhere=code in conn.soft_declines)
 
     @activity.defn(name="refund_gateway")
     async def refund_gateway(self, step: RefundStep) -> str:
@@ -98,7 +143,7 @@ class GatewayActivities:
                        "amount": step.amount, "fee": step.fee, "c": step.currency,
                        "fp": step.fingerprint,
                        "reason": step.reason})
-        response = await self._send("POST", "/refunds", "refund",
+        response = await self._send(self.at(step.connector), "POST", "/refunds", "refund",
                                     headers={"Idempotency-Key": step.refund_id},
                                     json={"idempotency_key": step.refund_id,
                                           "charge_id": step.gateway_reference,
@@ -114,34 +159,36 @@ class GatewayActivities:
         raise ApplicationError(f"the gateway answered {response.status_code}",
                                type=GATEWAY_UNAVAILABLE)
 
-    async def _send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, conn: Connection, method: str, path: str, operation: str,
+                    **kwargs: Any) -> httpx.Response:
         def counted(outcome: str) -> None:
-            GATEWAY_CALLS.labels(self.connector, operation, outcome).inc()
+            GATEWAY_CALLS.labels(conn.name, operation, outcome).inc()
 
-        if not self.breaker.allow():
+        breaker = conn.breaker
+        if not breaker.allow():
             counted("circuit_open")
             raise ApplicationError(
                 "the gateway circuit is open: failing fast", type=GATEWAY_UNAVAILABLE,
-                next_retry_delay=timedelta(seconds=max(self.breaker.retry_in(), 0.1)))
+                next_retry_delay=timedelta(seconds=max(breaker.retry_in(), 0.1)))
         started = time.perf_counter()
         try:
-            response = await self.http.request(method, path, **kwargs)
+            response = await conn.http.request(method, path, **kwargs)
         except httpx.TimeoutException:
-            self.breaker.failed()
+            breaker.failed()
             counted("timeout")
             raise ApplicationError("the gateway timed out; the outcome is unknown",
                                    type=GATEWAY_UNAVAILABLE) from None
         except httpx.TransportError as err:
-            self.breaker.failed()
+            breaker.failed()
             counted("unreachable")
             raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
                                    type=GATEWAY_UNAVAILABLE) from None
         finally:
-            GATEWAY_LATENCY.labels(self.connector, operation).observe(time.perf_counter() - started)
+            GATEWAY_LATENCY.labels(conn.name, operation).observe(time.perf_counter() - started)
         if response.status_code >= 500:
-            self.breaker.failed()
+            breaker.failed()
         else:
-            self.breaker.succeeded()
+            breaker.succeeded()
         counted(_outcome(response.status_code))
         return response
 

@@ -7,6 +7,7 @@ reference, events per dedupe key, and a repeated step finds its own earlier work
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,11 @@ from workflows.types import (
     BeginRetry,
     CancelPayment,
     CaptureFunds,
+    ConnectorPlan,
+    Failover,
     FailPayment,
     OpenPayment,
+    PaymentInput,
     RefundPosted,
     RefundStep,
     Refusal,
@@ -36,10 +40,13 @@ from workflows.types import (
     ReserveFunds,
 )
 
+Router = Callable[[PaymentInput], tuple[list[ConnectorPlan], str]]
+
 
 class LedgerActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, router: Router | None = None) -> None:
         self.engine = engine
+        self.router = router
 
     @activity.defn(name="open_payment")
     async def open_payment(self, step: OpenPayment) -> None:
@@ -51,11 +58,26 @@ class LedgerActivities:
     async def start_payment(self, step: OpenPayment) -> Reservation:
         """Saga v2's first step: open the payment and reserve attempt 0, in one transaction."""
         p = step.payment
+        plans, why = self.router(p) if self.router else ([], None)
         async with self.engine.begin() as conn:
-            opened = await _open(conn, step)
-            return await _reserve(conn, ReserveFunds(p.payment_id, p.tenant_id, 0, p.user_id,
-                                                     p.currency, p.amount + p.fee, step.expires_at),
-                                  charging=True, fresh=opened)
+            opened = await _open(conn, step, plans, why)
+            reservation = await _reserve(conn, ReserveFunds(
+                p.payment_id, p.tenant_id, 0, p.user_id, p.currency, p.amount + p.fee,
+                step.expires_at), charging=True, fresh=opened)
+        reservation.route, reservation.route_reason = plans, why
+        return reservation
+
+    @activity.defn(name="record_failover")
+    async def record_failover(self, step: Failover) -> None:
+        """Charging moves to the next connector: on the payment, and on its timeline."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE payments SET connector = :c, version = version + 1, updated_at = now() "
+                "WHERE id = :p"), {"c": step.target, "p": step.payment_id})
+            await ledger.emit(conn, "gateway.failover", step.tenant_id, step.payment_id,
+                              step.attempt, {"from": step.source, "to": step.target,
+                                             "reason": step.reason},
+                              dedupe=f"{step.payment_id}:{step.attempt}:failover:{step.target}")
 
     @activity.defn(name="retry_payment")
     async def retry_payment(self, step: BeginRetry) -> Reservation:
@@ -297,7 +319,8 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
     await ledger.emit_all(conn, [
         Event("gateway.payment_approved", *on, {
             "gateway_reference": step.gateway_reference,
-            "amount": money(step.amount, c), "currency": c}),
+            "amount": money(step.amount, c), "currency": c,
+            **({"connector": step.connector} if step.connector else {})}),
         Event("wallet.funds_deducted", *on, {
             "wallet_id": wallet_id, "amount": money(step.amount, c),
             "fee": money(step.fee, c), "currency": c,
@@ -307,17 +330,19 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
             "gateway_reference": step.gateway_reference}),
     ])
 
-async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
+async def _open(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorPlan] | None = None,
+                why: str | None = None) -> bool:
     """Open the payment's projection; True when this call created it (False: a retried step)."""
     p = step.payment
+    connector = plans[0].name if plans else None
     row = (await conn.execute(text(
         """
         INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
             service_id, amount, fee, currency, description, reference, metadata, status,
-            max_manual_retries, created_at)
+            max_manual_retries, created_at, connector, routing_reason)
         VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
             :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
-            :created_at)
+            :created_at, :connector, :why)
         ON CONFLICT DO NOTHING
         RETURNING id
         """), {
@@ -329,6 +354,7 @@ async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
             "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
             "max_retries": p.policy.max_manual_retries,
             "created_at": datetime.fromisoformat(p.created_at),
+            "connector": connector, "why": why,
         })).first()
     if row is None:
         owner = (await conn.execute(
@@ -345,6 +371,9 @@ async def _open(conn: AsyncConnection, step: OpenPayment) -> bool:
         "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
         "currency": p.currency,
     })
+    if plans:
+        await ledger.emit(conn, "payment.routed", p.tenant_id, p.payment_id, 0, {
+            "connector": connector, "route": [plan.name for plan in plans], "reason": why})
     return True
 
 
@@ -399,6 +428,9 @@ async def _reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool 
 async def _begin_retry(conn: AsyncConnection, step: BeginRetry) -> None:
     await ledger.project(conn, step.payment_id, PaymentStatus.PENDING, attempt=step.attempt,
                          manual_retries=step.manual_retries, clear_failure=True)
+    if step.connector is not None:  # the new attempt starts at the route's first connector
+        await conn.execute(text("UPDATE payments SET connector = :c WHERE id = :p"),
+                           {"c": step.connector, "p": step.payment_id})
     await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
                       step.attempt, {"manual_retries": step.manual_retries,
                                      "requested_by": step.source})

@@ -14,7 +14,6 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
@@ -22,10 +21,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.gateway import GatewayActivities
 from activities.ledger import capture, post_late_charge
 from db import ledger
 from db.ledger import SYSTEM_TENANT
 from domain import reconciliation as rules
+from domain.ids import gateway_key
 from domain.money import MoneyError, to_major, to_minor
 from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
 from workflows.types import (
@@ -53,10 +54,10 @@ def _money(amount: object, currency: str) -> str:
 
 
 class ReconciliationActivities:
-    def __init__(self, engine: AsyncEngine, http: httpx.AsyncClient, temporal: Client,
+    def __init__(self, engine: AsyncEngine, gateway: GatewayActivities, temporal: Client,
                  released_charge: str = "refund") -> None:
         self.engine = engine
-        self.http = http
+        self.gateway = gateway  # each connector's client
         self.temporal = temporal
         self.released_charge = rules.released_charge_heal(released_charge)
 
@@ -73,7 +74,8 @@ class ReconciliationActivities:
 
     @activity.defn(name="reconcile_page")
     async def reconcile_page(self, page: ReportPage) -> PageOutcome:
-        response = await self.http.get("/reports/transactions", params={
+        connector = self.gateway.at(page.connector)
+        response = await connector.http.get("/reports/transactions", params={
             "from": page.start, "to": page.end, "cursor": page.cursor, "limit": page.limit})
         if response.status_code != 200:
             raise ApplicationError(f"the gateway's report answered {response.status_code}",
@@ -106,7 +108,8 @@ class ReconciliationActivities:
             for record, verdict, payment in verdicts:
                 if verdict.finding in rules.QUIET:
                     continue
-                finding = await self._record(conn, page.reconciliation_id, record, verdict, payment)
+                finding = await self._record(conn, page.reconciliation_id, record, verdict, payment,
+                                             connector.name)
                 if finding is not None:
                     to_heal.append(finding)
             await conn.execute(text(
@@ -127,14 +130,15 @@ class ReconciliationActivities:
         if not ids:
             return {}
         rows = {r.id: r for r in await conn.execute(text(
-            "SELECT id, tenant_id, status, attempt, amount, currency FROM payments "
-            "WHERE id = ANY(CAST(:ids AS TEXT[]))"), {"ids": ids})}
+            "SELECT id, tenant_id, status, attempt, amount, currency, gateway_reference "
+            "FROM payments WHERE id = ANY(CAST(:ids AS TEXT[]))"), {"ids": ids})}
         captured = {r.reference for r in await conn.execute(text(
             "SELECT reference FROM journals WHERE reference = ANY(CAST(:refs AS TEXT[]))"),
             {"refs": [f"capture:{p}:{a}" for p, a in filter(None, keyed.values())]})}
         holds = {(r.payment_id, r.attempt): r.status for r in await conn.execute(text(
             "SELECT payment_id, attempt, status FROM holds WHERE payment_id = ANY(CAST(:ids AS TEXT[]))"),
             {"ids": ids})}
+        charge_ids = {str(c["idempotency_key"]): str(c["id"]) for c in charges}
         found = {}
         for key, parsed in keyed.items():
             if parsed is None or parsed[0] not in rows:
@@ -142,7 +146,9 @@ class ReconciliationActivities:
             r = rows[parsed[0]]
             found[key] = LedgerPayment(
                 r.id, r.tenant_id, r.status, r.attempt, r.amount, r.currency,
-                captured=f"capture:{parsed[0]}:{parsed[1]}" in captured,
+                # captured with this very charge (one capture per payment, whichever connector)
+                captured=f"capture:{parsed[0]}:{parsed[1]}" in captured
+                and r.gateway_reference in (None, charge_ids[key]),
                 hold=holds.get(parsed))
         return found
 
@@ -180,7 +186,8 @@ class ReconciliationActivities:
                                           p.currency, p.captured, p.hold, running=answer)
 
     async def _record(self, conn: AsyncConnection, run_id: str, record: dict[str, Any],
-                      verdict: Verdict, payment: LedgerPayment | None) -> int | None:
+                      verdict: Verdict, payment: LedgerPayment | None,
+                      connector: str) -> int | None:
         """Record a finding (once per gateway record and class) with its event; its id when the
         workflow should heal it now."""
         currency = str(record.get("currency"))
@@ -194,9 +201,9 @@ class ReconciliationActivities:
             """
             INSERT INTO reconciliation_findings (class, severity, gateway_key, gateway_reference,
                 tenant_id, payment_id, evidence, heal, status, first_reconciliation_id,
-                last_reconciliation_id)
+                last_reconciliation_id, connector)
             VALUES (:class, :severity, :key, :ref, :tenant, :p, CAST(:evidence AS JSONB), :heal,
-                    :status, :run, :run)
+                    :status, :run, :run, :connector)
             ON CONFLICT (gateway_key, class) DO UPDATE SET
                 times_seen = reconciliation_findings.times_seen
                     + (reconciliation_findings.last_reconciliation_id <> :run)::int,
@@ -208,7 +215,7 @@ class ReconciliationActivities:
                    "tenant": payment.tenant_id if payment else None,
                    "p": payment.id if payment else record.get("payment_id"),
                    "evidence": json.dumps(evidence), "heal": verdict.heal.value, "status": status,
-                   "run": run_id})).one()
+                   "run": run_id, "connector": connector})).one()
         if row.inserted:
             await ledger.emit(conn, "reconciliation.finding",
                               payment.tenant_id if payment else SYSTEM_TENANT,
@@ -219,6 +226,7 @@ class ReconciliationActivities:
                                   "gateway_reference": str(record.get("id")),
                                   "amount": _money(record.get("amount"), currency),
                                   "currency": currency, "heal": verdict.heal.value,
+                                  "connector": connector,
                                   "reconciliation_id": run_id, "detail": verdict.detail},
                               dedupe=f"finding:{row.id}:found")
         return int(row.id) if row.status == "healing" else None
@@ -242,21 +250,23 @@ class ReconciliationActivities:
             rows = (await conn.execute(text(
                 """
                 SELECT j.reference, j.payment_id, p.tenant_id, p.amount, p.currency, p.status,
-                       p.attempt, p.gateway_reference, split_part(j.reference, ':', 3) AS attempt_of
+                       p.attempt, p.gateway_reference, p.connector,
+                       split_part(j.reference, ':', 3) AS attempt_of
                 FROM journals j JOIN payments p ON p.id = j.payment_id
                 WHERE j.kind = 'payment' AND j.created_at >= :s AND j.created_at < :e
                   AND j.reference > :after
                   AND NOT EXISTS (SELECT 1 FROM reconciliation_seen s
                                   WHERE s.reconciliation_id = :r
-                                    AND s.key = j.payment_id || '\\:a' || split_part(j.reference, ':', 3))
+                                    AND s.key = j.payment_id || '\\:a' || split_part(j.reference, ':', 3)
+                                                || COALESCE('\\:' || p.connector, ''))
                 ORDER BY j.reference LIMIT :n
                 """), {"s": _ts(side.start), "e": _ts(side.end), "after": side.after,
                        "r": side.reconciliation_id, "n": side.limit})).all()
         counts: Counter[str] = Counter()
         missing = []
         for r in rows:
-            key = f"{r.payment_id}:a{r.attempt_of}"
-            response = await self.http.get(f"/charges/by-key/{key}")
+            key = gateway_key(r.payment_id, int(r.attempt_of), r.connector)
+            response = await self.gateway.at(r.connector).http.get(f"/charges/by-key/{key}")
             if response.status_code == 200 and response.json().get("status") == "succeeded":
                 counts[Finding.MATCHED.value] += 1  # charged just outside the window
             elif response.status_code in (200, 404):
@@ -275,7 +285,8 @@ class ReconciliationActivities:
                                      "amount": to_major(r.amount, r.currency),
                                      "currency": r.currency}
                 await self._record(conn, side.reconciliation_id, record,
-                                   Verdict(Finding.CAPTURED_WITHOUT_CHARGE, detail=detail), payment)
+                                   Verdict(Finding.CAPTURED_WITHOUT_CHARGE, detail=detail), payment,
+                                   self.gateway.at(r.connector).name)
             if rows:
                 # ledger-side pages count under negative cursors, apart from the report's
                 await self._count(conn, side.reconciliation_id, -1 - side.page, counts)
@@ -296,7 +307,7 @@ class ReconciliationActivities:
         assert parsed is not None
         assert f.payment_id is not None
         step = CaptureFunds(f.payment_id, f.p_tenant, parsed[1], f.amount, f.fee, f.currency,
-                            f.gateway_reference)
+                            f.gateway_reference, connector=f.connector)
         if f.heal == Heal.REFUND:
             return await self._refund(f, step)
         if f.heal == Heal.POST and await self._running(f.payment_id):
@@ -318,9 +329,10 @@ class ReconciliationActivities:
 
     async def _refund(self, f: Any, step: CaptureFunds) -> str:
         amount = f.evidence["gateway"]["amount"]
-        response = await self.http.post("/refunds", headers={"Idempotency-Key": rules.heal_key(
-            f.gateway_reference)}, json={"idempotency_key": rules.heal_key(f.gateway_reference),
-                                         "charge_id": f.gateway_reference, "amount": str(amount)})
+        key = rules.heal_key(f.gateway_reference)
+        response = await self.gateway.at(f.connector).http.post(
+            "/refunds", headers={"Idempotency-Key": key},
+            json={"idempotency_key": key, "charge_id": f.gateway_reference, "amount": str(amount)})
         if response.status_code in (200, 201):
             return await self._settle(f.id, step, "healed", Heal.REFUND,
                                       f"refunded {amount} {f.currency} at the gateway "

@@ -40,7 +40,8 @@ class SweeperActivities:
         async with self.ledger_steps.engine.connect() as conn:
             holds = (await conn.execute(text(
                 """
-                SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency
+                SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency,
+                       p.connector
                 FROM holds h JOIN payments p ON p.id = h.payment_id
                 WHERE h.status = 'active' AND h.expires_at < now() - make_interval(secs => :g)
                 ORDER BY h.expires_at LIMIT 200
@@ -74,13 +75,15 @@ class SweeperActivities:
         return desc.status
 
     async def _settle(self, hold: Any) -> None:
+        # failover moves on only once a connector is known not to have charged: the payment's
+        # current connector is the only one that may have
         request = ChargeRequest(hold.payment_id, hold.tenant_id, hold.attempt, hold.amount,
-                                hold.currency)
+                                hold.currency, hold.connector)
         charge = await self.gateway_steps.lookup_charge(request)
         if charge.status == "succeeded":
             await self.ledger_steps.capture_funds(CaptureFunds(
                 hold.payment_id, hold.tenant_id, hold.attempt, hold.amount, hold.fee,
-                hold.currency, charge.gateway_reference))
+                hold.currency, charge.gateway_reference, connector=hold.connector))
             return
         await self.ledger_steps.release_hold(ReleaseHold(
             hold.payment_id, hold.tenant_id, hold.attempt, FailureCode.RESERVATION_EXPIRED))

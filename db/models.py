@@ -110,6 +110,8 @@ class Payment(SQLModel, table=True):
     # refunds pending or done: what no new refund may take again (reserved by the API)
     refund_reserved: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     gateway_reference: str | None = None
+    connector: str | None = None  # where it is (or was) charged: the route's pick, or its failover
+    routing_reason: str | None = None
     version: int = 1
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = _ts()

@@ -37,7 +37,7 @@ async def reserve(conn: AsyncConnection, *, refund_id: str, payment_id: str, ten
           AND p.amount - p.refund_reserved >= GREATEST(:a, 1)
         RETURNING p.refund_reserved - before.refund_reserved AS amount,
                   before.refund_reserved AS reserved_before, p.amount AS paid, p.fee,
-                  p.currency, p.gateway_reference
+                  p.currency, p.gateway_reference, p.connector
         """), {"a": amount, "p": payment_id})).first()
     if taken is None:
         row = (await conn.execute(text(
@@ -54,16 +54,19 @@ async def reserve(conn: AsyncConnection, *, refund_id: str, payment_id: str, ten
     if made is None:
         return None
     return RefundStep(payment_id, tenant_id, refund_id, taken.amount, fee, taken.currency,
-                      taken.gateway_reference, reason, fingerprint=fingerprint)
+                      taken.gateway_reference, reason, fingerprint=fingerprint,
+                      connector=taken.connector)
 
 
 async def pending_step(conn: AsyncConnection, refund_id: str) -> RefundStep | None:
     """A pending refund's saga input, to (re)start it."""
     row = (await conn.execute(text(
         "SELECT r.id, r.payment_id, r.tenant_id, r.amount, r.fee, r.currency, r.reason, "
-        "r.fingerprint, p.gateway_reference FROM refunds r JOIN payments p ON p.id = r.payment_id "
+        "r.fingerprint, p.gateway_reference, p.connector "
+        "FROM refunds r JOIN payments p ON p.id = r.payment_id "
         "WHERE r.id = :id AND r.status = 'pending'"), {"id": refund_id})).first()
     if row is None:
         return None
     return RefundStep(row.payment_id, row.tenant_id, row.id, row.amount, row.fee, row.currency,
-                      row.gateway_reference, row.reason, fingerprint=row.fingerprint)
+                      row.gateway_reference, row.reason, fingerprint=row.fingerprint,
+                      connector=row.connector)

@@ -42,9 +42,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def gateway_key(payment: str, attempt: int) -> str:
-    """Idempotency key sent to the gateway: one per manual attempt, reused by automatic retries."""
-    return f"{payment}:a{attempt}"
+def gateway_key(payment: str, attempt: int, connector: str | None = None) -> str:
+    """Idempotency key sent to a connector: one per manual attempt and connector, reused by
+    automatic retries (payments from before routing have no connector in theirs)."""
+    return f"{payment}:a{attempt}" if connector is None else f"{payment}:a{attempt}:{connector}"
 
 
 def reconciliation_id(tenant_id: str, idempotency_key: str) -> str:

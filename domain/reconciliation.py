@@ -19,6 +19,7 @@ RECONCILIATION_RELEASED_CHARGE=post); everything else is an open exception for a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import InvalidOperation
 from enum import StrEnum
@@ -58,12 +59,14 @@ def heal_key(charge_id: str) -> str:
     return f"{HEAL_KEY_PREFIX}{charge_id}"
 
 
+_KEY = re.compile(r"^(pay_[a-z0-9_]+):a(\d+)(?::([a-z][a-z0-9_-]*))?$")
+
+
 def parse_gateway_key(key: str) -> tuple[str, int] | None:
-    """(payment id, attempt) of a charge key `{payment}:a{attempt}`, or None for a foreign key."""
-    payment, sep, attempt = key.rpartition(":a")
-    if not sep or not payment.startswith("pay_") or not attempt.isdigit():
-        return None
-    return payment, int(attempt)
+    """(payment id, attempt) of a charge key `{payment}:a{attempt}[:{connector}]`, or None for a
+    foreign key."""
+    found = _KEY.fullmatch(key)
+    return None if found is None else (found.group(1), int(found.group(2)))
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class LedgerPayment:
     attempt: int
     amount: int
     currency: str
-    captured: bool            # a capture journal exists for the charge's attempt
+    captured: bool            # the charge's attempt was captured with this charge
     hold: str | None          # the attempt's hold: active, captured, released (None: none)
     running: bool | None = None  # its workflow is running (asked only when it matters)
 

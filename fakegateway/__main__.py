@@ -1,4 +1,5 @@
-"""Run the fake gateway: `python -m fakegateway` (GATEWAY_HOST, GATEWAY_PORT)."""
+"""Run the fake gateway: `python -m fakegateway` (GATEWAY_HOST, GATEWAY_PORT, GATEWAY_NAME,
+GATEWAY_RECORDS_PATH). `make dev` runs two: primary and secondary."""
 
 from __future__ import annotations
 
@@ -9,5 +10,6 @@ from settings import get_settings
 
 if __name__ == "__main__":
     s = get_settings()
-    uvicorn.run(create_app(records_path=s.gateway_records_path or None), host=s.gateway_host,
+    uvicorn.run(create_app(records_path=s.gateway_records_path or None, name=s.gateway_name),
+                host=s.gateway_host,
                 port=s.gateway_port, log_level="warning")

@@ -29,6 +29,11 @@ class Behavior(BaseModel):
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     decline_rate: float = Field(default=0.0, ge=0, le=1)
     decline_above: Decimal | None = None
+    # the decline code: a hard one (do_not_honor, insufficient_funds, fraudulent) or a soft one
+    # that a connector may declare retryable elsewhere (processor_unavailable, try_again_later)
+    decline_code: str = Field(default="do_not_honor", pattern=r"^[a-z_]{1,40}$")
+    # the charge is made, then the answer is a 500 (the response was lost on the way back)
+    fail_after_charge_rate: float = Field(default=0.0, ge=0, le=1)
     retry_success_rate: float | None = Field(default=None, ge=0, le=1)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     down: bool = False
@@ -54,7 +59,9 @@ class RefundIn(BaseModel):
 
 
 class Gateway:
-    def __init__(self, behavior: Behavior, records: Records | None = None) -> None:
+    def __init__(self, behavior: Behavior, records: Records | None = None,
+                 name: str = "primary") -> None:
+        self.name = name
         self.lock = asyncio.Lock()
         self.records = records or Records(None)
         self.accepted: list[dict[str, Any]] = []  # charges and refunds, in order
@@ -106,7 +113,8 @@ class Gateway:
             "amount": str(body.amount + b.amount_skew),
             "currency": b.charge_currency or body.currency,
             "status": "declined" if decline else "succeeded",
-            "decline_code": "do_not_honor" if decline else None,
+            "decline_code": b.decline_code if decline else None,
+            "connector": self.name,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
         self.keep(record)
@@ -119,9 +127,10 @@ def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     return JSONResponse(record, status_code=200 if replay else 201)
 
 
-def create_app(behavior: Behavior | None = None, records_path: str | None = None) -> FastAPI:
-    app = FastAPI(title="paysaga fake gateway")
-    gw = Gateway(behavior or Behavior(), Records(records_path))
+def create_app(behavior: Behavior | None = None, records_path: str | None = None,
+               name: str = "primary") -> FastAPI:
+    app = FastAPI(title=f"paysaga fake gateway: {name}")
+    gw = Gateway(behavior or Behavior(), Records(records_path), name)
     app.state.gateway = gw
 
     async def faults() -> JSONResponse | None:
@@ -146,8 +155,11 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             existing = gw.by_key.get(body.idempotency_key)
             record = existing or gw.decide_charge(body)
             hang = existing is None and gw.roll(gw.behavior.timeout_rate)
+            lost = existing is None and gw.roll(gw.behavior.fail_after_charge_rate)
         if hang:
             await asyncio.sleep(gw.behavior.timeout_hang_seconds)
+        if lost:
+            return JSONResponse({"error": "internal error"}, status_code=500)
         return _answer(record, replay=existing is not None)
 
     @app.post("/charges/{charge_id}/void")
@@ -186,7 +198,7 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
                 "id": "re_" + secrets.token_hex(10), "object": "refund",
                 "idempotency_key": body.idempotency_key, "payment_id": charged["payment_id"],
                 "charge_id": charged["id"], "amount": str(body.amount),
-                "currency": charged["currency"], "status": "succeeded",
+                "currency": charged["currency"], "status": "succeeded", "connector": gw.name,
                 "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             }
             gw.keep(record)
@@ -217,6 +229,6 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "name": gw.name}
 
     return app

@@ -9,8 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from settings import routing
+from settings.routing import Connector, Rule
 
 
 class Settings(BaseSettings):
@@ -36,6 +39,14 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8001"
     # the fake gateway's records (SQLite); `make dev` keeps them under .data/, empty = memory only
     gateway_records_path: str = ""
+    gateway_name: str = "primary"  # the fake gateway's name (make dev runs primary and secondary)
+    gateway_secondary_port: int = 8002
+
+    # Payment processors and the routing among them (settings/routing.py). No CONNECTORS: one
+    # connector, `primary`, at GATEWAY_URL with the GATEWAY_* timeout, retry and breaker settings.
+    connectors: list[Connector] = Field(default_factory=list)
+    routing_rules: list[Rule] = Field(default_factory=list)
+    routing_default: list[str] | None = None
     embedded_pg_port: int = 5433
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
@@ -108,6 +119,22 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, ge=0, description="0 disables")
     worker_metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     worker_sdk_metrics_port: int = Field(default=9465, ge=0, description="0 disables")
+
+    @model_validator(mode="after")
+    def _routing_is_sound(self) -> Settings:
+        routing.check(self.connector_list, self.routing_rules, self.routing_default)
+        return self
+
+    @property
+    def connector_list(self) -> list[Connector]:
+        return self.connectors or [Connector(
+            name="primary", base_url=self.gateway_url, timeout_seconds=self.gateway_timeout_seconds,
+            retry_initial_seconds=self.gateway_retry_initial_seconds,
+            retry_backoff=self.gateway_retry_backoff,
+            retry_max_interval_seconds=self.gateway_retry_max_interval_seconds,
+            retry_max_attempts=self.gateway_retry_max_attempts,
+            breaker_failures=self.gateway_breaker_failures,
+            breaker_cooldown_seconds=self.gateway_breaker_cooldown_seconds)]
 
     def webhook_host_allowed(self, host: str | None) -> bool:
         allowed = {h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()}

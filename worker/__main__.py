@@ -18,7 +18,7 @@ from activities.metrics import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure
-from worker.main import build_worker, delivery_policy, gateway_client, reconciliation_run
+from worker.main import build_worker, delivery_policy, gateway_connections, reconciliation_run
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
 from workflows.converter import data_converter
@@ -40,10 +40,11 @@ async def main() -> None:
                                   identity=f"{s.worker_identity or 'worker'}@{os.getpid()}",
                                   data_converter=data_converter())
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
-    async with gateway_client(s) as http:
+    async with gateway_connections(s) as gateways:
         if traced:
-            HTTPXClientInstrumentor().instrument_client(http)
-        worker = build_worker(client, engine, http, s)
+            for gateway in gateways:
+                HTTPXClientInstrumentor().instrument_client(gateway.http)
+        worker = build_worker(client, engine, gateways, s)
         await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
         await ensure_reconciliation(client, s.temporal_task_queue,
                                     timedelta(seconds=s.reconciliation_interval_seconds),

@@ -2,45 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.breaker import CircuitBreaker
-from activities.gateway import GatewayActivities
-from activities.ledger import LedgerActivities
+from activities.gateway import Connection, GatewayActivities, connections
+from activities.ledger import LedgerActivities, Router
 from activities.reconciliation import ReconciliationActivities
 from activities.sweeper import SweeperActivities
 from activities.webhooks import WebhookActivities
-from settings import Settings
+from domain.money import to_major
+from settings import Settings, routing
 from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
-from workflows.types import ReconcileRun
+from workflows.types import ConnectorPlan, PaymentInput, ReconcileRun
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 
 
-def gateway_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=settings.gateway_url,
-        timeout=httpx.Timeout(settings.gateway_timeout_seconds),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-    )
+@asynccontextmanager
+async def gateway_connections(settings: Settings) -> AsyncIterator[list[Connection]]:
+    """Every configured connector's client and breaker, closed on exit."""
+    made = connections(settings)
+    try:
+        yield made
+    finally:
+        for c in made:
+            await c.http.aclose()
 
 
-def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
+def router(settings: Settings) -> Router:
+    """The payment's route by the declared rules (settings/routing.py), with each connector's
+    timeout and retry policy for the workflow."""
+    by_name = {c.name: c for c in settings.connector_list}
+
+    def decide(p: PaymentInput) -> tuple[list[ConnectorPlan], str]:
+        order, why = routing.route(settings.connector_list, settings.routing_rules,
+                                   settings.routing_default, payment_id=p.payment_id,
+                                   currency=p.currency, amount=Decimal(to_major(p.amount, p.currency)),
+                                   tenant=p.tenant_id)
+        return [ConnectorPlan(n, by_name[n].timeout_seconds, by_name[n].retry_initial_seconds,
+                              by_name[n].retry_backoff, by_name[n].retry_max_interval_seconds,
+                              by_name[n].retry_max_attempts) for n in order], why
+
+    return decide
+
+
+def build_worker(client: Client, engine: AsyncEngine, gateways: list[Connection],
                  settings: Settings, *, task_queue: str | None = None,
                  webhook_client: httpx.AsyncClient | None = None) -> Worker:
-    ledger = LedgerActivities(engine)
+    ledger = LedgerActivities(engine, router(settings))
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
-    gateway = GatewayActivities(engine, http, CircuitBreaker(
-        settings.gateway_breaker_failures, settings.gateway_breaker_cooldown_seconds))
-    recon = ReconciliationActivities(engine, http, client, settings.reconciliation_released_charge)
+    gateway = GatewayActivities(engine, gateways)
+    recon = ReconciliationActivities(engine, gateway, client, settings.reconciliation_released_charge)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -50,7 +73,7 @@ def build_worker(client: Client, engine: AsyncEngine, http: httpx.AsyncClient,
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
-            ledger.record_refusal,
+            ledger.record_refusal, ledger.record_failover,
             gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
             # saga v1's own steps
             ledger.open_payment, ledger.reserve_funds, ledger.begin_retry, ledger.post_refund,
@@ -77,8 +100,9 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
 
 
 def reconciliation_run(settings: Settings) -> ReconcileRun:
-    """What the schedule starts: the recent window, paged as configured."""
+    """What the schedule starts: the recent window over every connector, paged as configured."""
     return ReconcileRun(trigger="schedule", lookback_seconds=settings.reconciliation_lookback_seconds,
                         settle_seconds=settings.reconciliation_settle_seconds,
                         page_size=settings.reconciliation_page_size,
-                        pages_per_run=settings.reconciliation_pages_per_run)
+                        pages_per_run=settings.reconciliation_pages_per_run,
+                        connectors=[c.name for c in settings.connector_list])

@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         CaptureFunds,
         Charge,
         ChargeRequest,
+        ConnectorPlan,
+        Failover,
         FailPayment,
         Failure,
         OpenPayment,
@@ -72,6 +74,8 @@ class PaymentWorkflow:
         self._cancel_requested = False
         self._requested_by = "temporal-cli"
         self._outcome_recorded = False  # the current attempt's outcome is in the projection
+        self._route: list[ConnectorPlan] = []  # the connectors to try, in order (none: default)
+        self._connector: str | None = None  # the one that settled the current attempt
 
     # -- the business process -------------------------------------------------------------
 
@@ -81,7 +85,8 @@ class PaymentWorkflow:
         expires_at = self._hold_expiry()
         reservation = await self._ledger(
             "start_payment", OpenPayment(payment, workflow.info().run_id, expires_at.isoformat()),
-            Reservation, summary="open the payment and hold amount + fee")
+            Reservation, summary="open the payment, route it, and hold amount + fee")
+        self._route = reservation.route
         while True:
             failure = await self._attempt_payment(reservation, expires_at)
             if failure is None or failure is CANCELED:
@@ -113,7 +118,7 @@ class PaymentWorkflow:
 
         self._charge_started = True
         self._set_status(PaymentStatus.PROCESSING)
-        charge = await self._charge(expires_at)
+        charge = await self._charge_along_route(expires_at)
 
         if charge.status == "succeeded":
             # Charged: completion is decided. The capture step retries until it is posted, and
@@ -122,7 +127,8 @@ class PaymentWorkflow:
             self._set_status(PaymentStatus.COMPLETED)
             await self._ledger("capture_funds", CaptureFunds(
                 p.payment_id, p.tenant_id, self._attempt, p.amount, p.fee, p.currency,
-                charge.gateway_reference), summary="capture the hold: debit the wallet")
+                charge.gateway_reference, connector=self._connector),
+                summary="capture the hold: debit the wallet")
             self._outcome_recorded = True
             return None
 
@@ -142,20 +148,43 @@ class PaymentWorkflow:
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
 
-    async def _charge(self, expires_at: datetime) -> Charge:
+    async def _charge_along_route(self, expires_at: datetime) -> Charge:
+        """Charge at each connector of the route in turn, moving on only when the current one is
+        known not to have charged: a soft decline it calls retryable elsewhere, its retries spent
+        and a lookup that finds no charge, or its circuit open before anything was sent. A hard
+        decline, a charge, or an expired hold ends the attempt where it is."""
+        plans: list[ConnectorPlan | None] = list(self._route) or [None]
+        for i, plan in enumerate(plans):
+            following = plans[i + 1] if i + 1 < len(plans) else None
+            charge = await self._charge(expires_at, plan, fail_fast=following is not None)
+            why = _failover_reason(charge)
+            if plan is None or following is None or why is None:
+                self._connector = plan.name if plan else None
+                return charge
+            await self._ledger("record_failover", Failover(
+                self._payment.payment_id, self._payment.tenant_id, self._attempt, plan.name,
+                following.name, why), summary=f"{plan.name}: {why}; on to {following.name}")
+        raise AssertionError("the route's last connector always answers")
+
+    async def _charge(self, expires_at: datetime, plan: ConnectorPlan | None = None, *,
+                      fail_fast: bool = False) -> Charge:
         """Charge, retried with backoff until the hold expires. When the retries or the hold run
         out with the outcome unknown, the gateway is asked what it did with the idempotency key
         before anything is released."""
         p = self._payment
+        where = plan.name if plan else "the gateway"
         try:
             charge: Charge = await workflow.execute_activity(
                 "charge_gateway",
-                ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency),
+                ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
+                              plan.name if plan else None, fail_fast),
                 result_type=Charge,
-                start_to_close_timeout=policies.gateway_timeout(p.policy),
+                start_to_close_timeout=(policies.connector_timeout(plan) if plan
+                                        else policies.gateway_timeout(p.policy)),
                 schedule_to_close_timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
-                retry_policy=policies.gateway_retry(p.policy),
-                summary=f"charge attempt {self._attempt} at the gateway, until the hold expires",
+                retry_policy=(policies.connector_retry(plan) if plan
+                              else policies.gateway_retry(p.policy)),
+                summary=f"charge attempt {self._attempt} at {where}, until the hold expires",
             )
             return charge
         except ActivityError as err:
@@ -166,22 +195,26 @@ class PaymentWorkflow:
             if err.retry_state == RetryState.TIMEOUT:
                 # The hold expired first. A call may still be in flight on a worker: it ends
                 # within one attempt's timeout, so wait that long before asking.
-                await workflow.sleep(policies.gateway_timeout(p.policy),
+                await workflow.sleep(policies.connector_timeout(plan) if plan
+                                     else policies.gateway_timeout(p.policy),
                                      summary="hold expired: let any call in flight end")
-                charge = await self._lookup_charge()
+                charge = await self._lookup_charge(plan)
                 return charge if charge.status != "not_found" else Charge(status="expired")
             # Retries are spent and the outcome is unknown (timeouts, 5xx): ask before compensating.
-            return await self._lookup_charge()
+            return await self._lookup_charge(plan)
 
-    async def _lookup_charge(self) -> Charge:
+    async def _lookup_charge(self, plan: ConnectorPlan | None = None) -> Charge:
         p = self._payment
         charge: Charge = await workflow.execute_activity(
             "lookup_charge",
-            ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency),
+            ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
+                          plan.name if plan else None),
             result_type=Charge,
-            start_to_close_timeout=policies.gateway_timeout(p.policy),
+            start_to_close_timeout=(policies.connector_timeout(plan) if plan
+                                    else policies.gateway_timeout(p.policy)),
             retry_policy=policies.lookup_retry(p.policy),
-            summary="outcome unknown: look the charge up by its idempotency key",
+            summary=f"outcome unknown: look the charge up at {plan.name if plan else 'the gateway'}"
+                    " by its idempotency key",
         )
         return charge
 
@@ -303,6 +336,7 @@ class PaymentWorkflow:
             failure_code=self._failure.code if self._failure else None,
             failure_message=self._failure.message if self._failure else None,
             gateway_reference=self._gateway_reference, wallet_id=self._wallet_id,
+            connector=self._connector,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -350,3 +384,14 @@ class PaymentWorkflow:
             retry_policy=policies.ledger_retry(self._payment.policy),
             summary=summary,
         )
+
+
+def _failover_reason(charge: Charge) -> str | None:
+    """Why the next connector may be tried (the current one did not charge), or None."""
+    if charge.status == "declined" and charge.retryable_elsewhere:
+        return f"soft decline {charge.decline_code}"
+    if charge.status == "not_found":
+        return "retries spent, and the lookup found no charge"
+    if charge.status == "circuit_open":
+        return "circuit open: nothing was sent"
+    return None

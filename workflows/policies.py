@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from workflows.types import GATEWAY_DECLINED, PAYMENT_CONFLICT, SagaPolicy
+from workflows.types import GATEWAY_DECLINED, PAYMENT_CONFLICT, ConnectorPlan, SagaPolicy
 
 NON_RETRYABLE = [GATEWAY_DECLINED, PAYMENT_CONFLICT]
 
@@ -54,3 +54,18 @@ def ledger_timeout() -> timedelta:
 def gateway_timeout(p: SagaPolicy) -> timedelta:
     # the HTTP client gives up a little earlier, so the activity reports why
     return timedelta(seconds=p.gateway_timeout_seconds + 5)
+
+
+def connector_retry(c: ConnectorPlan) -> RetryPolicy:
+    """A routed charge: the connector's own retry policy (CONNECTORS)."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=c.retry_initial_seconds),
+        backoff_coefficient=c.retry_backoff,
+        maximum_interval=timedelta(seconds=c.retry_max_interval_seconds),
+        maximum_attempts=c.retry_max_attempts,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
+
+
+def connector_timeout(c: ConnectorPlan) -> timedelta:
+    return timedelta(seconds=c.timeout_seconds + 5)  # as gateway_timeout

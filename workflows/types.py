@@ -72,6 +72,21 @@ class Reservation:
     wallet_id: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    # the connectors this payment tries, in order, and why (decided and recorded when it opens)
+    route: list[ConnectorPlan] = field(default_factory=list)
+    route_reason: str | None = None
+
+
+@dataclass
+class ConnectorPlan:
+    """One connector of a payment's route, with its own timeout and retry policy."""
+
+    name: str
+    timeout_seconds: float = 10.0
+    retry_initial_seconds: float = 1.0
+    retry_backoff: float = 2.0
+    retry_max_interval_seconds: float = 30.0
+    retry_max_attempts: int = 5
 
 
 @dataclass
@@ -81,6 +96,9 @@ class ChargeRequest:
     attempt: int
     amount: int
     currency: str
+    connector: str | None = None  # None: the default connector, with the old key (before routing)
+    # another connector follows: an open circuit answers `circuit_open` (nothing was sent) at once
+    fail_fast: bool = False
 
 
 @dataclass
@@ -91,6 +109,7 @@ class Charge:
     status: str
     gateway_reference: str | None = None
     decline_code: str | None = None
+    retryable_elsewhere: bool = False  # a soft decline the connector declares so
 
 
 @dataclass
@@ -102,6 +121,7 @@ class CaptureFunds:
     fee: int
     currency: str
     gateway_reference: str | None
+    connector: str | None = None
 
 
 @dataclass
@@ -137,6 +157,20 @@ class BeginRetry:
     currency: str = ""
     total: int = 0
     expires_at: str = ""
+    connector: str | None = None  # the route's first connector, tried first again
+
+
+@dataclass
+class Failover:
+    """Charging moves from one connector to the next within an attempt: the first is known not to
+    have charged."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    source: str
+    target: str
+    reason: str
 
 
 @dataclass
@@ -182,6 +216,7 @@ class PaymentState:
     failure_message: str | None = None
     gateway_reference: str | None = None
     wallet_id: str | None = None
+    connector: str | None = None
     amount_refunded: int = 0
 
 
@@ -227,6 +262,7 @@ class RefundStep:
     fully_refunded: bool = False
     failure_message: str | None = None
     fingerprint: str = ""
+    connector: str | None = None  # the connector that charged: the refund goes back there
 
 
 @dataclass
@@ -257,6 +293,8 @@ class ReconcileRun:
     pages_per_run: int = 20  # continue-as-new after this many pages: history stays small
     cursor: int = 0
     pages: int = 0
+    connectors: list[str] = field(default_factory=list)  # every connector's report ([]: the default)
+    connector_index: int = 0
 
 
 @dataclass
@@ -266,6 +304,7 @@ class ReportPage:
     end: str
     cursor: int
     limit: int
+    connector: str | None = None
 
 
 @dataclass

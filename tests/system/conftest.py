@@ -8,6 +8,7 @@ loopback. The worker and the API run in this process, talking to those servers o
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import socket
@@ -34,11 +35,13 @@ from devstack.temporal import dev_server_tuning, search_attribute_keys, temporal
 from fakegateway.app import Behavior
 from fakegateway.app import create_app as create_gateway
 from settings import Settings
+from settings.routing import Connector
 from tests.conftest import eventually
-from worker.main import build_worker, gateway_client
+from worker.main import build_worker, gateway_connections
 from workflows.converter import data_converter
 
 CALM = {"fail_rate": 0.0}
+CONNECTORS = ("primary", "secondary")  # two fake gateways; payments route primary, then secondary
 
 
 def free_port() -> int:
@@ -101,19 +104,32 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
 class System:
     settings: Settings
     api: httpx.AsyncClient
-    gateway: httpx.AsyncClient
+    gateway: httpx.AsyncClient  # the primary connector's fake gateway
     temporal: WorkflowEnvironment
     engine: Any
     tenant: str
     key: str
+    gateways: dict[str, httpx.AsyncClient]  # every connector's, primary and secondary
 
     async def behave(self, **profile: Any) -> None:
-        response = await self.gateway.put("/behavior", json={**CALM, **profile})
+        """The same profile at every connector (so a fault fails a payment everywhere)."""
+        for name in self.gateways:
+            await self.behave_at(name, **profile)
+
+    async def behave_at(self, name: str, **profile: Any) -> None:
+        response = await self.gateways[name].put("/behavior", json={**CALM, **profile})
         response.raise_for_status()
 
+    async def records(self, payment_id: str | None = None) -> list[dict[str, Any]]:
+        """Every charge and refund, across every connector."""
+        params = {"payment_id": payment_id} if payment_id else {}
+        found = []
+        for client in self.gateways.values():
+            found += (await client.get("/charges", params=params)).json()
+        return found
+
     async def charges(self, payment_id: str) -> list[dict[str, Any]]:
-        response = await self.gateway.get("/charges", params={"payment_id": payment_id})
-        return [c for c in response.json() if c.get("object") == "charge"]
+        return [c for c in await self.records(payment_id) if c.get("object") == "charge"]
 
     async def wallet(self, user_id: str | None = None, funds: str | None = None,
                      currency: str = "USD") -> dict[str, Any]:
@@ -150,13 +166,19 @@ class System:
 
 @pytest_asyncio.fixture(scope="session")
 async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncIterator[System]:
-    gateway_port = free_port()
-    gateway_server = uvicorn.Server(uvicorn.Config(
-        create_gateway(Behavior(fail_rate=0.0)), host="127.0.0.1", port=gateway_port,
-        log_level="error", lifespan="off"))
-    gateway_task = asyncio.create_task(gateway_server.serve())
+    ports = {name: free_port() for name in CONNECTORS}
+    servers = {name: uvicorn.Server(uvicorn.Config(
+        create_gateway(Behavior(fail_rate=0.0), name=name), host="127.0.0.1", port=port,
+        log_level="error", lifespan="off")) for name, port in ports.items()}
+    tasks = [asyncio.create_task(server.serve()) for server in servers.values()]
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    quick: dict[str, Any] = {"timeout_seconds": 1.0, "retry_initial_seconds": 0.05,
+             "retry_max_interval_seconds": 0.2, "retry_max_attempts": 6,
+             # tests inject faults on purpose; the breaker has its own tests
+             "breaker_failures": 10_000}
     settings = Settings(
-        database_url=database_url, gateway_url=f"http://127.0.0.1:{gateway_port}",
+        database_url=database_url, gateway_url=urls["primary"],
+        connectors=[Connector(name=name, base_url=url, **quick) for name, url in urls.items()],
         temporal_task_queue="paysaga-test", temporal_ui_url="http://localhost:8233",
         temporal_address=temporal.client.service_client.config.target_host,
         gateway_timeout_seconds=1.0, gateway_retry_initial_seconds=0.05,
@@ -166,7 +188,8 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
         worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
     )
-    await eventually(lambda: _port_open(gateway_port), bool, timeout=10)
+    for port in ports.values():
+        await eventually(functools.partial(_port_open, port), bool, timeout=10)
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"
     _, key = await create_key(engine, tenant_id=tenant, name="tests",
@@ -174,15 +197,18 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
                                       "wallets:read", "reconciliations:write",
                                       "reconciliations:read"])
     app = create_app(settings, temporal=temporal.client)
-    async with gateway_client(settings) as http, \
-            build_worker(temporal.client, engine, http, settings), \
+    async with gateway_connections(settings) as gateways, \
+            build_worker(temporal.client, engine, gateways, settings), \
             app.router.lifespan_context(app), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
                               headers={"Authorization": f"Bearer {key}"}) as api, \
-            httpx.AsyncClient(base_url=settings.gateway_url) as gateway:
-        yield System(settings, api, gateway, temporal, engine, tenant, key)
-    gateway_server.should_exit = True
-    await gateway_task
+            httpx.AsyncClient(base_url=urls["primary"]) as primary, \
+            httpx.AsyncClient(base_url=urls["secondary"]) as secondary:
+        yield System(settings, api, primary, temporal, engine, tenant, key,
+                     {"primary": primary, "secondary": secondary})
+    for server in servers.values():
+        server.should_exit = True
+    await asyncio.gather(*tasks)
     await engine.dispose()
 
 

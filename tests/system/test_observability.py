@@ -31,8 +31,8 @@ async def test_the_event_feed_is_ordered_and_resumable(sys_: System) -> None:
     assert ids == sorted(ids)
     assert len(ids) == len(set(ids))
     mine = [e["type"] for e in seen if e["payment_id"] == pid]
-    assert mine == ["payment.initiated", "wallet.funds_reserved", "gateway.payment_approved",
-                    "wallet.funds_deducted", "payment.completed"]
+    assert mine == ["payment.initiated", "payment.routed", "wallet.funds_reserved",
+                    "gateway.payment_approved", "wallet.funds_deducted", "payment.completed"]
     assert "wallet.funds_deposited" in [e["type"] for e in seen if e["wallet_id"] == wallet["id"]]
 
 
@@ -145,9 +145,9 @@ async def test_counters_only_go_up_through_a_decline_a_retry_and_a_success(sys_:
     assert grew(declined, middle, after) == 0  # the retry's success does not undo the failure
     assert grew(("paysaga_payment_success_total", ()), middle, after) == 1
     calls = "paysaga_gateway_calls_total"
-    assert grew((calls, (("connector", "default"), ("operation", "charge"),
+    assert grew((calls, (("connector", "primary"), ("operation", "charge"),
                          ("outcome", "declined"))), before, middle) == 1
-    assert grew((calls, (("connector", "default"), ("operation", "charge"),
+    assert grew((calls, (("connector", "primary"), ("operation", "charge"),
                          ("outcome", "approved"))), middle, after) == 1
     took = "paysaga_payment_duration_seconds_count"
     assert grew((took, (("outcome", "failed"),)), before, middle) == 1

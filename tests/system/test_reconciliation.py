@@ -99,7 +99,7 @@ async def test_planted_mismatches_are_classified_and_the_safe_ones_healed(sys_: 
     failed = await sys_.settled((await sys_.pay(wallet["user_id"], "15.00")).json()["id"], "failed")
     await sys_.behave()
     late = await sys_.gateway.post("/charges", json={
-        "idempotency_key": f"{failed['id']}:a0", "payment_id": failed["id"], "amount": "15.00",
+        "idempotency_key": f"{failed['id']}:a0:primary", "payment_id": failed["id"], "amount": "15.00",
         "currency": "USD"})
     assert late.status_code == 201
 
@@ -116,7 +116,7 @@ async def test_planted_mismatches_are_classified_and_the_safe_ones_healed(sys_: 
     found = await findings(sys_, run["id"])
 
     def key(payment: dict[str, Any]) -> str:
-        return f"{payment['id']}:a0"
+        return f"{payment['id']}:a0:primary"
 
     classes = {k: (f["class"], f["status"], f["heal"]) for k, f in found.items()}
     assert classes == {
@@ -222,6 +222,8 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
     left to an operator, since a retry would charge again."""
     from temporalio.testing import ActivityEnvironment
 
+    from activities.breaker import CircuitBreaker
+    from activities.gateway import Connection, GatewayActivities
     from activities.reconciliation import ReconciliationActivities
     from workflows.types import ReportPage
 
@@ -237,11 +239,13 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
                      lambda d: d.close_time is not None)
     for p, amount in ((ended, "10.00"), (waiting, "5.00")):
         late = await sys_.gateway.post("/charges", json={
-            "idempotency_key": f"{p['id']}:a0", "payment_id": p["id"], "amount": amount,
+            "idempotency_key": f"{p['id']}:a0:primary", "payment_id": p["id"], "amount": amount,
             "currency": "USD"})
         assert late.status_code == 201
 
-    posting = ReconciliationActivities(sys_.engine, sys_.gateway, sys_.temporal.client, "post")
+    gateway = GatewayActivities(sys_.engine, [Connection(name, client, CircuitBreaker(10_000))
+                                              for name, client in sys_.gateways.items()])
+    posting = ReconciliationActivities(sys_.engine, gateway, sys_.temporal.client, "post")
     env = ActivityEnvironment()
     page = await env.run(posting.reconcile_page, ReportPage("rec_post_test", start, now(), 0, 100))
     outcomes = {f: await env.run(posting.heal_finding, f) for f in page.to_heal}

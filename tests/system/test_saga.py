@@ -41,7 +41,7 @@ async def test_happy_path_moves_the_money_and_records_everything(sys_: System) -
     assert [(m["type"], m["amount"], m["balance_after"]) for m in moves] == [
         ("fee", "-2.01", "397.49"), ("payment", "-100.50", "399.50"), ("deposit", "500.00", "500.00")]
     assert await sys_.events(body["id"]) == [
-        "payment.initiated", "wallet.funds_reserved", "gateway.payment_approved",
+        "payment.initiated", "payment.routed", "wallet.funds_reserved", "gateway.payment_approved",
         "wallet.funds_deducted", "payment.completed"]
     charges = await sys_.charges(body["id"])
     assert [(c["amount"], c["currency"]) for c in charges] == [("100.50", "USD")]

@@ -21,7 +21,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from api.app import create_app
 from settings import tracing
 from tests.system.conftest import System
-from worker.main import build_worker, gateway_client
+from worker.main import build_worker, gateway_connections
 
 EXPORTER = InMemorySpanExporter()
 
@@ -35,9 +35,10 @@ async def traced(system: System) -> AsyncIterator[System]:
     settings = system.settings.model_copy(update={"temporal_task_queue": "paysaga-traced"})
     client = await Client.connect(settings.temporal_address, interceptors=[TracingInterceptor()])
     app = create_app(settings, temporal=client, tracing=True)
-    async with gateway_client(settings) as http:
-        HTTPXClientInstrumentor().instrument_client(http)
-        async with build_worker(client, system.engine, http, settings), \
+    async with gateway_connections(settings) as gateways:
+        for gateway in gateways:
+            HTTPXClientInstrumentor().instrument_client(gateway.http)
+        async with build_worker(client, system.engine, gateways, settings), \
                 app.router.lifespan_context(app), \
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
                                   headers={"Authorization": f"Bearer {system.key}"}) as api:

@@ -19,7 +19,7 @@ def test_opens_after_consecutive_failures_and_fails_fast() -> None:
     assert breaker.allow()
     breaker.failed()
     assert breaker.state == "open"
-    assert STATE._value.get() == 2
+    assert STATE.labels("primary")._value.get() == 2
     assert not breaker.allow()
     clock.now = 4
     assert breaker.retry_in() == 6
@@ -47,5 +47,5 @@ def test_half_open_lets_one_trial_through() -> None:
     assert breaker.allow()
     breaker.succeeded()
     assert breaker.state == "closed"
-    assert STATE._value.get() == 0
+    assert STATE.labels("primary")._value.get() == 0
     assert breaker.allow()
