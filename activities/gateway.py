@@ -39,6 +39,10 @@ from workflows.types import (
 )
 
 
+class NotSent(ApplicationError):
+    """No connection was made: the request never left this worker."""
+
+
 @dataclass
 class Connection:
     """One connector: its HTTP client, its own circuit breaker and the declines it calls soft."""
@@ -90,8 +94,14 @@ class GatewayActivities:
         activity.logger.info("charging %s at %s", key, conn.name)
         body = {"idempotency_key": key, "payment_id": req.payment_id,
                 "amount": to_major(req.amount, req.currency), "currency": req.currency}
-        response = await self._send(conn, "POST", "/charges", "charge", json=body,
-                                    headers={"Idempotency-Key": key})
+        try:
+            response = await self._send(conn, "POST", "/charges", "charge", json=body,
+                                        headers={"Idempotency-Key": key})
+        except NotSent:
+            if req.fail_fast and activity.info().attempt == 1:
+                # no connection, and no earlier attempt: nothing was ever sent under this key
+                return Charge(status="unreachable")
+            raise
         if response.status_code in (200, 201):
             return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
         if response.status_code == 429:
@@ -173,6 +183,11 @@ class GatewayActivities:
         started = time.perf_counter()
         try:
             response = await conn.http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            breaker.failed()
+            counted("unreachable")
+            raise NotSent(f"{conn.name} is unreachable ({type(err).__name__}): nothing was sent",
+                          type=GATEWAY_UNAVAILABLE) from None
         except httpx.TimeoutException:
             breaker.failed()
             counted("timeout")

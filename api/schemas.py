@@ -111,6 +111,10 @@ class PaymentPublic(BaseModel):
     max_manual_retries: int
     amount_refunded: str
     gateway_reference: str | None
+    connector: str | None = Field(default=None, description="the processor the payment is (or "
+                                  "was) charged at: its route's first, or where it failed over")
+    routing_reason: str | None = Field(default=None, description="why: the routing rule, split "
+                                       "bucket or default order that chose its route")
     created_at: str
     updated_at: str
     links: PaymentLinks

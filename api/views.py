@@ -49,7 +49,8 @@ def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
         metadata=p.get("metadata"), failure=failure,
         manual_retries=p.get("manual_retries", 0), max_manual_retries=p["max_manual_retries"],
         amount_refunded=to_major(p.get("amount_refunded", 0), c),
-        gateway_reference=p.get("gateway_reference"),
+        gateway_reference=p.get("gateway_reference"), connector=p.get("connector"),
+        routing_reason=p.get("routing_reason"),
         created_at=rfc3339(p["created_at"]), updated_at=rfc3339(p.get("updated_at") or p["created_at"]),
         links=PaymentLinks(self=f"/v1/payments/{pid}", events=f"/v1/payments/{pid}/events",
                            temporal_ui=f"{ui_base}/{pid}"),
@@ -60,5 +61,5 @@ def original_payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
     """The payment exactly as the request that created it was answered (for idempotent replays)."""
     created = {**p, "status": "pending", "wallet_id": None, "failure_code": None,
                "manual_retries": 0, "amount_refunded": 0, "gateway_reference": None,
-               "updated_at": p["created_at"]}
+               "connector": None, "routing_reason": None, "updated_at": p["created_at"]}
     return payment(created, ui_base)

@@ -32,7 +32,7 @@ class Behavior(BaseModel):
     # the decline code: a hard one (do_not_honor, insufficient_funds, fraudulent) or a soft one
     # that a connector may declare retryable elsewhere (processor_unavailable, try_again_later)
     decline_code: str = Field(default="do_not_honor", pattern=r"^[a-z_]{1,40}$")
-    # the charge is made, then the answer is a 500 (the response was lost on the way back)
+    # the charge is made (or found, on a retry), then the answer is a 500: the response was lost
     fail_after_charge_rate: float = Field(default=0.0, ge=0, le=1)
     retry_success_rate: float | None = Field(default=None, ge=0, le=1)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
@@ -155,7 +155,7 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             existing = gw.by_key.get(body.idempotency_key)
             record = existing or gw.decide_charge(body)
             hang = existing is None and gw.roll(gw.behavior.timeout_rate)
-            lost = existing is None and gw.roll(gw.behavior.fail_after_charge_rate)
+            lost = record["status"] == "succeeded" and gw.roll(gw.behavior.fail_after_charge_rate)
         if hang:
             await asyncio.sleep(gw.behavior.timeout_hang_seconds)
         if lost:

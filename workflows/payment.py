@@ -394,4 +394,6 @@ def _failover_reason(charge: Charge) -> str | None:
         return "retries spent, and the lookup found no charge"
     if charge.status == "circuit_open":
         return "circuit open: nothing was sent"
+    if charge.status == "unreachable":
+        return "unreachable: no connection, nothing was sent"
     return None

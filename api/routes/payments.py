@@ -52,7 +52,7 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJS
 COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
-           "created_at, updated_at")
+           "connector, routing_reason, created_at, updated_at")
 
 
 async def _projection(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:

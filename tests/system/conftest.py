@@ -100,6 +100,29 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+class Gateways:
+    """The fake gateways as real servers on loopback, each stoppable and restartable on its port
+    (a stopped one refuses connections, as a processor that is down does); their records live in
+    the app, so they survive a restart."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        self.ports = ports
+        self.apps = {name: create_gateway(Behavior(fail_rate=0.0), name=name) for name in ports}
+        self.running: dict[str, tuple[uvicorn.Server, asyncio.Task[None]]] = {}
+
+    async def start(self, name: str) -> None:
+        server = uvicorn.Server(uvicorn.Config(self.apps[name], host="127.0.0.1",
+                                               port=self.ports[name], log_level="error",
+                                               lifespan="off"))
+        self.running[name] = (server, asyncio.create_task(server.serve()))
+        await eventually(functools.partial(_port_open, self.ports[name]), bool, timeout=10)
+
+    async def stop(self, name: str) -> None:
+        server, task = self.running.pop(name)
+        server.should_exit = True
+        await task
+
+
 @dataclass
 class System:
     settings: Settings
@@ -110,6 +133,7 @@ class System:
     tenant: str
     key: str
     gateways: dict[str, httpx.AsyncClient]  # every connector's, primary and secondary
+    servers: Gateways
 
     async def behave(self, **profile: Any) -> None:
         """The same profile at every connector (so a fault fails a payment everywhere)."""
@@ -167,10 +191,9 @@ class System:
 @pytest_asyncio.fixture(scope="session")
 async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncIterator[System]:
     ports = {name: free_port() for name in CONNECTORS}
-    servers = {name: uvicorn.Server(uvicorn.Config(
-        create_gateway(Behavior(fail_rate=0.0), name=name), host="127.0.0.1", port=port,
-        log_level="error", lifespan="off")) for name, port in ports.items()}
-    tasks = [asyncio.create_task(server.serve()) for server in servers.values()]
+    servers = Gateways(ports)
+    for name in ports:
+        await servers.start(name)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     quick: dict[str, Any] = {"timeout_seconds": 1.0, "retry_initial_seconds": 0.05,
              "retry_max_interval_seconds": 0.2, "retry_max_attempts": 6,
@@ -188,8 +211,6 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
         worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
     )
-    for port in ports.values():
-        await eventually(functools.partial(_port_open, port), bool, timeout=10)
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"
     _, key = await create_key(engine, tenant_id=tenant, name="tests",
@@ -205,10 +226,9 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
             httpx.AsyncClient(base_url=urls["primary"]) as primary, \
             httpx.AsyncClient(base_url=urls["secondary"]) as secondary:
         yield System(settings, api, primary, temporal, engine, tenant, key,
-                     {"primary": primary, "secondary": secondary})
-    for server in servers.values():
-        server.should_exit = True
-    await asyncio.gather(*tasks)
+                     {"primary": primary, "secondary": secondary}, servers)
+    for name in list(servers.running):
+        await servers.stop(name)
     await engine.dispose()
 
 
