@@ -116,7 +116,8 @@ class ReconciliationActivities:
                 "INSERT INTO reconciliation_seen (reconciliation_id, key) "
                 "SELECT :r, unnest(CAST(:keys AS TEXT[])) ON CONFLICT DO NOTHING"),
                 {"r": page.reconciliation_id, "keys": [str(c["idempotency_key"]) for c in charges]})
-            await self._count(conn, page.reconciliation_id, page.cursor, counts)
+            await self._count(conn, page.reconciliation_id,
+                              f"{connector.name}:{page.cursor}", counts)
         activity.logger.info("reconciliation %s: page at %d, %d records: %s",
                              page.reconciliation_id, page.cursor, len(items), dict(counts))
         return PageOutcome(len(items), body.get("next_cursor"), to_heal)
@@ -231,7 +232,7 @@ class ReconciliationActivities:
                               dedupe=f"finding:{row.id}:found")
         return int(row.id) if row.status == "healing" else None
 
-    async def _count(self, conn: AsyncConnection, run_id: str, cursor: int,
+    async def _count(self, conn: AsyncConnection, run_id: str, cursor: str,
                      counts: Counter[str]) -> None:
         await conn.execute(text(
             "INSERT INTO reconciliation_pages (reconciliation_id, cursor, counts) "
@@ -289,7 +290,7 @@ class ReconciliationActivities:
                                    self.gateway.at(r.connector).name)
             if rows:
                 # ledger-side pages count under negative cursors, apart from the report's
-                await self._count(conn, side.reconciliation_id, -1 - side.page, counts)
+                await self._count(conn, side.reconciliation_id, f"ledger:{side.page}", counts)
         return LedgerSideOutcome(len(rows), rows[-1].reference if len(rows) == side.limit else None)
 
     # -- healing ----------------------------------------------------------------------------------

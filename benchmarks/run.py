@@ -33,7 +33,8 @@ from temporalio.worker import Worker
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 
-PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "TEMPORAL_PORT": 17233,
+PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "GATEWAY_SECONDARY_PORT": 18002,
+         "TEMPORAL_PORT": 17233,
          "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433}
 IN_FLIGHT = 20
 SETTLED = ("completed", "failed", "exhausted", "canceled")

@@ -23,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from temporalio.client import Client
 
 from db.engine import make_engine
@@ -36,7 +38,8 @@ from devstack.__main__ import Part, create_dev_key, wait_port
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 
-PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "temporal": 27233, "ui": 28233, "pg": 25433}
+PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
+         "ui": 28233, "pg": 25433}
 SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded"}
 WORKERS = ("worker-1", "worker-2")
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
@@ -51,6 +54,7 @@ class Stack:
         self.env = dict(os.environ, PYTHONUNBUFFERED="1",
                         TEMPORAL_ADDRESS=f"127.0.0.1:{PORTS['temporal']}",
                         GATEWAY_URL=f"http://127.0.0.1:{PORTS['gateway']}",
+                        GATEWAY_SECONDARY_URL=f"http://127.0.0.1:{PORTS['secondary']}",
                         API_PORT=str(PORTS["api"]), GATEWAY_PORT=str(PORTS["gateway"]),
                         WORKER_METRICS_PORT="0", WORKER_SDK_METRICS_PORT="0",
                         GATEWAY_TIMEOUT_SECONDS="2", GATEWAY_RETRY_INITIAL_SECONDS="0.2",
@@ -89,11 +93,15 @@ class Stack:
         key = create_dev_key(self.env, None, self.logs / "keys.log")
         self.start_temporal()
         self.part("gateway", [sys.executable, "-m", "fakegateway"])
+        self.part("secondary", [sys.executable, "-m", "fakegateway"], GATEWAY_NAME="secondary",
+                  GATEWAY_PORT=str(PORTS["secondary"]),
+                  GATEWAY_RECORDS_PATH=str(self.root / "gateway-secondary.sqlite"))
         for name in WORKERS:
             self.start_worker(name)
         for name, port in APIS.items():
             wait_port(port, self.start_api(name), 30, name)
         wait_port(PORTS["gateway"], self.parts["gateway"], 30, "gateway")
+        wait_port(PORTS["secondary"], self.parts["secondary"], 30, "secondary gateway")
         return key
 
     def down(self) -> None:
@@ -125,7 +133,8 @@ async def submit(apis: list[httpx.AsyncClient], path: str, body: dict[str, Any],
     return None
 
 
-async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: list[str]) -> None:
+async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: list[str],
+                 during_outage: Callable[[], Awaitable[None]]) -> None:
     rng = random.Random(7)
     step = 1.5 if quick else 3.0
 
@@ -168,13 +177,14 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
     await behave("full outage", down=True)
     await asyncio.sleep(step * 1.5)
     await behave("default profile")
-    # the gateway crashes: its records (the outside truth reconciliation reads) survive on disk
+    # the primary processor crashes and stays down a while: payments fail over to the secondary;
+    # its records (the outside truth reconciliation reads) survive on disk
     stack.parts["gateway"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
-    await asyncio.sleep(0.5)
+    await during_outage()
     stack.part("gateway", [sys.executable, "-m", "fakegateway"])
     await asyncio.to_thread(wait_port, PORTS["gateway"], stack.parts["gateway"], 30, "gateway")
     await behave("default profile, after a restart")
-    log.append("gateway: SIGKILL and restart")
+    log.append("gateway: SIGKILL, an outage with failover, and restart")
     stack.parts["temporal"].stop()
     await asyncio.to_thread(stack.start_temporal)
     log.append("temporal: restart")
@@ -194,6 +204,7 @@ async def main(count: int, quick: bool) -> int:
         key = await asyncio.to_thread(stack.up)
         injected: list[str] = []
         began = datetime.now(UTC) - timedelta(seconds=1)
+        failed_over = 0
         reconciled: dict[str, Any] = {}
         try:
             apis = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
@@ -237,9 +248,17 @@ async def main(count: int, quick: bool) -> int:
                                                 {"amount": "1.00"}, deadline, refused=(409,)))
 
             print(f"submitting {count} payments and refunds while injecting faults ...", flush=True)
-            chaos = asyncio.create_task(faults(stack, gateway, quick, injected))
+            extra: list[str | None] = []
+
+            async def during_outage() -> None:
+                """Payments made while the primary is down: each fails over to the secondary."""
+                extra.extend(await asyncio.gather(*(one(count + i) for i in range(6))))
+                await asyncio.sleep(3)
+
+            chaos = asyncio.create_task(faults(stack, gateway, quick, injected, during_outage))
             ids = await asyncio.gather(*(one(i) for i in range(count)))
             await chaos
+            ids += extra
             lost = sum(1 for pid in ids if pid is None)
             await asyncio.gather(*refunding)
             print("waiting for every payment to settle ...", flush=True)
@@ -261,7 +280,14 @@ async def main(count: int, quick: bool) -> int:
             reconciled = await reconcile(api, began)
             engine = make_engine(stack.env["DATABASE_URL"], pool_size=2)
             temporal = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
-            records = (await gateway.get("/charges")).json()
+            records = (await gateway.get("/charges")).json()  # every processor's
+            async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{PORTS['secondary']}", timeout=5) as secondary:
+                records += (await secondary.get("/charges")).json()
+            async with engine.connect() as conn:
+                failed_over = (await conn.execute(text(
+                    "SELECT count(*) FROM payments WHERE connector = 'secondary' "
+                    "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar()
             violations = await check(engine, records, temporal)
             await engine.dispose()
             for client in apis:
@@ -271,7 +297,8 @@ async def main(count: int, quick: bool) -> int:
             await asyncio.to_thread(stack.down)
     unsettled = sum(n for s, n in outcomes.items() if s not in SETTLED)
     print("\n| what | count |\n|---|---|")
-    print(f"| payments submitted | {count} |")
+    print(f"| payments submitted | {count} + {len(ids) - count} during the primary's outage |")
+    print(f"| charged at the secondary (failed over) | {failed_over} |")
     print(f"| never accepted by the API | {lost} |")
     print(f"| refunds requested during the faults | {len(refunds)} |")
     print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")

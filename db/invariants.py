@@ -1,6 +1,7 @@
 """The money invariants, checked against the database and the gateway's record of charges.
 
-`python -m db.invariants` (DATABASE_URL, GATEWAY_URL) prints each violation and exits 1 if any.
+`python -m db.invariants` (DATABASE_URL, CONNECTORS or GATEWAY_URL) prints each violation and exits
+1 if any. Charges are counted across every connector.
 
 1. per currency, all ledger entries sum to zero;
 2. every wallet's balance equals the sum of its entries, its held amount equals its active holds,
@@ -146,8 +147,10 @@ async def _main() -> int:
 
     s = get_settings()
     engine = make_engine(s.database_url_or_dev, pool_size=1)
-    async with httpx.AsyncClient(base_url=s.gateway_url) as http:
-        records = (await http.get("/charges")).json()
+    records = []
+    for connector in s.connector_list:  # every processor's charges and refunds
+        async with httpx.AsyncClient(base_url=connector.base_url) as http:
+            records += (await http.get("/charges")).json()
     temporal = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)
     violations = await check(engine, records, temporal)
     await engine.dispose()

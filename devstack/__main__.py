@@ -90,7 +90,8 @@ def main() -> int:
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for port, var in ((s.temporal_port, "TEMPORAL_PORT"), (s.temporal_ui_port, "TEMPORAL_UI_PORT"),
-                      (s.api_port, "API_PORT"), (s.gateway_port, "GATEWAY_PORT")):
+                      (s.api_port, "API_PORT"), (s.gateway_port, "GATEWAY_PORT"),
+                      (s.gateway_secondary_port, "GATEWAY_SECONDARY_PORT")):
         if not port_free(port):
             print(f"port {port} is in use: stop what holds it or set {var}", file=sys.stderr)
             return 1
@@ -104,6 +105,8 @@ def main() -> int:
         "GATEWAY_URL": f"http://127.0.0.1:{s.gateway_port}",
         "PYTHONUNBUFFERED": "1",
     })
+    # two processors, each a fake gateway of its own: payments route primary, then secondary
+    env["GATEWAY_SECONDARY_URL"] = f"http://127.0.0.1:{s.gateway_secondary_port}"
     try:
         temporal = Part("temporal", [
             temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
@@ -139,14 +142,19 @@ def main() -> int:
 
         wait_port(s.temporal_port, temporal, 60, "the Temporal dev server")
         gateway = Part("gateway", [sys.executable, "-m", "fakegateway"], logs / "gateway.log", env)
+        secondary = Part("gateway-secondary", [sys.executable, "-m", "fakegateway"],
+                         logs / "gateway-secondary.log", dict(
+                             env, GATEWAY_NAME="secondary", GATEWAY_PORT=str(s.gateway_secondary_port),
+                             GATEWAY_RECORDS_PATH=str(data / "gateway-secondary.sqlite")))
         workers = [Part(name, [sys.executable, "-m", "worker"], logs / f"{name}.log",
                         _worker_env(env, s, i, name))
                    for i, name in enumerate(_worker_names(s.worker_processes))]
         api = Part("api", [sys.executable, "-m", "api"], logs / "api.log", env)
-        for part in (gateway, *workers, api):
+        for part in (gateway, secondary, *workers, api):
             part.start()
             parts.append(part)
         wait_port(s.gateway_port, gateway, 30, "the fake gateway")
+        wait_port(s.gateway_secondary_port, secondary, 30, "the secondary fake gateway")
         wait_port(s.api_port, api, 30, "the API")
 
         print(f"""
@@ -155,11 +163,12 @@ paysaga is running
   Temporal UI    http://localhost:{s.temporal_ui_port}
   Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}
   Task queue     {s.temporal_task_queue}
-  Fake gateway   http://localhost:{s.gateway_port}   (GET /charges, PUT /behavior)
+  Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
+                 (GET /charges, PUT /behavior; payments fail over from primary to secondary)
   PostgreSQL     {_redact(database_url)}  ({db_where})
   API key        {secret}
                  export PAYSAGA_KEY={secret}
-  Logs           {logs}/{{temporal,postgres,gateway,worker,api}}.log
+  Logs           {logs}/{{temporal,postgres,gateway,gateway-secondary,worker,api}}.log
 Ctrl-C stops everything; data survives in {data}.
 """, flush=True)
         return supervise(parts)

@@ -41,9 +41,11 @@ class Settings(BaseSettings):
     gateway_records_path: str = ""
     gateway_name: str = "primary"  # the fake gateway's name (make dev runs primary and secondary)
     gateway_secondary_port: int = 8002
+    gateway_secondary_url: str = "http://127.0.0.1:8002"
 
-    # Payment processors and the routing among them (settings/routing.py). No CONNECTORS: one
-    # connector, `primary`, at GATEWAY_URL with the GATEWAY_* timeout, retry and breaker settings.
+    # Payment processors and the routing among them (settings/routing.py). No CONNECTORS: make
+    # dev's two, `primary` at GATEWAY_URL and `secondary` at GATEWAY_SECONDARY_URL (empty: none),
+    # with the GATEWAY_* timeout, retry and breaker settings. Production sets CONNECTORS.
     connectors: list[Connector] = Field(default_factory=list)
     routing_rules: list[Rule] = Field(default_factory=list)
     routing_default: list[str] | None = None
@@ -127,14 +129,18 @@ class Settings(BaseSettings):
 
     @property
     def connector_list(self) -> list[Connector]:
-        return self.connectors or [Connector(
-            name="primary", base_url=self.gateway_url, timeout_seconds=self.gateway_timeout_seconds,
+        if self.connectors:
+            return self.connectors
+        urls = {"primary": self.gateway_url, "secondary": self.gateway_secondary_url}
+        return [Connector(
+            name=name, base_url=url, timeout_seconds=self.gateway_timeout_seconds,
             retry_initial_seconds=self.gateway_retry_initial_seconds,
             retry_backoff=self.gateway_retry_backoff,
             retry_max_interval_seconds=self.gateway_retry_max_interval_seconds,
             retry_max_attempts=self.gateway_retry_max_attempts,
             breaker_failures=self.gateway_breaker_failures,
-            breaker_cooldown_seconds=self.gateway_breaker_cooldown_seconds)]
+            breaker_cooldown_seconds=self.gateway_breaker_cooldown_seconds)
+            for name, url in urls.items() if url]
 
     def webhook_host_allowed(self, host: str | None) -> bool:
         allowed = {h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()}

@@ -1,7 +1,7 @@
 """Reconciliation (workflow type `Reconciliation`): prove from the gateway's settlement report that
 every cent it moved is in the ledger, and heal what is safe to heal.
 
-    begin -> for each page of the report: classify it (findings recorded), heal what it queued
+    begin -> for each connector, each page of its report: classify it, heal what it queued
           -> continue-as-new every `pages_per_run` pages, carrying only the cursor
           -> the ledger's side: captures in the window with no charge in the report
           -> finish: counts by class, the run's critical findings on its search attribute
@@ -54,20 +54,28 @@ class ReconciliationWorkflow:
                 "begin_reconciliation", run, start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=READ_RETRY, summary=f"{run.trigger}: {run.start} to {run.end}")
 
-        cursor: int | None = run.cursor
-        while cursor is not None:
-            page: PageOutcome = await workflow.execute_activity(
-                "reconcile_page",
-                ReportPage(run.reconciliation_id, run.start, run.end, cursor, run.page_size),
-                result_type=PageOutcome, start_to_close_timeout=STEP, retry_policy=READ_RETRY,
-                summary=f"page {run.pages + 1} of the report: match, classify, record")
-            for finding in page.to_heal:
-                await self._heal(finding)
-            run.pages += 1
-            cursor = page.next_cursor
-            if cursor is not None and run.pages % run.pages_per_run == 0:
-                run.cursor = cursor
-                workflow.continue_as_new(run)
+        sources: list[str | None] = list(run.connectors) or [None]  # None: the default connector
+        while run.connector_index < len(sources):
+            connector = sources[run.connector_index]
+            cursor: int | None = run.cursor
+            while cursor is not None:
+                page: PageOutcome = await workflow.execute_activity(
+                    "reconcile_page",
+                    ReportPage(run.reconciliation_id, run.start, run.end, cursor, run.page_size,
+                               connector),
+                    result_type=PageOutcome, start_to_close_timeout=STEP, retry_policy=READ_RETRY,
+                    summary=f"page {run.pages + 1}: {connector or 'the gateway'}'s report: "
+                            "match, classify, record")
+                for finding in page.to_heal:
+                    await self._heal(finding)
+                run.pages += 1
+                cursor = page.next_cursor
+                if cursor is None:
+                    run.connector_index, run.cursor = run.connector_index + 1, 0
+                else:
+                    run.cursor = cursor
+                if run.pages % run.pages_per_run == 0 and run.connector_index < len(sources):
+                    workflow.continue_as_new(run)
 
         after: str | None = ""
         side_page = 0

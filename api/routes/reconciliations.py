@@ -136,7 +136,8 @@ async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: Rec
     s = state.settings
     run = ReconcileRun(rid, window["from"], window["to"], "api", principal.key_id,
                        page_size=s.reconciliation_page_size,
-                       pages_per_run=s.reconciliation_pages_per_run)
+                       pages_per_run=s.reconciliation_pages_per_run,
+                       connectors=[c.name for c in s.connector_list])
     response.headers["Location"] = f"/v1/reconciliations/{rid}"
     try:
         await state.temporal.start_workflow(

@@ -25,7 +25,8 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     assert "| refunds accepted | 0 |" not in report
     assert "temporal: restart" in report
     assert "postgresql: restart" in report
-    assert "gateway: SIGKILL and restart" in report
+    assert "gateway: SIGKILL, an outage with failover, and restart" in report
+    assert "| charged at the secondary (failed over) | 0 |" not in report, report
     assert "| reconciliation | completed: " in report, report
     assert "| unexplained reconciliation findings | 0 |" in report, report
     assert run.returncode == 0, report + run.stderr[-3000:]

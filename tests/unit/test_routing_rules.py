@@ -60,7 +60,9 @@ def test_a_broken_configuration_is_refused_by_name(rules: list[dict[str, object]
                                  "routing_default": default})
 
 
-def test_without_connectors_the_gateway_settings_make_one_primary() -> None:
-    s = Settings(gateway_url="http://gw:9", gateway_retry_max_attempts=7)
+def test_without_connectors_the_gateway_settings_make_make_devs_two() -> None:
+    s = Settings(gateway_url="http://gw:9", gateway_secondary_url="http://gw:10",
+                 gateway_retry_max_attempts=7)
     assert [(c.name, c.base_url, c.retry_max_attempts) for c in s.connector_list] == [
-        ("primary", "http://gw:9", 7)]
+        ("primary", "http://gw:9", 7), ("secondary", "http://gw:10", 7)]
+    assert [c.name for c in Settings(gateway_secondary_url="").connector_list] == ["primary"]

@@ -34,7 +34,8 @@ def walkthrough_blocks() -> list[str]:
 def test_the_readme_walkthrough_works_as_written() -> None:
     blocks = walkthrough_blocks()
     assert len(blocks) >= 2
-    ports = {name: _free_port() for name in ("API_PORT", "GATEWAY_PORT", "TEMPORAL_PORT",
+    ports = {name: _free_port() for name in ("API_PORT", "GATEWAY_PORT", "GATEWAY_SECONDARY_PORT",
+                                                "TEMPORAL_PORT",
                                                 "TEMPORAL_UI_PORT", "EMBEDDED_PG_PORT",
                                                 "WORKER_METRICS_PORT", "WORKER_SDK_METRICS_PORT")}
     with tempfile.TemporaryDirectory(prefix="paysaga-readme-") as data:
@@ -59,6 +60,7 @@ def test_the_readme_walkthrough_works_as_written() -> None:
                 [sys.executable, "-m", "db.invariants"], cwd=ROOT, capture_output=True, text=True,
                 timeout=60, check=False, env=dict(
                     env, GATEWAY_URL=f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
+                    GATEWAY_SECONDARY_URL=f"http://127.0.0.1:{ports['GATEWAY_SECONDARY_PORT']}",
                     TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}"))
         finally:
             stack.send_signal(signal.SIGINT)
