@@ -285,7 +285,7 @@ async def main(count: int, quick: bool) -> int:
                     base_url=f"http://127.0.0.1:{PORTS['secondary']}", timeout=5) as secondary:
                 records += (await secondary.get("/charges")).json()
             async with engine.connect() as conn:
-                failed_over = (await conn.execute(text(
+                failed_over = int((await conn.execute(text(
                     "SELECT count(*) FROM payments WHERE connector = 'secondary' "
                     "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar()
             violations = await check(engine, records, temporal)
