@@ -287,7 +287,7 @@ async def main(count: int, quick: bool) -> int:
             async with engine.connect() as conn:
                 failed_over = int((await conn.execute(text(
                     "SELECT count(*) FROM payments WHERE connector = 'secondary' "
-                    "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar()
+                    "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar() or 0)
             violations = await check(engine, records, temporal)
             await engine.dispose()
             for client in apis:
