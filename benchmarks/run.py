@@ -306,6 +306,9 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                                     limits=httpx.Limits(max_connections=200))
             gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}")
             await gateway.put("/behavior", json={"fail_rate": 0.0})
+            secondary = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{PORTS['GATEWAY_SECONDARY_PORT']}")
+            await secondary.put("/behavior", json={"fail_rate": 0.0})
             temporal = await Client.connect(f"127.0.0.1:{PORTS['TEMPORAL_PORT']}")
             bench = Bench(api, gateway, temporal, proc.pid)
             results: dict[str, Any] = {"worker_rss_mb_after_completed": {"0": bench.worker_rss_mb()}}
@@ -355,6 +358,13 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                 results["rate_limit"] = await rate_limit_cost(
                     f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga")
                 print(f"  {results['rate_limit']}", flush=True)
+                print("failover, one at a time: primary soft-declines, secondary charges ...",
+                      flush=True)
+                await gateway.put("/behavior", json={
+                    "fail_rate": 0.0, "decline_rate": 1.0, "decline_code": "processor_unavailable"})
+                results["failover"] = await bench.one_at_a_time(spread[0], 50)
+                await gateway.put("/behavior", json={"fail_rate": 0.0})
+                print(f"  {results['failover']}", flush=True)
                 print("reconciliation of 100,000 gateway records ...", flush=True)
                 results["reconciliation"] = await reconcile_bench(
                     api, Path(tmp), f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}"
@@ -362,6 +372,7 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                 print(f"  {results['reconciliation']}", flush=True)
             await api.aclose()
             await gateway.aclose()
+            await secondary.aclose()
         finally:
             proc.send_signal(2)
             proc.wait(60)
@@ -387,6 +398,9 @@ def report(r: dict[str, Any]) -> None:
     for name, value, target in rows:
         print(f"{name:<50} {value!s:<24} {target}")
     print(f"  Running by type and status: {r['running_workflows']['by_type_and_status']}")
+    if "failover" in r:
+        f = r["failover"]["latency_ms"]
+        print(f"{'failover (primary soft-declines), p50 / p99 ms':<50} {f['p50']} / {f['p99']}")
     if "reconciliation" in r:
         rec = r["reconciliation"]
         print(f"{'reconciliation of 100,000 records: s / records/s':<50} "
