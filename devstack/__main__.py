@@ -77,6 +77,10 @@ def port_free(port: int) -> bool:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # the first Ctrl-C (or kill) stops everything; a second one, even an instant later (a
+    # terminal and a `timeout` wrapper both forwarding it), must not cut that short and orphan parts
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
