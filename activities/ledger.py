@@ -366,14 +366,15 @@ async def _open(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorP
                 f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
                 non_retryable=True)
         return False
-    await ledger.emit(conn, "payment.initiated", p.tenant_id, p.payment_id, 0, {
+    opened = [Event("payment.initiated", p.tenant_id, p.payment_id, 0, {
         "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
         "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
         "currency": p.currency,
-    })
+    })]
     if plans:
-        await ledger.emit(conn, "payment.routed", p.tenant_id, p.payment_id, 0, {
-            "connector": connector, "route": [plan.name for plan in plans], "reason": why})
+        opened.append(Event("payment.routed", p.tenant_id, p.payment_id, 0, {
+            "connector": connector, "route": [plan.name for plan in plans], "reason": why}))
+    await ledger.emit_all(conn, opened)  # one round trip
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,10 +42,6 @@ from workflows.types import (
 )
 
 
-def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _money(amount: object, currency: str) -> str:
     """A gateway amount in the API's form (decimal string in major units), when it parses."""
     try:
@@ -68,7 +65,7 @@ class ReconciliationActivities:
                 "INSERT INTO reconciliations (id, trigger, requested_by, window_start, window_end, "
                 "status) VALUES (:id, :trigger, :by, :s, :e, 'running') ON CONFLICT (id) DO NOTHING"),
                 {"id": run.reconciliation_id, "trigger": run.trigger, "by": run.requested_by,
-                 "s": _ts(run.start), "e": _ts(run.end)})
+                 "s": datetime.fromisoformat(run.start), "e": datetime.fromisoformat(run.end)})
 
     # -- the report's side ----------------------------------------------------------------------
 
@@ -171,20 +168,9 @@ class ReconciliationActivities:
         """Whether the workflows of payments still in flight run: only those are asked."""
         asking = {k: p for k, p in payments.items() if p.status in rules.IN_FLIGHT_STATUSES
                   and not p.captured}
-
-        async def running(payment_id: str) -> bool:
-            try:
-                desc = await self.temporal.get_workflow_handle(payment_id).describe()
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND:
-                    return False
-                raise
-            return desc.status == WorkflowExecutionStatus.RUNNING
-
-        answers = await asyncio.gather(*(running(p.id) for p in asking.values()))
+        answers = await asyncio.gather(*(self._running(p.id) for p in asking.values()))
         for (key, p), answer in zip(asking.items(), answers, strict=True):
-            payments[key] = LedgerPayment(p.id, p.tenant_id, p.status, p.attempt, p.amount,
-                                          p.currency, p.captured, p.hold, running=answer)
+            payments[key] = replace(p, running=answer)
 
     async def _record(self, conn: AsyncConnection, run_id: str, record: dict[str, Any],
                       verdict: Verdict, payment: LedgerPayment | None,
@@ -261,7 +247,8 @@ class ReconciliationActivities:
                                     AND s.key = j.payment_id || '\\:a' || split_part(j.reference, ':', 3)
                                                 || COALESCE('\\:' || p.connector, ''))
                 ORDER BY j.reference LIMIT :n
-                """), {"s": _ts(side.start), "e": _ts(side.end), "after": side.after,
+                """), {"s": datetime.fromisoformat(side.start),
+                       "e": datetime.fromisoformat(side.end), "after": side.after,
                        "r": side.reconciliation_id, "n": side.limit})).all()
         counts: Counter[str] = Counter()
         missing = []
@@ -373,10 +360,16 @@ class ReconciliationActivities:
 
     @activity.defn(name="heal_failed")
     async def heal_failed(self, finding_id: int, why: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text(
-                "UPDATE reconciliation_findings SET status = 'open', outcome = :o, updated_at = now() "
-                "WHERE id = :f AND status = 'healing'"), {"o": f"heal failed: {why}", "f": finding_id})
+        """A heal whose retries are spent: an open exception, with its event like any heal's."""
+        async with self.engine.connect() as conn:
+            f = (await conn.execute(text(
+                "SELECT f.gateway_key, f.heal, p.id, p.tenant_id, p.amount, p.currency "
+                "FROM reconciliation_findings f JOIN payments p ON p.id = f.payment_id "
+                "WHERE f.id = :f"), {"f": finding_id})).one()
+        parsed = rules.parse_gateway_key(f.gateway_key)
+        step = CaptureFunds(f.id, f.tenant_id, parsed[1] if parsed else 0, f.amount, 0,
+                            f.currency, None)
+        await self._settle(finding_id, step, "open", Heal(f.heal), f"heal failed: {why}")
 
     # -- the end --------------------------------------------------------------------------------
 
@@ -389,8 +382,6 @@ class ReconciliationActivities:
                     {"r": run_id}):
                 counts.update(page)
             total = dict(sorted(counts.items()))
-            critical = sum(n for k, n in counts.items()
-                           if rules.SEVERITY.get(Finding(k)) == "critical")
             done = await conn.execute(text(
                 "UPDATE reconciliations SET status = 'completed', counts = CAST(:c AS JSONB), "
                 "completed_at = now() WHERE id = :r AND status = 'running'"),
@@ -402,11 +393,10 @@ class ReconciliationActivities:
             if done.rowcount:
                 await ledger.emit(conn, "reconciliation.completed", SYSTEM_TENANT, None, 0,
                                   {"reconciliation_id": run_id, "counts": total,
-                                   "critical": critical}, dedupe=f"{run_id}:completed")
+                                   "critical": rules.critical(total)},
+                                  dedupe=f"{run_id}:completed")
             else:  # finished before (a retried step): its stored counts
                 stored = (await conn.execute(text(
                     "SELECT counts FROM reconciliations WHERE id = :r"), {"r": run_id})).scalar()
                 total = dict(stored or {})
-                critical = sum(n for k, n in total.items()
-                               if rules.SEVERITY.get(Finding(k)) == "critical")
-        return ReconcileReport(run_id, total, critical)
+        return ReconcileReport(run_id, total, rules.critical(total))

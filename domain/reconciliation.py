@@ -54,6 +54,11 @@ IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing"})
 HEAL_KEY_PREFIX = "recon:"
 
 
+def critical(counts: dict[str, int]) -> int:
+    """How many of a run's records (counts by class) are critical findings."""
+    return sum(n for k, n in counts.items() if SEVERITY.get(Finding(k)) == "critical")
+
+
 def heal_key(charge_id: str) -> str:
     """The idempotency key of a heal's gateway refund: one per charge, whichever run heals it."""
     return f"{HEAL_KEY_PREFIX}{charge_id}"

@@ -42,10 +42,11 @@ async def gateway_connections(settings: Settings) -> AsyncIterator[list[Connecti
 def router(settings: Settings) -> Router:
     """The payment's route by the declared rules (settings/routing.py), with each connector's
     timeout and retry policy for the workflow."""
-    by_name = {c.name: c for c in settings.connector_list}
+    connectors = settings.connector_list  # a property that builds them: once, not per payment
+    by_name = {c.name: c for c in connectors}
 
     def decide(p: PaymentInput) -> tuple[list[ConnectorPlan], str]:
-        order, why = routing.route(settings.connector_list, settings.routing_rules,
+        order, why = routing.route(connectors, settings.routing_rules,
                                    settings.routing_default, payment_id=p.payment_id,
                                    currency=p.currency, amount=Decimal(to_major(p.amount, p.currency)),
                                    tenant=p.tenant_id)

@@ -179,11 +179,9 @@ class PaymentWorkflow:
                 ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
                               plan.name if plan else None, fail_fast),
                 result_type=Charge,
-                start_to_close_timeout=(policies.connector_timeout(plan) if plan
-                                        else policies.gateway_timeout(p.policy)),
+                start_to_close_timeout=policies.charge_timeout(p.policy, plan),
                 schedule_to_close_timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
-                retry_policy=(policies.connector_retry(plan) if plan
-                              else policies.gateway_retry(p.policy)),
+                retry_policy=policies.charge_retry(p.policy, plan),
                 summary=f"charge attempt {self._attempt} at {where}, until the hold expires",
             )
             return charge
@@ -195,8 +193,7 @@ class PaymentWorkflow:
             if err.retry_state == RetryState.TIMEOUT:
                 # The hold expired first. A call may still be in flight on a worker: it ends
                 # within one attempt's timeout, so wait that long before asking.
-                await workflow.sleep(policies.connector_timeout(plan) if plan
-                                     else policies.gateway_timeout(p.policy),
+                await workflow.sleep(policies.charge_timeout(p.policy, plan),
                                      summary="hold expired: let any call in flight end")
                 charge = await self._lookup_charge(plan)
                 return charge if charge.status != "not_found" else Charge(status="expired")
@@ -210,8 +207,7 @@ class PaymentWorkflow:
             ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
                           plan.name if plan else None),
             result_type=Charge,
-            start_to_close_timeout=(policies.connector_timeout(plan) if plan
-                                    else policies.gateway_timeout(p.policy)),
+            start_to_close_timeout=policies.charge_timeout(p.policy, plan),
             retry_policy=policies.lookup_retry(p.policy),
             summary=f"outcome unknown: look the charge up at {plan.name if plan else 'the gateway'}"
                     " by its idempotency key",

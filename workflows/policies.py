@@ -27,14 +27,19 @@ def ledger_retry(p: SagaPolicy) -> RetryPolicy:
     )
 
 
-def gateway_retry(p: SagaPolicy) -> RetryPolicy:
+def _backoff(initial: float, backoff: float, max_interval: float, attempts: int) -> RetryPolicy:
     return RetryPolicy(
-        initial_interval=timedelta(seconds=p.gateway_retry_initial_seconds),
-        backoff_coefficient=p.gateway_retry_backoff,
-        maximum_interval=timedelta(seconds=p.gateway_retry_max_interval_seconds),
-        maximum_attempts=p.gateway_retry_max_attempts,
+        initial_interval=timedelta(seconds=initial),
+        backoff_coefficient=backoff,
+        maximum_interval=timedelta(seconds=max_interval),
+        maximum_attempts=attempts,
         non_retryable_error_types=NON_RETRYABLE,
     )
+
+
+def gateway_retry(p: SagaPolicy) -> RetryPolicy:
+    return _backoff(p.gateway_retry_initial_seconds, p.gateway_retry_backoff,
+                    p.gateway_retry_max_interval_seconds, p.gateway_retry_max_attempts)
 
 
 def lookup_retry(p: SagaPolicy) -> RetryPolicy:
@@ -56,16 +61,15 @@ def gateway_timeout(p: SagaPolicy) -> timedelta:
     return timedelta(seconds=p.gateway_timeout_seconds + 5)
 
 
-def connector_retry(c: ConnectorPlan) -> RetryPolicy:
-    """A routed charge: the connector's own retry policy (CONNECTORS)."""
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=c.retry_initial_seconds),
-        backoff_coefficient=c.retry_backoff,
-        maximum_interval=timedelta(seconds=c.retry_max_interval_seconds),
-        maximum_attempts=c.retry_max_attempts,
-        non_retryable_error_types=NON_RETRYABLE,
-    )
+def charge_retry(p: SagaPolicy, c: ConnectorPlan | None) -> RetryPolicy:
+    """A charge's retries: its connector's own policy (CONNECTORS), or, for a payment from before
+    routing, the saga policy's."""
+    if c is None:
+        return gateway_retry(p)
+    return _backoff(c.retry_initial_seconds, c.retry_backoff, c.retry_max_interval_seconds,
+                    c.retry_max_attempts)
 
 
-def connector_timeout(c: ConnectorPlan) -> timedelta:
-    return timedelta(seconds=c.timeout_seconds + 5)  # as gateway_timeout
+def charge_timeout(p: SagaPolicy, c: ConnectorPlan | None) -> timedelta:
+    """One call's timeout at a connector (as gateway_timeout: a little over the HTTP client's)."""
+    return gateway_timeout(p) if c is None else timedelta(seconds=c.timeout_seconds + 5)

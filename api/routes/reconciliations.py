@@ -27,7 +27,7 @@ from api.schemas import Strict
 from db.ledger import emit
 from domain.fingerprint import fingerprint
 from domain.ids import reconciliation_id
-from domain.reconciliation import QUIET, Finding
+from domain.reconciliation import QUIET, Finding, critical
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.start import ONCE
 from workflows.types import ReconcileRun
@@ -96,15 +96,12 @@ class Resolve(Strict):
 
 
 def _finding(r: Any) -> FindingPublic:
+    """A `reconciliation_findings` row, read as a mapping (`class` is a Python keyword)."""
     return FindingPublic.model_validate({
-        "id": r.id, "class": r["class"], "severity": r.severity, "status": r.status,
-        "heal": r.heal, "outcome": r.outcome, "gateway_key": r.gateway_key,
-        "gateway_reference": r.gateway_reference, "payment_id": r.payment_id,
-        "tenant_id": r.tenant_id, "evidence": r.evidence, "note": r.note,
-        "resolved_by": r.resolved_by, "first_reconciliation_id": r.first_reconciliation_id,
-        "last_reconciliation_id": r.last_reconciliation_id, "times_seen": r.times_seen,
-        "created_at": views.rfc3339(r.created_at),
-        "resolved_at": views.rfc3339(r.resolved_at) if r.resolved_at else None})
+        **{k: r[k] for k in FindingPublic.model_fields if k not in ("class_", "created_at",
+                                                                   "resolved_at")},
+        "class": r["class"], "created_at": views.rfc3339(r["created_at"]),
+        "resolved_at": views.rfc3339(r["resolved_at"]) if r["resolved_at"] else None})
 
 
 def _run(r: Any) -> ReconciliationPublic:
@@ -112,7 +109,7 @@ def _run(r: Any) -> ReconciliationPublic:
     return ReconciliationPublic(
         id=r.id, status=r.status, trigger=r.trigger, requested_by=r.requested_by,
         window={"from": views.rfc3339(r.window_start), "to": views.rfc3339(r.window_end)},
-        counts=counts, critical=sum(n for k, n in counts.items() if k in CLASSES),
+        counts=counts, critical=critical(counts),
         created_at=views.rfc3339(r.created_at),
         completed_at=views.rfc3339(r.completed_at) if r.completed_at else None)
 
@@ -216,20 +213,7 @@ async def _findings(state: Any, *, run: str | None, status: str | None, klass: s
         rows = (await conn.execute(text(
             f"SELECT * FROM reconciliation_findings WHERE {' AND '.join(where)} "
             "ORDER BY id LIMIT :l"), params)).mappings().all()
-    return FindingPage(items=[_finding(_Row(r)) for r in rows[:limit]], has_more=len(rows) > limit)
-
-
-class _Row:
-    """A mapping row read by attribute (`class` is a keyword)."""
-
-    def __init__(self, row: Any) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        return self._row[name]
-
-    def __getitem__(self, name: str) -> Any:
-        return self._row[name]
+    return FindingPage(items=[_finding(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
 @router.get("/findings", response_model=FindingPage, responses=responses(401, 403))
@@ -266,7 +250,7 @@ async def resolve(principal: ReconciliationsWrite, finding_id: Annotated[int, Pa
                    row["payment_id"], 0, {"finding_id": finding_id, "class": row["class"],
                                           "note": body.note, "resolved_by": principal.key_id},
                    dedupe=f"finding:{finding_id}:resolved")
-    return _finding(_Row(row))
+    return _finding(row)
 
 
 @router.get("/{rid}", response_model=ReconciliationPublic, responses=responses(401, 403, 404))
