@@ -1,4 +1,9 @@
-"""`python -m api` serves the API; `python -m api keys create|revoke ...` manages API keys."""
+"""`python -m api` serves the API; `python -m api keys create|list|revoke ...` manages API keys.
+
+    keys create --name N --tenant T [--scopes ...]   a tenant key (tenant scopes only)
+    keys create --name N --operator [--scopes ...]   a platform operator key (spans every tenant)
+    keys list                                        operator keys, then tenant keys by tenant
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,17 @@ import argparse
 import asyncio
 import sys
 
-from api.auth import SCOPES, create_key, revoke_key
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.auth import (
+    OPERATOR_SCOPES,
+    TENANT_SCOPES,
+    ScopeError,
+    create_key,
+    create_operator_key,
+    list_keys,
+    revoke_key,
+)
 from db.engine import make_engine
 from settings import get_settings
 
@@ -15,11 +30,9 @@ async def _keys(args: argparse.Namespace) -> int:
     engine = make_engine(get_settings().database_url_or_dev, pool_size=1)
     try:
         if args.action == "create":
-            scopes = args.scopes.replace(",", " ").split() if args.scopes else list(SCOPES)
-            key_id, secret = await create_key(engine, tenant_id=args.tenant, name=args.name,
-                                              scopes=scopes, secret=args.secret)
-            print(f"key id: {key_id}\ntenant: {args.tenant}\nscopes: {' '.join(scopes)}")
-            print(f"secret (shown once): {secret}")
+            return await _create(engine, args)
+        if args.action == "list":
+            _print_keys(await list_keys(engine))
             return 0
         if await revoke_key(engine, args.key_id):
             print(f"revoked {args.key_id}")
@@ -30,6 +43,38 @@ async def _keys(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
+async def _create(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    asked = args.scopes.replace(",", " ").split() if args.scopes else None
+    try:
+        if args.operator:
+            key_id, secret = await create_operator_key(engine, name=args.name, scopes=asked,
+                                                       secret=args.secret)
+        else:
+            key_id, secret = await create_key(engine, tenant_id=args.tenant, name=args.name,
+                                              scopes=asked, secret=args.secret)
+    except ScopeError as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    kind = "platform operator (every tenant)" if args.operator else f"tenant {args.tenant}"
+    print(f"key id: {key_id}\nkind: {kind}")
+    print(f"scopes: {' '.join(asked or (OPERATOR_SCOPES if args.operator else TENANT_SCOPES))}")
+    print(f"secret (shown once): {secret}")
+    return 0
+
+
+def _print_keys(keys: list[dict[str, object]]) -> None:
+    for title, kind in (("platform operator keys (every tenant)", "operator"),
+                        ("tenant keys", "tenant")):
+        print(f"{title}:")
+        mine = [k for k in keys if k["kind"] == kind]
+        for k in mine:
+            state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+            tenant = "" if kind == "operator" else f"  tenant={k['tenant_id']}"
+            print(f"  {k['id']}  {k['name']!r}{tenant}  scopes={k['scopes']}  {state}")
+        if not mine:
+            print("  (none)")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m api")
     sub = parser.add_subparsers(dest="command")
@@ -37,9 +82,14 @@ def main(argv: list[str]) -> int:
     ksub = keys.add_subparsers(dest="action", required=True)
     create = ksub.add_parser("create")
     create.add_argument("--name", required=True)
-    create.add_argument("--tenant", default="default")
-    create.add_argument("--scopes", help=f"comma or space separated; default all of {SCOPES}")
+    kind = create.add_mutually_exclusive_group()
+    kind.add_argument("--tenant", default="default", help="the tenant a tenant key is bound to")
+    kind.add_argument("--operator", action="store_true",
+                      help="a platform operator key (reconciliation; spans every tenant)")
+    create.add_argument("--scopes", help="comma or space separated; default all of the kind's: "
+                        f"tenant {' '.join(TENANT_SCOPES)}; operator {' '.join(OPERATOR_SCOPES)}")
     create.add_argument("--secret", help=argparse.SUPPRESS)
+    ksub.add_parser("list", help="every key (never a secret): operator keys, then tenant keys")
     revoke = ksub.add_parser("revoke")
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)

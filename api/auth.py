@@ -1,19 +1,34 @@
-"""API keys: random secrets, stored only as SHA-256 hashes, each bound to a tenant and scopes."""
+"""API keys: random secrets, stored only as SHA-256 hashes, each of one kind with its scopes.
+
+Least privilege: a **tenant key** is bound to one tenant and holds tenant scopes only (payments,
+wallets), by default and at most. Powers that span tenants (reconciliation sees every tenant's
+gateway records) belong to **platform operator keys**, made explicitly (`keys create --operator`),
+which hold operator scopes only. A tenant key asking for an operator scope is refused.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ids import new_id
 
-SCOPES = ("payments:write", "payments:read", "wallets:write", "wallets:read",
-          # operators: reconciliation sees every tenant's gateway records
-          "reconciliations:write", "reconciliations:read")
+TENANT_SCOPES = ("payments:write", "payments:read", "wallets:write", "wallets:read")
+# platform-wide: reconciliation sees every tenant's gateway records and payments
+OPERATOR_SCOPES = ("reconciliations:write", "reconciliations:read")
+SCOPES = TENANT_SCOPES + OPERATOR_SCOPES
+TENANT, OPERATOR = "tenant", "operator"
+KIND_SCOPES = {TENANT: TENANT_SCOPES, OPERATOR: OPERATOR_SCOPES}
+PLATFORM_TENANT = "_platform"  # the tenant column of operator keys: they belong to no tenant
+
+
+class ScopeError(ValueError):
+    """Scopes a key of this kind cannot hold."""
 
 
 @dataclass(frozen=True)
@@ -21,32 +36,73 @@ class Principal:
     key_id: str
     tenant_id: str
     scopes: frozenset[str]
+    kind: str = TENANT
+
+
+def scopes_for(kind: str, asked: list[str] | None) -> list[str]:
+    """The scopes a new key of `kind` gets: all of its kind's when none are asked for; an
+    unknown scope, or one of the other kind's, is a ScopeError that says why."""
+    allowed = KIND_SCOPES[kind]
+    if not asked:
+        return list(allowed)
+    unknown = sorted(set(asked) - set(SCOPES))
+    if unknown:
+        raise ScopeError(f"unknown scopes: {', '.join(unknown)} (known: {' '.join(SCOPES)})")
+    foreign = sorted(set(asked) - set(allowed))
+    if foreign and kind == TENANT:
+        raise ScopeError(f"{', '.join(foreign)}: operator scopes span every tenant, so a tenant "
+                         "key cannot hold them; make a platform operator key instead "
+                         "(python -m api keys create --operator --name ...)")
+    if foreign:
+        raise ScopeError(f"{', '.join(foreign)}: tenant scopes belong to tenant keys; an operator "
+                         f"key holds {' '.join(OPERATOR_SCOPES)}")
+    return [s for s in allowed if s in asked]
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(engine: AsyncEngine, *, tenant_id: str, name: str, scopes: list[str],
-                     secret: str | None = None) -> tuple[str, str]:
-    """Create a key; returns (key id, the secret, shown once). `secret` pins a known dev key."""
-    unknown = set(scopes) - set(SCOPES)
-    if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
+async def create_key(engine: AsyncEngine, *, tenant_id: str, name: str,
+                     scopes: list[str] | None = None, secret: str | None = None) -> tuple[str, str]:
+    """Create a tenant key (tenant scopes only; all of them by default); returns (key id, the
+    secret, shown once). `secret` pins a known dev key. ScopeError for an operator scope."""
+    return await _create(engine, TENANT, tenant_id, name, scopes_for(TENANT, scopes), secret)
+
+
+async def create_operator_key(engine: AsyncEngine, *, name: str, scopes: list[str] | None = None,
+                              secret: str | None = None) -> tuple[str, str]:
+    """Create a platform operator key (operator scopes only; all of them by default)."""
+    return await _create(engine, OPERATOR, PLATFORM_TENANT, name, scopes_for(OPERATOR, scopes),
+                         secret)
+
+
+async def _create(engine: AsyncEngine, kind: str, tenant_id: str, name: str, scopes: list[str],
+                  secret: str | None) -> tuple[str, str]:
     secret = secret or f"sk_{secrets.token_urlsafe(24)}"
     key_id = new_id("key")
+    values = {"id": key_id, "t": tenant_id, "n": name, "h": hash_key(secret),
+              "s": " ".join(scopes), "k": kind}
     async with engine.begin() as conn:
         existing = (await conn.execute(text("SELECT id FROM api_keys WHERE key_hash = :h"),
-                                       {"h": hash_key(secret)})).scalar()
-        if existing:  # a pinned key (make dev's) gets the scopes asked for now
-            await conn.execute(text("UPDATE api_keys SET scopes = :s WHERE id = :id"),
-                               {"s": " ".join(scopes), "id": existing})
+                                       values)).scalar()
+        if existing:  # a pinned key (make dev's) gets the kind, tenant and scopes asked for now
+            await conn.execute(text("UPDATE api_keys SET scopes = :s, kind = :k, tenant_id = :t "
+                                    "WHERE id = :eid"), values | {"eid": existing})
             return str(existing), secret
         await conn.execute(text(
-            "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes) "
-            "VALUES (:id, :t, :n, :h, :s)"),
-            {"id": key_id, "t": tenant_id, "n": name, "h": hash_key(secret), "s": " ".join(scopes)})
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, kind) "
+            "VALUES (:id, :t, :n, :h, :s, :k)"), values)
     return key_id, secret
+
+
+async def list_keys(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every key (never a secret), operator keys first, then tenant keys by tenant."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT id, kind, tenant_id, name, scopes, created_at, revoked_at FROM api_keys "
+            "ORDER BY kind = 'tenant', tenant_id, created_at"))).mappings().all()
+    return [dict(r) for r in rows]
 
 
 async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
@@ -60,8 +116,10 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
 async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
     async with engine.connect() as conn:
         row = (await conn.execute(text(
-            "SELECT id, tenant_id, scopes FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"),
-            {"h": hash_key(secret)})).first()
+            "SELECT id, tenant_id, scopes, kind FROM api_keys "
+            "WHERE key_hash = :h AND revoked_at IS NULL"), {"h": hash_key(secret)})).first()
     if row is None:
         return None
-    return Principal(row.id, row.tenant_id, frozenset(row.scopes.split()))
+    # a key holds its kind's scopes only, whatever an older row says
+    scopes = frozenset(row.scopes.split()) & frozenset(KIND_SCOPES.get(row.kind, ()))
+    return Principal(row.id, row.tenant_id, scopes, row.kind)

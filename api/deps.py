@@ -12,7 +12,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.auth import Principal, authenticate
+from api.auth import OPERATOR, OPERATOR_SCOPES, Principal, authenticate
 from api.errors import Problem
 from db import rate_limits
 from domain.ids import is_valid_idempotency_key
@@ -60,6 +60,10 @@ async def _principal(state: StateDep,
 def require(scope: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def check(principal: Annotated[Principal, Depends(_principal)],
                     state: StateDep) -> Principal:
+        if scope in OPERATOR_SCOPES and principal.kind != OPERATOR:
+            raise Problem(403, "OPERATOR_KEY_REQUIRED",
+                          "this route spans every tenant: it takes a platform operator key, "
+                          "not a tenant key")
         if scope not in principal.scopes:
             raise Problem(403, "INSUFFICIENT_SCOPE", f"this API key lacks the '{scope}' scope")
         await _rate_limit(state, principal, "write" if scope.endswith(":write") else "read")

@@ -155,7 +155,8 @@ WHY = {
          "MALFORMED_JSON, DUPLICATE_KEY (a JSON key given twice), INVALID_CHARACTER, "
          "IDEMPOTENCY_KEY_MISSING / IDEMPOTENCY_KEY_INVALID, INVALID_CURRENCY, INVALID_AMOUNT",
     401: "UNAUTHENTICATED: no API key, or an unknown one",
-    403: "FORBIDDEN: the key lacks this route's scope",
+    403: "INSUFFICIENT_SCOPE: the key lacks this route's scope (an operator key holds no tenant "
+         "scope)",
     404: "not found (or another tenant's)",
     409: "the resource's state refuses the command (the reason is in `detail`)",
     413: "PAYLOAD_TOO_LARGE: the body is larger than MAX_BODY_BYTES (default 1 MB)",
@@ -165,10 +166,15 @@ WHY = {
 }
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+OPERATOR_403 = ("OPERATOR_KEY_REQUIRED: an operator route (it spans every tenant) asked with a "
+                "tenant key; INSUFFICIENT_SCOPE: the operator key lacks this route's scope")
+
+
+def responses(*statuses: int, operator: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route's error responses (every route can answer 503; api/app.py adds
-    413 to every route that takes a body)."""
+    413 to every route that takes a body). `operator`: a platform operator key's route."""
     # a query parameter no route knows is a 400 on any route
     wanted = set(statuses) | {400, 503} | ({429} if 401 in statuses else set())
-    return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": WHY.get(s, "problem")}
+    why = WHY | ({403: OPERATOR_403} if operator else {})
+    return {s: {"model": ProblemBody, "content": {PROBLEM: {}}, "description": why.get(s, "problem")}
             for s in sorted(wanted)}

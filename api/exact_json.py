@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from api.edges import DRAIN_FACTOR, drain
 from api.errors import Problem
 
 
@@ -23,6 +24,7 @@ class ExactJSONRequest(Request):
             async for chunk in self.stream():
                 seen += len(chunk)
                 if seen > limit:
+                    await drain(self.receive, DRAIN_FACTOR * limit)
                     raise Problem(413, "PAYLOAD_TOO_LARGE",
                                   f"the request body is larger than {limit} bytes")
                 chunks.append(chunk)

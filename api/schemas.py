@@ -128,12 +128,19 @@ class EventPublic(BaseModel):
 
 
 class Page(BaseModel, Generic[T]):
+    """Every list answers in this shape (docs/contract.md, Lists)."""
+
     items: list[T]
-    total: int | None = Field(description="all matching items; null on the cursor path "
-                                          "(`starting_after`), which does not count them")
+    has_more: bool = Field(description="whether more items follow this page")
+    next_cursor: str | None = Field(
+        description="pass as `starting_after` for the next page (the last item's id); "
+                    "null when `has_more` is false")
     limit: int
-    offset: int
-    has_more: bool = Field(default=False, description="whether more items follow this page")
+    offset: int = Field(description="items skipped (the `offset` parameter, where a list takes "
+                                    "it); 0 on the cursor path")
+    total: int | None = Field(description="all matching items, on the offset path of lists that "
+                                          "count; null on the cursor path (`starting_after`), "
+                                          "which does not count")
 
 
 class HealthPublic(BaseModel):

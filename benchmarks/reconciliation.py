@@ -107,7 +107,8 @@ async def main(n: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
-        proc, key = await start_stack(Path(tmp))
+        proc, _ = await start_stack(Path(tmp))
+        key = (Path(tmp) / "dev_operator_key").read_text().strip()  # reconciliation is platform-wide
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['API_PORT']}",
                                          headers={"Authorization": f"Bearer {key}"},

@@ -34,7 +34,7 @@ from temporalio.client import Client
 
 from db.engine import make_engine
 from db.invariants import check
-from devstack.__main__ import Part, create_dev_key, wait_port
+from devstack.__main__ import Part, create_dev_keys, wait_port
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 
@@ -85,12 +85,13 @@ class Stack:
     def start_api(self, name: str) -> Part:
         return self.part(name, [sys.executable, "-m", "api"], API_PORT=str(APIS[name]))
 
-    def up(self) -> str:
+    def up(self) -> tuple[str, str]:
+        """Start every part; the tenant key and the platform operator key."""
         self.pg.start()
         ensure_database(self.pg.url(), "paysaga")
         subprocess.run([sys.executable, "-m", "db.migrate"], env=self.env, check=True,
                        capture_output=True)
-        key = create_dev_key(self.env, None, self.logs / "keys.log")
+        keys = create_dev_keys(self.env, None, None, self.logs / "keys.log")
         self.start_temporal()
         self.part("gateway", [sys.executable, "-m", "fakegateway"])
         self.part("secondary", [sys.executable, "-m", "fakegateway"], GATEWAY_NAME="secondary",
@@ -102,7 +103,7 @@ class Stack:
             wait_port(port, self.start_api(name), 30, name)
         wait_port(PORTS["gateway"], self.parts["gateway"], 30, "gateway")
         wait_port(PORTS["secondary"], self.parts["secondary"], 30, "secondary gateway")
-        return key
+        return keys
 
     def down(self) -> None:
         for part in reversed(list(self.parts.values())):
@@ -201,7 +202,7 @@ async def main(count: int, quick: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="paysaga-chaos-") as tmp:
         stack = Stack(Path(tmp))
         print(f"starting API, worker, gateway, Temporal and PostgreSQL under {tmp} ...", flush=True)
-        key = await asyncio.to_thread(stack.up)
+        key, operator_key = await asyncio.to_thread(stack.up)
         injected: list[str] = []
         began = datetime.now(UTC) - timedelta(seconds=1)
         failed_over = 0
@@ -277,7 +278,9 @@ async def main(count: int, quick: bool) -> int:
                     pass
                 await asyncio.sleep(1)
             print("reconciling the whole run against the gateway's report ...", flush=True)
-            reconciled = await reconcile(api, began)
+            async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30, headers={
+                    "Authorization": f"Bearer {operator_key}"}) as operator:
+                reconciled = await reconcile(operator, began)
             engine = make_engine(stack.env["DATABASE_URL"], pool_size=2)
             temporal = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
             records = (await gateway.get("/charges")).json()  # every processor's

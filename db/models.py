@@ -27,6 +27,7 @@ class ApiKey(SQLModel, table=True):
     name: str
     key_hash: str = Field(unique=True)
     scopes: str  # space-separated
+    kind: str = "tenant"  # tenant or operator (platform-wide); api/auth.py
     created_at: datetime = _ts()
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 

@@ -140,9 +140,12 @@ def main() -> int:
         env.setdefault("GATEWAY_RECORDS_PATH", str(data / "gateway.sqlite"))
 
         step(env, [sys.executable, "-m", "db.migrate"], "migrations", logs / "migrate.log")
-        dev_key = env.get("DEV_API_KEY") or _existing_dev_key(data)
-        secret = create_dev_key(env, dev_key, logs / "keys.log")
+        secret, operator_secret = create_dev_keys(
+            env, env.get("DEV_API_KEY") or _existing_dev_key(data, "dev_api_key"),
+            env.get("DEV_OPERATOR_KEY") or _existing_dev_key(data, "dev_operator_key"),
+            logs / "keys.log")
         (data / "dev_api_key").write_text(secret + "\n")
+        (data / "dev_operator_key").write_text(operator_secret + "\n")
 
         wait_port(s.temporal_port, temporal, 60, "the Temporal dev server")
         gateway = Part("gateway", [sys.executable, "-m", "fakegateway"], logs / "gateway.log", env)
@@ -170,8 +173,10 @@ paysaga is running
   Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
                  (GET /charges, PUT /behavior; payments fail over from primary to secondary)
   PostgreSQL     {_redact(database_url)}  ({db_where})
-  API key        {secret}
+  API key        {secret}  (tenant {DEV_TENANT}: payments, wallets)
                  export PAYSAGA_KEY={secret}
+  Operator key   {operator_secret}  (platform-wide: reconciliation)
+                 export PAYSAGA_OPERATOR_KEY={operator_secret}
   Logs           {logs}/{{temporal,postgres,gateway,gateway-secondary,worker,api}}.log
 Ctrl-C stops everything; data survives in {data}.
 """, flush=True)
@@ -223,26 +228,30 @@ def step(env: dict[str, str], argv: list[str], what: str, log: Path) -> None:
         raise RuntimeError(f"{what} failed:\n{result.stderr[-2000:]}")
 
 
-def _existing_dev_key(data: Path) -> str | None:
-    path = data / "dev_api_key"
+def _existing_dev_key(data: Path, name: str) -> str | None:
+    path = data / name
     return path.read_text().strip() if path.exists() else None
 
 
-def create_dev_key(env: dict[str, str], secret: str | None, log: Path) -> str:
-    from api.auth import SCOPES, create_key
+def create_dev_keys(env: dict[str, str], secret: str | None, operator_secret: str | None,
+                    log: Path) -> tuple[str, str]:
+    """The tenant key (every tenant scope, tenant `default`) and the platform operator key."""
+    from api.auth import create_key, create_operator_key
     from db.engine import make_engine
 
-    async def go() -> str:
+    async def go() -> tuple[str, str]:
         engine = make_engine(env["DATABASE_URL"], pool_size=1)
         try:
-            _, made = await create_key(engine, tenant_id=DEV_TENANT, name="make dev",
-                                       scopes=list(SCOPES), secret=secret)
-            return made
+            _, tenant = await create_key(engine, tenant_id=DEV_TENANT, name="make dev",
+                                         secret=secret)
+            _, operator = await create_operator_key(engine, name="make dev operator",
+                                                    secret=operator_secret)
+            return tenant, operator
         finally:
             await engine.dispose()
 
     made = asyncio.run(go())
-    log.write_text("development key ready\n")
+    log.write_text("development keys ready\n")
     return made
 
 

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api import views
+from api import pages, views
 from api.deps import PaymentsRead, StateDep
-from api.errors import responses
+from api.errors import Problem, responses
+from api.pages import Keyset, StartingAfter
 from api.query import Limit
+from api.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["events"])
+FEED = Keyset("events", ("id",), descending=False, scope="tenant_id = :t", integer_ids=True)
 
 
 class FeedEvent(BaseModel):
@@ -25,14 +28,6 @@ class FeedEvent(BaseModel):
     created_at: str
 
 
-class Feed(BaseModel):
-    items: list[FeedEvent]
-    total: int
-    limit: int
-    offset: int
-    next_after: int | None
-
-
 class OutboxStats(BaseModel):
     total: int
     published: int
@@ -40,22 +35,31 @@ class OutboxStats(BaseModel):
     oldest_pending_age_seconds: float | None
 
 
-@router.get("/events", response_model=Feed, responses=responses(400, 401, 403))
+@router.get("/events", response_model=Page[FeedEvent], responses=responses(400, 401, 403))
 async def feed(principal: PaymentsRead, state: StateDep,
-               after: Annotated[int, Query(ge=0, description="resume after this event id")] = 0,
-               limit: Limit = 50) -> Feed:
-    """Every domain event of this tenant in order; pass the last `id` seen as `after` to resume."""
-    params = {"t": principal.tenant_id, "a": after, "l": limit}
+               starting_after: StartingAfter = None,
+               after: Annotated[int | None, Query(
+                   ge=0, le=2**62, deprecated=True,
+                   description="the older name of `starting_after` (an event id)")] = None,
+               limit: Limit = 50) -> Page[FeedEvent]:
+    """Every domain event of this tenant in order; pass `next_cursor` (the last `id` seen) as
+    `starting_after` to resume. Not counted (`total` is null): the feed only grows."""
+    if after is not None and starting_after is not None:
+        raise Problem(400, "VALIDATION_ERROR", "the request is invalid: after: use either after "
+                      "or starting_after", errors=[{"field": "after",
+                                                    "message": "not with starting_after"}])
+    where = ["tenant_id = :t"]
+    params: dict[str, Any] = {"t": principal.tenant_id}
+    if after is not None:  # any id, seen or not (the feed's older, forgiving resume)
+        where.append("id > :a")
+        params["a"] = after
     async with state.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT id, type, payment_id, wallet_id, data, created_at FROM events "
-            "WHERE tenant_id = :t AND id > :a ORDER BY id LIMIT :l"), params)).all()
-        total = (await conn.execute(text(
-            "SELECT count(*) FROM events WHERE tenant_id = :t AND id > :a"), params)).scalar()
-    items = [FeedEvent(id=r.id, type=r.type, payment_id=r.payment_id, wallet_id=r.wallet_id,
-                       data=r.data, created_at=views.rfc3339(r.created_at)) for r in rows]
-    return Feed(items=items, total=total or 0, limit=limit, offset=0,
-                next_after=items[-1].id if items else None)
+        rows, more, _ = await pages.fetch(
+            conn, FEED, select="id, type, payment_id, wallet_id, data, created_at", where=where,
+            params=params, limit=limit, starting_after=starting_after, count=False)
+    return pages.page(rows, lambda r: FeedEvent(
+        id=r["id"], type=r["type"], payment_id=r["payment_id"], wallet_id=r["wallet_id"],
+        data=r["data"], created_at=views.rfc3339(r["created_at"])), has_more=more, limit=limit)
 
 
 @router.get("/outbox/stats", response_model=OutboxStats, responses=responses(401, 403))

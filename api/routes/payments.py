@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -24,11 +24,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import views
+from api import pages, views
 from api.auth import Principal
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.pages import Keyset, StartingAfter
+from api.prefer import Outlived, PreferHeader, applied, wait_seconds, within
 from api.query import Limit, Offset, Time, comma_list
 from api.routes.wallets import money_problem
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
@@ -47,12 +49,14 @@ from workflows.payment import (
 from workflows.start import ONCE, saga_policy
 from workflows.types import PaymentInput
 
-PreferHeader = Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10` (seconds, at most 30)")]
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
 COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
            "connector, routing_reason, created_at, updated_at")
+PAYMENTS = Keyset("payments", scope="tenant_id = :t")
+PAYMENT_EVENTS = Keyset("events", ("id",), descending=False, scope="payment_id = :p",
+                        integer_ids=True)
 
 
 async def _projection(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
@@ -100,6 +104,10 @@ def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response)
 
 
 @router.post("", status_code=202, response_model=PaymentPublic,
+             response_description=(
+                 "accepted: the saga runs; follow `links.self`. Also the answer to "
+                 "`Prefer: wait=N` when the saga outlives N s (with `Preference-Applied`): the "
+                 "state so far, never an error"),
              responses={200: {"model": PaymentPublic, "description": "idempotent replay"},
                         201: {"model": PaymentPublic,
                               "description": "with `Prefer: wait=N`: the outcome, within N s"},
@@ -152,16 +160,19 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
               "payment": {k: v for k, v in view.items() if k != "status"}},
     )
     response.headers["Location"] = f"/v1/payments/{pid}"
-    seconds = _wait_preference(prefer)
+    seconds = wait_seconds(prefer)
     try:
         if seconds is None:  # the 202 path: a single start
             await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
         else:
-            response.headers["Preference-Applied"] = f"wait={seconds:g}"
-            final = await _start_and_wait(state, inp, options, principal.tenant_id, seconds)
-            if final is not None:
+            applied(response, seconds)
+            if await _start_and_wait(state, inp, options, seconds):
                 response.status_code = 201
-                return final
+                return views.payment(await load(state, principal.tenant_id, pid),
+                                     s.temporal_ui_workflow_base)
+            # the saga outlived the wait: 202 with the state so far, as without the header
+            return views.payment(await _projection(state, principal.tenant_id, pid) or view,
+                                 s.temporal_ui_workflow_base)
     except WorkflowAlreadyStartedError:
         # Another request with this key started it first (or it ran before): same answer as it.
         return _replay(await load(state, principal.tenant_id, pid), fp, state, response)
@@ -169,21 +180,23 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
 
 
 async def _start_and_wait(state: AppState, inp: PaymentInput, options: dict[str, Any],
-                          tenant_id: str, seconds: float) -> PaymentPublic | None:
+                          seconds: float) -> bool:
     """Start the payment and wait for its first outcome in one call (Update-with-Start): the
-    workflow answers when the attempt settles; nothing polls. None when it takes longer."""
+    workflow answers when the attempt settles; nothing polls. False when it takes longer."""
     start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
-
     try:
-        await asyncio.wait_for(state.temporal.execute_update_with_start_workflow(
-            PaymentWorkflow.outcome, start_workflow_operation=start), seconds)
-    except TimeoutError:
+        await within(seconds, state.temporal.execute_update_with_start_workflow(
+            PaymentWorkflow.outcome, start_workflow_operation=start))
+    except Outlived:
         # Slower than the client wanted (or no worker took it yet): it is started either way.
+        # (The SDK leaves the cancelled start's error on a future only the operation reads.)
+        started = getattr(start, "_workflow_handle", None)
+        if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
+            started.exception()
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
-        return None
-    return views.payment(await load(state, tenant_id, inp.payment_id),
-                         state.settings.temporal_ui_workflow_base)
+        return False
+    return True
 
 
 SETTLED_OR_WAITING = {"completed", "failed", "exhausted", "canceled", "refunded", "partially_refunded"}
@@ -194,14 +207,14 @@ async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: s
     """With `Prefer: wait=N`: the payment once its current attempt settled, or None after N s.
     The workflow's `outcome` update answers; nothing polls (but saga v1's runs, which have no
     such update)."""
-    seconds = _wait_preference(prefer)
+    seconds = wait_seconds(prefer)
     if seconds is None:
         return None
-    response.headers["Preference-Applied"] = f"wait={seconds:g}"
+    applied(response, seconds)
     handle = state.temporal.get_workflow_handle(pid)
     try:
-        await asyncio.wait_for(handle.execute_update(PaymentWorkflow.outcome), seconds)
-    except TimeoutError:
+        await within(seconds, handle.execute_update(PaymentWorkflow.outcome))
+    except Outlived:
         return None
     except WorkflowUpdateFailedError:
         if not await _legacy_settled(state, tenant_id, pid, seconds):
@@ -221,17 +234,6 @@ async def _legacy_settled(state: AppState, tenant_id: str, pid: str, seconds: fl
             return True
         await asyncio.sleep(0.05)
     return False
-
-
-def _wait_preference(prefer: str | None) -> float | None:
-    for part in (prefer or "").replace(";", ",").split(","):
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "wait":
-            try:
-                return min(max(float(value), 0.0), 30.0)
-            except ValueError:
-                return None
-    return None
 
 
 @router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))
@@ -264,14 +266,12 @@ async def list_payments(
     created_to: Time = None,
     limit: Limit = 50,
     offset: Offset = 0,
-    starting_after: Annotated[str | None, Query(
-        max_length=64, description="cursor: the last payment id of the previous page; "
-                                   "pages without counting (`total` is null)")] = None,
+    starting_after: StartingAfter = None,
 ) -> Page[PaymentPublic]:
     """Payments, newest first. `status=failed` is the operator's queue of payments needing care;
     `status=failed,exhausted&failure_code=gateway_declined` narrows it by reason."""
     where = ["tenant_id = :t"]
-    params: dict[str, Any] = {"t": principal.tenant_id, "l": limit + 1, "o": offset}
+    params: dict[str, Any] = {"t": principal.tenant_id}
     for name, values in (("status", comma_list(status, STATUSES, "status")),
                          ("failure_code", comma_list(failure_code, FAILURE_CODES, "failure_code"))):
         if values:
@@ -287,29 +287,13 @@ async def list_payments(
     if created_to is not None:
         where.append("created_at < :ct")
         params["ct"] = _aware(created_to)
-    if starting_after is not None:
-        if offset:
-            raise Problem(400, "VALIDATION_ERROR", "the request is invalid: offset: "
-                          "use either offset or starting_after", errors=[{
-                              "field": "offset", "message": "not with starting_after"}])
-        where.append("(created_at, id) < (SELECT created_at, id FROM payments "
-                     "WHERE id = :after AND tenant_id = :t)")
-        params["after"] = starting_after
-    clause = " AND ".join(where)
     async with state.engine.connect() as conn:
-        if starting_after is not None and (await conn.execute(text(
-                "SELECT 1 FROM payments WHERE id = :after AND tenant_id = :t"), params)).first() is None:
-            raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: starting_after: "
-                          f"no payment {starting_after}", errors=[{
-                              "field": "starting_after", "message": "no such payment"}])
-        total = None if starting_after is not None else (await conn.execute(
-            text(f"SELECT count(*) FROM payments WHERE {clause}"), params)).scalar()
-        rows = (await conn.execute(text(
-            f"SELECT {COLUMNS} FROM payments WHERE {clause} "
-            "ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"), params)).mappings().all()
+        rows, more, total = await pages.fetch(
+            conn, PAYMENTS, select=COLUMNS, where=where, params=params, limit=limit, offset=offset,
+            starting_after=starting_after)
     base = state.settings.temporal_ui_workflow_base
-    return Page(items=[views.payment(dict(r), base) for r in rows[:limit]], total=total,
-                limit=limit, offset=offset, has_more=len(rows) > limit)
+    return pages.page(rows, lambda r: views.payment(dict(r), base), has_more=more, limit=limit,
+                      offset=offset, total=total)
 
 
 def _aware(value: datetime) -> datetime:
@@ -318,22 +302,23 @@ def _aware(value: datetime) -> datetime:
 
 @router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
 async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
-                         limit: Limit = 50,
-                         offset: Offset = 0) -> Page[EventPublic]:
+                         limit: Limit = 50, offset: Offset = 0,
+                         starting_after: StartingAfter = None) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
     await load(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:
-        total = (await conn.execute(text("SELECT count(*) FROM events WHERE payment_id = :p"),
-                                    {"p": pid})).scalar()
-        rows = (await conn.execute(text(
-            "SELECT id, type, data, created_at FROM events WHERE payment_id = :p "
-            "ORDER BY id LIMIT :l OFFSET :o"), {"p": pid, "l": limit, "o": offset})).all()
-    return Page(items=[EventPublic(id=r.id, type=r.type, data=r.data,
-                                   created_at=views.rfc3339(r.created_at)) for r in rows],
-                total=total or 0, limit=limit, offset=offset)
+        rows, more, total = await pages.fetch(
+            conn, PAYMENT_EVENTS, select="id, type, data, created_at", where=["payment_id = :p"],
+            params={"p": pid}, limit=limit, offset=offset, starting_after=starting_after)
+    return pages.page(rows, lambda r: EventPublic(id=r["id"], type=r["type"], data=r["data"],
+                                                  created_at=views.rfc3339(r["created_at"])),
+                      has_more=more, limit=limit, offset=offset, total=total)
 
 
 @router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,
+             response_description=(
+                 "accepted: a new attempt runs. Also the answer to `Prefer: wait=N` when the "
+                 "attempt outlives N s (with `Preference-Applied`): the state so far"),
              responses={200: {"model": PaymentPublic,
                               "description": "with `Prefer: wait=N`: the attempt's outcome"},
                         **responses(401, 403, 404, 409)})
@@ -348,6 +333,9 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
     if final is not None:
         response.status_code = 200
         return final
+    if "Preference-Applied" in response.headers:  # waited, and the attempt outlived the wait
+        return views.payment(await load(state, principal.tenant_id, pid),
+                             state.settings.temporal_ui_workflow_base)
     return accepted
 
 

@@ -1,13 +1,15 @@
 """Reconciliation runs against the gateway's report, their findings, and resolving exceptions.
 
-Operators' routes (scopes `reconciliations:read` / `reconciliations:write`): a gateway's report
-spans every tenant, so these do too. The workflow writes everything read here; the API only starts
+Platform operators' routes (operator keys with `reconciliations:read` / `reconciliations:write`;
+a tenant key is refused with 403 OPERATOR_KEY_REQUIRED): a gateway's report spans every tenant, so
+these do too. The workflow writes everything read here; the API only starts
 runs and records an operator's resolution.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -17,13 +19,14 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import views
+from api import pages, views
 from api.deps import IdempotencyKey, ReconciliationsRead, ReconciliationsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.pages import Keyset, StartingAfter
 from api.query import Limit, comma_list
 from api.routes.payments import _one_or_more
-from api.schemas import Strict
+from api.schemas import Page, Strict
 from db.ledger import emit
 from domain.fingerprint import fingerprint
 from domain.ids import reconciliation_id
@@ -38,6 +41,8 @@ MAX_WINDOW = timedelta(days=31)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 CLASSES = {f.value for f in Finding if f not in QUIET}
 STATUSES = {"open", "healing", "healed", "resolved"}
+RUNS = Keyset("reconciliations")
+FINDINGS = Keyset("reconciliation_findings", ("id",), descending=False, integer_ids=True)
 
 
 class ReconciliationCreate(Strict):
@@ -67,11 +72,6 @@ class FindingPublic(BaseModel):
     resolved_at: str | None
 
 
-class FindingPage(BaseModel):
-    items: list[FindingPublic]
-    has_more: bool
-
-
 class ReconciliationPublic(BaseModel):
     id: str
     status: str = Field(description="running or completed")
@@ -82,13 +82,8 @@ class ReconciliationPublic(BaseModel):
     critical: int
     created_at: str | None
     completed_at: str | None
-    findings: FindingPage | None = Field(default=None, description="GET by id: the findings this "
+    findings: Page[FindingPublic] | None = Field(default=None, description="GET by id: the findings this "
                                          "run saw, oldest first, paginated")
-
-
-class ReconciliationList(BaseModel):
-    items: list[ReconciliationPublic]
-    has_more: bool
 
 
 class Resolve(Strict):
@@ -116,7 +111,7 @@ def _run(r: Any) -> ReconciliationPublic:
 
 @router.post("", status_code=202, response_model=ReconciliationPublic,
              responses={200: {"model": ReconciliationPublic, "description": "idempotent replay"},
-                        **responses(400, 401, 403, 422)})
+                        **responses(400, 401, 403, 422, operator=True)})
 async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: ReconciliationCreate,
                  state: StateDep, response: Response) -> ReconciliationPublic:
     """Reconcile a window of the gateway's report now (the schedule does it every 15 minutes)."""
@@ -162,29 +157,15 @@ async def _stored(state: Any, rid: str) -> ReconciliationPublic | None:
     return None if row is None else _run(row)
 
 
-@router.get("", response_model=ReconciliationList, responses=responses(401, 403))
+@router.get("", response_model=Page[ReconciliationPublic],
+            responses=responses(400, 401, 403, operator=True))
 async def list_runs(principal: ReconciliationsRead, state: StateDep, limit: Limit = 20,
-                    starting_after: Annotated[str | None, Query(
-                        max_length=200, description="the last id of the previous page")] = None,
-                    ) -> ReconciliationList:
+                    starting_after: StartingAfter = None) -> Page[ReconciliationPublic]:
     """Runs, newest first."""
     async with state.engine.connect() as conn:
-        where = ""
-        params: dict[str, Any] = {"l": limit + 1}
-        if starting_after is not None:
-            anchor = (await conn.execute(text(
-                "SELECT created_at FROM reconciliations WHERE id = :id"),
-                {"id": starting_after})).scalar()
-            if anchor is None:
-                raise Problem(400, "VALIDATION_ERROR", f"the request is invalid: starting_after: "
-                              f"no reconciliation {starting_after}",
-                              errors=[{"field": "starting_after", "message": "no such run"}])
-            where = "WHERE (created_at, id) < (:c, :a)"
-            params |= {"c": anchor, "a": starting_after}
-        rows = (await conn.execute(text(
-            f"SELECT * FROM reconciliations {where} ORDER BY created_at DESC, id DESC LIMIT :l"),
-            params)).all()
-    return ReconciliationList(items=[_run(r) for r in rows[:limit]], has_more=len(rows) > limit)
+        rows, more, _ = await pages.fetch(conn, RUNS, select="*", where=[], params={},
+                                          limit=limit, starting_after=starting_after, count=False)
+    return pages.page(rows, lambda r: _run(SimpleNamespace(**r)), has_more=more, limit=limit)
 
 
 FindingStatus = Annotated[str | None, Query(
@@ -193,13 +174,12 @@ FindingStatus = Annotated[str | None, Query(
 FindingClass = Annotated[str | None, Query(
     alias="class", description="one or more classes, comma-separated: `unknown_charge`",
     pattern=_one_or_more(CLASSES), max_length=300)]
-After = Annotated[int, Query(ge=0, le=2**62, description="the last finding id of the previous page")]
 
 
 async def _findings(state: Any, *, run: str | None, status: str | None, klass: str | None,
-                    after: int, limit: int) -> FindingPage:
-    where: list[str] = ["id > :after"]
-    params: dict[str, Any] = {"after": after, "l": limit + 1}
+                    after: str | None, limit: int) -> Page[FindingPublic]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
     if run is not None:
         where.append("(last_reconciliation_id = :run OR first_reconciliation_id = :run)")
         params["run"] = run
@@ -210,16 +190,16 @@ async def _findings(state: Any, *, run: str | None, status: str | None, klass: s
         where.append("class = ANY(CAST(:classes AS TEXT[]))")
         params["classes"] = comma_list(klass, CLASSES, "class")
     async with state.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            f"SELECT * FROM reconciliation_findings WHERE {' AND '.join(where)} "
-            "ORDER BY id LIMIT :l"), params)).mappings().all()
-    return FindingPage(items=[_finding(r) for r in rows[:limit]], has_more=len(rows) > limit)
+        rows, more, _ = await pages.fetch(conn, FINDINGS, select="*", where=where, params=params,
+                                          limit=limit, starting_after=after, count=False)
+    return pages.page(rows, _finding, has_more=more, limit=limit)
 
 
-@router.get("/findings", response_model=FindingPage, responses=responses(401, 403))
+@router.get("/findings", response_model=Page[FindingPublic],
+            responses=responses(400, 401, 403, operator=True))
 async def list_findings(principal: ReconciliationsRead, state: StateDep,
                         status: FindingStatus = None, klass: FindingClass = None,
-                        starting_after: After = 0, limit: Limit = 50) -> FindingPage:
+                        starting_after: StartingAfter = None, limit: Limit = 50) -> Page[FindingPublic]:
     """Findings of every run (each gateway record and class once), oldest first:
     `?status=open` is what waits for an operator."""
     return await _findings(state, run=None, status=status, klass=klass, after=starting_after,
@@ -227,7 +207,7 @@ async def list_findings(principal: ReconciliationsRead, state: StateDep,
 
 
 @router.post("/findings/{finding_id}/resolve", response_model=FindingPublic,
-             responses=responses(400, 401, 403, 404, 409))
+             responses=responses(400, 401, 403, 404, 409, operator=True))
 async def resolve(principal: ReconciliationsWrite, finding_id: Annotated[int, Path(ge=1, le=2**62)],
                   body: Resolve, state: StateDep) -> FindingPublic:
     """Mark an open exception resolved, with a note of what was done. Only `open` findings can be
@@ -253,10 +233,11 @@ async def resolve(principal: ReconciliationsWrite, finding_id: Annotated[int, Pa
     return _finding(row)
 
 
-@router.get("/{rid}", response_model=ReconciliationPublic, responses=responses(401, 403, 404))
+@router.get("/{rid}", response_model=ReconciliationPublic,
+            responses=responses(400, 401, 403, 404, operator=True))
 async def get_run(principal: ReconciliationsRead, rid: Annotated[str, Path(max_length=200)],
                   state: StateDep, status: FindingStatus = None, klass: FindingClass = None,
-                  starting_after: After = 0, limit: Limit = 50) -> ReconciliationPublic:
+                  starting_after: StartingAfter = None, limit: Limit = 50) -> ReconciliationPublic:
     """A run: its window, counts by class, and the findings it saw (paginated by finding id)."""
     found = await _stored(state, rid)
     if found is None:

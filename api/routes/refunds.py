@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
+from api import pages
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
 from api.routes.payments import load
 from api.routes.wallets import money_problem
@@ -23,6 +25,7 @@ from workflows.start import start_refund
 from workflows.types import RefundStep, RefundView
 
 router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
+REFUNDS = Keyset("refunds", descending=False, scope="payment_id = :p")
 
 
 def _public(view: RefundView, payment: dict[str, Any]) -> RefundPublic:
@@ -105,16 +108,15 @@ async def _replay(state: AppState, view: RefundView, fp: str, pid: str, payment:
 
 @router.get("/{pid}/refunds", response_model=Page[RefundPublic], responses=responses(401, 403, 404))
 async def list_refunds(principal: PaymentsRead, pid: str, state: StateDep,
-                       limit: Limit = 50,
-                       offset: Offset = 0) -> Page[RefundPublic]:
+                       limit: Limit = 50, offset: Offset = 0,
+                       starting_after: StartingAfter = None) -> Page[RefundPublic]:
+    """The payment's refunds, oldest first."""
     payment = await load(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:
-        total = (await conn.execute(text("SELECT count(*) FROM refunds WHERE payment_id = :p"),
-                                    {"p": pid})).scalar()
-        rows = (await conn.execute(text(
-            "SELECT id, amount, fee, status, fingerprint, reason, failure_message FROM refunds "
-            "WHERE payment_id = :p ORDER BY created_at, id LIMIT :l OFFSET :o"),
-            {"p": pid, "l": limit, "o": offset})).all()
-    items = [_public(RefundView(r.id, r.amount, r.fee, r.status, r.fingerprint, r.reason,
-                                r.failure_message), payment) for r in rows]
-    return Page(items=items, total=total or 0, limit=limit, offset=offset)
+        rows, more, total = await pages.fetch(
+            conn, REFUNDS, select="id, amount, fee, status, fingerprint, reason, failure_message",
+            where=["payment_id = :p"], params={"p": pid}, limit=limit, offset=offset,
+            starting_after=starting_after)
+    return pages.page(rows, lambda r: _public(RefundView(
+        r["id"], r["amount"], r["fee"], r["status"], r["fingerprint"], r["reason"],
+        r["failure_message"]), payment), has_more=more, limit=limit, offset=offset, total=total)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api import views
+from api import pages, views
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
 from api.schemas import (
     DepositCreate,
@@ -32,6 +34,8 @@ from domain.money import MoneyError, currency_exponent, to_major, to_minor
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
 WALLET_COLUMNS = "id, user_id, currency, balance, held, version, created_at, updated_at"
+WALLETS = Keyset("accounts", scope="tenant_id = :t AND kind = 'wallet'")
+ENTRIES = Keyset("entries", ("id",), scope="account_id = :w", integer_ids=True)
 
 
 def money_problem(err: MoneyError, field: str) -> Problem:
@@ -86,16 +90,20 @@ async def get_wallet(principal: WalletsRead, wallet_id: str, state: StateDep) ->
 @router.get("", response_model=Page[WalletPublic], responses=responses(400, 401, 403))
 async def list_wallets(principal: WalletsRead, state: StateDep,
                        user_id: Annotated[str | None, Query(max_length=128)] = None,
-                       limit: Limit = 50,
-                       offset: Offset = 0) -> Page[WalletPublic]:
-    query = _wallets(principal.tenant_id)
+                       limit: Limit = 50, offset: Offset = 0,
+                       starting_after: StartingAfter = None) -> Page[WalletPublic]:
+    """The tenant's wallets, newest first."""
+    where = ["tenant_id = :t", "kind = 'wallet'"]
+    params: dict[str, Any] = {"t": principal.tenant_id}
     if user_id:
-        query = query.where(Account.user_id == user_id)
-    async with AsyncSession(state.engine) as session:
-        total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
-        rows = (await session.exec(query.order_by(col(Account.created_at).desc(), col(Account.id))
-                                   .limit(limit).offset(offset))).all()
-    return Page(items=[views.wallet(r) for r in rows], total=total, limit=limit, offset=offset)
+        where.append("user_id = :u")
+        params["u"] = user_id
+    async with state.engine.connect() as conn:
+        rows, more, total = await pages.fetch(
+            conn, WALLETS, select=WALLET_COLUMNS, where=where, params=params, limit=limit,
+            offset=offset, starting_after=starting_after)
+    return pages.page(rows, lambda r: views.wallet(SimpleNamespace(**r)), has_more=more,
+                      limit=limit, offset=offset, total=total)
 
 
 @router.post("/{wallet_id}/deposits", status_code=201, response_model=DepositPublic,
@@ -175,17 +183,14 @@ async def _deposit_replay(conn: object, dep_id: str, fp: str) -> DepositPublic |
 @router.get("/{wallet_id}/transactions", response_model=Page[TransactionPublic],
             responses=responses(400, 401, 403, 404))
 async def transactions(principal: WalletsRead, wallet_id: str, state: StateDep,
-                       limit: Limit = 50,
-                       offset: Offset = 0) -> Page[TransactionPublic]:
+                       limit: Limit = 50, offset: Offset = 0,
+                       starting_after: StartingAfter = None) -> Page[TransactionPublic]:
     """The wallet's posted ledger movements, newest first (holds are not movements)."""
     wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
     async with state.engine.connect() as conn:
-        total = (await conn.execute(text("SELECT count(*) FROM entries WHERE account_id = :w"),
-                                    {"w": wallet_id})).scalar()
-        rows = (await conn.execute(text(
-            "SELECT id, type, amount, balance_after, payment_id, created_at FROM entries "
-            "WHERE account_id = :w ORDER BY id DESC LIMIT :l OFFSET :o"),
-            {"w": wallet_id, "l": limit, "o": offset})).all()
-    currency = wallet.currency
-    return Page(items=[views.transaction(r, currency) for r in rows], total=total or 0,
-                limit=limit, offset=offset)
+        rows, more, total = await pages.fetch(
+            conn, ENTRIES, select="id, type, amount, balance_after, payment_id, created_at",
+            where=["account_id = :w"], params={"w": wallet_id}, limit=limit, offset=offset,
+            starting_after=starting_after)
+    return pages.page(rows, lambda r: views.transaction(SimpleNamespace(**r), wallet.currency),
+                      has_more=more, limit=limit, offset=offset, total=total)

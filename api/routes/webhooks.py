@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -11,10 +12,11 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy import text
 
 from activities.webhooks import start_deliveries
-from api import views
+from api import pages, views
 from api.deps import PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
+from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
 from api.schemas import Page, Strict
 from domain.ids import new_id
@@ -58,6 +60,9 @@ class EndpointPublic(BaseModel):
 
 
 ENDPOINT_COLUMNS = "id, url, events, enabled, created_at, updated_at, previous_secret_expires_at"
+ENDPOINTS = Keyset("webhook_endpoints", descending=False,
+                   scope="tenant_id = :t AND deleted_at IS NULL")
+DELIVERIES = Keyset("webhook_deliveries", ("event_id", "id"), scope="tenant_id = :t")
 
 
 def _endpoint(r: Any, secret: str | None = None) -> EndpointPublic:
@@ -108,13 +113,15 @@ async def create_endpoint(principal: PaymentsWrite, body: EndpointCreate,
 
 
 @router.get("/webhook-endpoints", response_model=Page[EndpointPublic], responses=responses(401, 403))
-async def list_endpoints(principal: PaymentsRead, state: StateDep) -> Page[EndpointPublic]:
+async def list_endpoints(principal: PaymentsRead, state: StateDep, limit: Limit = 50,
+                         starting_after: StartingAfter = None) -> Page[EndpointPublic]:
+    """The tenant's endpoints, oldest first."""
     async with state.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = :t "
-            "AND deleted_at IS NULL ORDER BY created_at"), {"t": principal.tenant_id})).all()
-    items = [_endpoint(r) for r in rows]
-    return Page(items=items, total=len(items), limit=len(items) or 1, offset=0)
+        rows, more, _ = await pages.fetch(
+            conn, ENDPOINTS, select=ENDPOINT_COLUMNS,
+            where=["tenant_id = :t", "deleted_at IS NULL"], params={"t": principal.tenant_id},
+            limit=limit, starting_after=starting_after, count=False)
+    return pages.page(rows, lambda r: _endpoint(SimpleNamespace(**r)), has_more=more, limit=limit)
 
 
 @router.get("/webhook-endpoints/{eid}", response_model=EndpointPublic,
@@ -201,17 +208,17 @@ async def list_deliveries(
     status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    starting_after: StartingAfter = None,
 ) -> Page[DeliveryPublic]:
     """Deliveries, newest first; `status=failed` lists what failed for good (the dead letters)."""
-    where = "tenant_id = :t" + (" AND status = :s" if status else "")
-    params = {"t": principal.tenant_id, "s": status, "l": limit, "o": offset}
+    where = ["tenant_id = :t"] + (["status = :s"] if status else [])
     async with state.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM webhook_deliveries WHERE {where}"),
-                                    params)).scalar()
-        rows = (await conn.execute(text(
-            f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {where} "
-            "ORDER BY event_id DESC, id LIMIT :l OFFSET :o"), params)).all()
-    return Page(items=[_delivery(r) for r in rows], total=total or 0, limit=limit, offset=offset)
+        rows, more, total = await pages.fetch(
+            conn, DELIVERIES, select=DELIVERY_COLUMNS, where=where,
+            params={"t": principal.tenant_id, "s": status}, limit=limit, offset=offset,
+            starting_after=starting_after)
+    return pages.page(rows, lambda r: _delivery(SimpleNamespace(**r)), has_more=more, limit=limit,
+                      offset=offset, total=total)
 
 
 @router.post("/webhook-deliveries/{delivery_id}/replay", status_code=202,

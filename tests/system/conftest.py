@@ -13,7 +13,8 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import create_key
+from api.auth import create_key, create_operator_key
 from db.engine import make_engine
 from db.migrate import upgrade
 from devstack.postgres import EmbeddedPostgres
@@ -134,6 +135,7 @@ class System:
     key: str
     gateways: dict[str, httpx.AsyncClient]  # every connector's, primary and secondary
     servers: Gateways
+    operator: httpx.AsyncClient  # the API with a platform operator key (reconciliation)
 
     async def behave(self, **profile: Any) -> None:
         """The same profile at every connector (so a fault fails a payment everywhere)."""
@@ -213,20 +215,20 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
     )
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"
-    _, key = await create_key(engine, tenant_id=tenant, name="tests",
-                              scopes=["payments:write", "payments:read", "wallets:write",
-                                      "wallets:read", "reconciliations:write",
-                                      "reconciliations:read"])
+    _, key = await create_key(engine, tenant_id=tenant, name="tests")  # every tenant scope
+    _, operator_key = await create_operator_key(engine, name="tests operator")
     app = create_app(settings, temporal=temporal.client)
     async with gateway_connections(settings) as gateways, \
             build_worker(temporal.client, engine, gateways, settings), \
             app.router.lifespan_context(app), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
                               headers={"Authorization": f"Bearer {key}"}) as api, \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                              headers={"Authorization": f"Bearer {operator_key}"}) as operator, \
             httpx.AsyncClient(base_url=urls["primary"]) as primary, \
             httpx.AsyncClient(base_url=urls["secondary"]) as secondary:
         yield System(settings, api, primary, temporal, engine, tenant, key,
-                     {"primary": primary, "secondary": secondary}, servers)
+                     {"primary": primary, "secondary": secondary}, servers, operator)
     for name in list(servers.running):
         await servers.stop(name)
     await engine.dispose()
@@ -247,3 +249,20 @@ async def sys_(system: System) -> AsyncIterator[System]:
     """The system with a calm gateway (no injected faults) at the start of each test."""
     await system.behave()
     yield system
+
+
+@pytest.fixture(scope="session")
+def api_url(system: System) -> Iterator[str]:
+    """The API behind a real uvicorn server in its own thread and event loop: exercised over
+    HTTP like any client (sockets, Content-Length, connection handling)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(system.settings), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+        assert thread.is_alive(), "the API server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

@@ -20,13 +20,16 @@ async def test_the_event_feed_is_ordered_and_resumable(sys_: System) -> None:
     pid = (await sys_.pay(wallet["user_id"], "5.00")).json()["id"]
     await sys_.settled(pid, "completed")
     seen: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = (await sys_.api.get("/v1/events", params={"after": after, "limit": 7})).json()
+    params: dict[str, Any] = {"limit": 7}
+    while True:  # the one list shape: has_more, and next_cursor as the next starting_after
+        page = (await sys_.api.get("/v1/events", params=params)).json()
         seen.extend(page["items"])
-        if page["next_after"] is None:
+        assert page["total"] is None  # the feed is not counted
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
             break
-        after = page["next_after"]
+        assert page["next_cursor"] == str(page["items"][-1]["id"])
+        params["starting_after"] = page["next_cursor"]
     ids = [e["id"] for e in seen]
     assert ids == sorted(ids)
     assert len(ids) == len(set(ids))
@@ -52,11 +55,11 @@ async def test_events_carry_money_as_decimal_strings_with_their_currency(sys_: S
     await sys_.settled(declined, "failed")
     await sys_.settled(poor, "failed")
     feed: list[dict[str, Any]] = []
-    after = 0
-    while after is not None:
+    after: int | None = 0
+    while after is not None:  # the feed's older parameter still resumes after any id
         page = (await sys_.api.get("/v1/events", params={"after": after, "limit": 200})).json()
         feed.extend(page["items"])
-        after = page["next_after"]
+        after = page["items"][-1]["id"] if page["has_more"] else None
     mine = [e for e in feed if e["payment_id"] in (pid, declined, poor)
             or e["wallet_id"] == wallet["id"]]
     with_money = [e for e in mine if MONEY_FIELDS & set(e["data"])]

@@ -20,13 +20,13 @@ def now() -> str:
 
 
 async def reconcile(sys_: System, start: str, end: str | None = None) -> dict[str, Any]:
-    created = await sys_.api.post("/v1/reconciliations", json={"from": start, "to": end or now()},
+    created = await sys_.operator.post("/v1/reconciliations", json={"from": start, "to": end or now()},
                                   headers={"Idempotency-Key": secrets.token_hex(8)})
     assert created.status_code == 202, created.text
     rid = created.json()["id"]
 
     async def run() -> dict[str, Any]:
-        return dict((await sys_.api.get(f"/v1/reconciliations/{rid}")).json())
+        return dict((await sys_.operator.get(f"/v1/reconciliations/{rid}")).json())
 
     return await eventually(run, lambda r: r.get("status") == "completed", timeout=60)
 
@@ -34,14 +34,14 @@ async def reconcile(sys_: System, start: str, end: str | None = None) -> dict[st
 async def findings(sys_: System, rid: str) -> dict[str, dict[str, Any]]:
     """The run's findings by gateway key, every page."""
     seen: dict[str, dict[str, Any]] = {}
-    after = 0
+    params: dict[str, Any] = {"limit": 2}
     while True:
-        page = (await sys_.api.get(f"/v1/reconciliations/{rid}",
-                                   params={"limit": 2, "starting_after": after})).json()["findings"]
+        page = (await sys_.operator.get(f"/v1/reconciliations/{rid}", params=params)
+                ).json()["findings"]
         seen |= {f["gateway_key"]: f for f in page["items"]}
         if not page["has_more"]:
             return seen
-        after = page["items"][-1]["id"]
+        params["starting_after"] = page["next_cursor"]
 
 
 async def completed(sys_: System, wallet: dict[str, Any], amount: str) -> dict[str, Any]:
@@ -64,8 +64,9 @@ async def test_a_clean_window_matches_every_charge_and_refund(sys_: System) -> N
 
     assert run["counts"] == {"matched": 4}  # three charges and a refund
     assert run["critical"] == 0
-    assert run["findings"] == {"items": [], "has_more": False}
-    listed = (await sys_.api.get("/v1/reconciliations", params={"limit": 5})).json()
+    assert run["findings"] == {"items": [], "has_more": False, "next_cursor": None, "limit": 50,
+                               "offset": 0, "total": None}
+    listed = (await sys_.operator.get("/v1/reconciliations", params={"limit": 5})).json()
     assert listed["items"][0]["id"] == run["id"]
 
 
@@ -157,11 +158,11 @@ async def test_planted_mismatches_are_classified_and_the_safe_ones_healed(sys_: 
     assert all(f["times_seen"] == 2 for f in seen_again.values())
 
     # an operator resolves the exceptions with a note; a healed finding is not theirs to resolve
-    listed = (await sys_.api.get("/v1/reconciliations/findings",
+    listed = (await sys_.operator.get("/v1/reconciliations/findings",
                                  params={"status": "open", "limit": 200})).json()["items"]
     assert {f["gateway_key"] for f in listed} >= {foreign, rogue, key(voided)}
     for f in found.values():
-        answer = await sys_.api.post(f"/v1/reconciliations/findings/{f['id']}/resolve",
+        answer = await sys_.operator.post(f"/v1/reconciliations/findings/{f['id']}/resolve",
                                      json={"note": "planted by the test"})
         if f["status"] == "open":
             assert answer.status_code == 200, answer.text
@@ -207,7 +208,7 @@ async def test_the_schedule_runs_it_and_temporal_schedule_trigger_runs_it_now(
         assert await proc.wait() == 0
 
         async def scheduled() -> list[dict[str, Any]]:
-            items = (await sys_.api.get("/v1/reconciliations", params={"limit": 5})).json()["items"]
+            items = (await sys_.operator.get("/v1/reconciliations", params={"limit": 5})).json()["items"]
             return [r for r in items if r["trigger"] == "schedule" and r["status"] == "completed"]
 
         runs = await eventually(scheduled, bool, timeout=60)
@@ -256,11 +257,11 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
     assert (await sys_.payment(waiting["id"]))["status"] == "failed"
     after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
     assert (after["balance"], after["held"]) == ("29.80", "0.00")  # 10.00 + 0.20 fee
-    left = (await sys_.api.get("/v1/reconciliations/findings",
+    left = (await sys_.operator.get("/v1/reconciliations/findings",
                                params={"status": "open", "class": "charged_not_captured"})).json()
     mine = [f for f in left["items"] if f["payment_id"] == waiting["id"]]
     assert len(mine) == 1
     assert "workflow still runs" in mine[0]["outcome"]
-    resolved = await sys_.api.post(f"/v1/reconciliations/findings/{mine[0]['id']}/resolve",
+    resolved = await sys_.operator.post(f"/v1/reconciliations/findings/{mine[0]['id']}/resolve",
                                    json={"note": "refunded at the processor by hand"})
     assert resolved.status_code == 200

@@ -13,33 +13,15 @@ import re
 import secrets
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.app import create_app
-from api.auth import SCOPES, create_key
+from api.auth import create_key, create_operator_key
 from db.engine import make_engine
-from tests.system.conftest import System, free_port
+from tests.system.conftest import System
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="session")
-def api_url(system: System) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(system.settings), host="127.0.0.1",
-                                           port=port, log_level="error"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-        assert thread.is_alive(), "the API server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +30,8 @@ def fuzz_key(system: System) -> str:
     async def make() -> str:
         engine = make_engine(system.settings.database_url, pool_size=1)
         try:
-            return (await create_key(engine, tenant_id=f"fuzz-{secrets.token_hex(3)}", name="fuzz",
-                                     scopes=list(SCOPES)))[1]
+            return (await create_key(engine, tenant_id=f"fuzz-{secrets.token_hex(3)}",
+                                     name="fuzz"))[1]
         finally:
             await engine.dispose()
 
@@ -60,25 +42,50 @@ def fuzz_key(system: System) -> str:
     return result[0]
 
 
-@pytest.mark.timeout(300)
-async def test_the_cli_finds_nothing_with_every_check(api_url: str, fuzz_key: str) -> None:
+async def fuzz(api_url: str, key: str, *only: str) -> tuple[int, int, int]:
+    """`st run` with every check; (generated, passed, operations tested)."""
     # run without blocking this event loop: the test worker lives on it (and /health checks it)
     st = Path(sys.executable).parent / "st"
     proc = await asyncio.create_subprocess_exec(
         str(st), "--config-file", str(HERE / "schemathesis.toml"), "run", f"{api_url}/openapi.json",
         "--checks", "all", "--mode", "all", "--max-examples", "8", "--seed", "42",
-        "--header", f"Authorization: Bearer {fuzz_key}", "--no-color",
+        "--header", f"Authorization: Bearer {key}", "--no-color", *only,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 280)
     report = out.decode()
     assert proc.returncode == 0, report[-6000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", report)
     assert generated is not None, report[-3000:]
-    assert int(generated.group(1)) >= 500  # it really ran
-    assert generated.group(1) == generated.group(2)
     tested = re.search(r"Tested: (\d+)", report)
     assert tested is not None
-    assert int(tested.group(1)) >= 30  # every operation
+    return int(generated.group(1)), int(generated.group(2)), int(tested.group(1))
+
+
+@pytest.mark.timeout(300)
+async def test_the_cli_finds_nothing_with_every_check(api_url: str, fuzz_key: str) -> None:
+    generated, passed, tested = await fuzz(api_url, fuzz_key)
+    assert generated >= 500  # it really ran
+    assert generated == passed
+    assert tested >= 30  # every operation
+
+
+@pytest.mark.timeout(300)
+async def test_the_operator_routes_hold_with_an_operator_key(api_url: str, system: System) -> None:
+    """The tenant key's run sees the reconciliation routes answer 403; with an operator key the
+    fuzzer reaches into them."""
+    async def make() -> str:
+        engine = make_engine(system.settings.database_url, pool_size=1)
+        try:
+            return (await create_operator_key(engine, name="fuzz operator"))[1]
+        finally:
+            await engine.dispose()
+
+    key = await asyncio.to_thread(lambda: asyncio.run(make()))
+    generated, passed, tested = await fuzz(api_url, key, "--include-path-regex",
+                                           "^/v1/reconciliations")
+    assert generated >= 30
+    assert generated == passed
+    assert tested == 5
 
 
 def test_the_exclusions_are_only_rejections_no_schema_can_express() -> None:
