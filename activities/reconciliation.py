@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateway import GatewayActivities
 from activities.ledger import capture, post_late_charge
@@ -30,6 +29,7 @@ from domain import reconciliation as rules
 from domain.ids import gateway_key
 from domain.money import MoneyError, to_major, to_minor
 from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
+from workflows.client import workflow_running
 from workflows.types import (
     GATEWAY_UNAVAILABLE,
     CaptureFunds,
@@ -168,7 +168,7 @@ class ReconciliationActivities:
         """Whether the workflows of payments still in flight run: only those are asked."""
         asking = {k: p for k, p in payments.items() if p.status in rules.IN_FLIGHT_STATUSES
                   and not p.captured}
-        answers = await asyncio.gather(*(self._running(p.id) for p in asking.values()))
+        answers = await asyncio.gather(*(workflow_running(self.temporal, p.id) for p in asking.values()))
         for (key, p), answer in zip(asking.items(), answers, strict=True):
             payments[key] = replace(p, running=answer)
 
@@ -298,7 +298,7 @@ class ReconciliationActivities:
                             f.gateway_reference, connector=f.connector)
         if f.heal == Heal.REFUND:
             return await self._refund(f, step)
-        if f.heal == Heal.POST and await self._running(f.payment_id):
+        if f.heal == Heal.POST and await workflow_running(self.temporal, f.payment_id):
             return await self._settle(finding_id, step, "open", Heal.POST,
                                       "not posted: the payment's workflow still runs (it may be "
                                       "retried); an operator decides")
@@ -330,15 +330,6 @@ class ReconciliationActivities:
                                       f"the gateway refused the refund ({response.status_code})")
         raise ApplicationError(f"the gateway answered {response.status_code}",
                                type=GATEWAY_UNAVAILABLE)
-
-    async def _running(self, payment_id: str) -> bool:
-        try:
-            desc = await self.temporal.get_workflow_handle(payment_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return desc.status == WorkflowExecutionStatus.RUNNING
 
     async def _settle(self, finding_id: int, step: CaptureFunds, status: str, heal: Heal,
                       outcome: str, conn: AsyncConnection | None = None) -> str:

@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy import text
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from db import ledger, refunds
 from domain.status import FailureCode, PaymentStatus
 from settings import Settings
+from workflows.client import workflow_running, workflow_status
 from workflows.start import start_refund
 from workflows.types import CaptureFunds, ChargeRequest, ReleaseHold
 
@@ -52,27 +52,18 @@ class SweeperActivities:
                 {"g": self.grace_seconds})).scalars().all()
         swept = 0
         for hold in holds:
-            if await self._workflow_status(hold.payment_id) == WorkflowExecutionStatus.RUNNING:
+            if await workflow_running(self.client, hold.payment_id):
                 continue  # its own saga will settle it
             await self._settle(hold)
             swept += 1
         for rid in refunds_pending:
-            if await self._workflow_status(rid) is None:
+            if await workflow_status(self.client, rid) is None:
                 async with self.ledger_steps.engine.connect() as conn:
                     step = await refunds.pending_step(conn, rid)
                 if step is not None:
                     await start_refund(self.client, self.settings, step)
                     swept += 1
         return swept
-
-    async def _workflow_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
-        try:
-            desc = await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return desc.status
 
     async def _settle(self, hold: Any) -> None:
         # failover moves on only once a connector is known not to have charged: the payment's

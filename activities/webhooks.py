@@ -12,11 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks.webhooks import Webhook
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
-
-from workflows.webhooks import Delivery, DeliveryPolicy, WebhookDeliveryWorkflow
 
 
 def delivery_id(endpoint_id: str, event_id: int) -> str:
@@ -42,16 +38,6 @@ async def fan_out(conn: AsyncConnection, events: list[Any]) -> list[str]:
             if row:
                 made.append(did)
     return made
-
-
-async def start_deliveries(client: Client, task_queue: str, ids: list[str],
-                           policy: DeliveryPolicy, *, replay: bool = False) -> None:
-    for did in ids:
-        await client.start_workflow(
-            WebhookDeliveryWorkflow.run, Delivery(did, policy), id=did, task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if replay
-                             else WorkflowIDReusePolicy.REJECT_DUPLICATE))
 
 
 class WebhookActivities:

@@ -73,6 +73,12 @@ def problem_response(p: Problem) -> JSONResponse:
     return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
 
 
+def money_problem(err: Any, field: str) -> Problem:
+    """A domain.money.MoneyError as the 400 naming its field (INVALID_AMOUNT, INVALID_CURRENCY)."""
+    return Problem(400, "VALIDATION_ERROR", f"{field}: {err.message}",
+                   errors=[{"field": field, "message": err.message, "code": err.code}])
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(x) for x in loc if x not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"

@@ -20,10 +20,10 @@ from sqlalchemy import text
 from temporalio.service import RPCError
 
 from api.deps import StateDep
-from api.routes.health import workers_polling
 from domain.money import currency_exponent
 from domain.reconciliation import SEVERITY
 from domain.status import FailureCode
+from workflows.client import workers_polling
 
 router = APIRouter(tags=["operations"])
 REGISTRY = CollectorRegistry()
@@ -167,7 +167,7 @@ async def business_metrics(state: Any) -> list[Metric]:
         pending.add_metric([], row.n)
         lag.add_metric([], float(row.age or 0))
     try:
-        polling.add_metric([], await workers_polling(state))
+        polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,

@@ -55,6 +55,12 @@ def comma_list(value: str | None, allowed: set[str], name: str) -> list[str]:
     return items
 
 
+def one_or_more(values: set[str]) -> str:
+    """The pattern of a comma-separated list of one or more of `values`."""
+    one = "|".join(sorted(values))
+    return f"^({one})(,({one}))*$"
+
+
 MAX_OFFSET = 1_000_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip (at most 1,000,000; "
                                                               "page further with a cursor)")]

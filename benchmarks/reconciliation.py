@@ -24,6 +24,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from benchmarks.stack import PORTS, start_stack
+
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -103,8 +105,6 @@ async def reconcile_bench(api: httpx.AsyncClient, data_dir: Path, database_url: 
 
 
 async def main(n: int) -> dict[str, Any]:
-    from benchmarks.run import PORTS, start_stack  # run.py imports this module
-
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
         proc, _ = await start_stack(Path(tmp))

@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,18 +24,15 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.worker import Worker
 
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
+from benchmarks.stack import PORTS, start_stack
+from workflows.search import PAYMENT_STATUS
 
-PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "GATEWAY_SECONDARY_PORT": 18002,
-         "TEMPORAL_PORT": 17233,
-         "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433}
 IN_FLIGHT = 20
 SETTLED = ("completed", "failed", "exhausted", "canceled")
-_PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -48,22 +42,6 @@ def pct(values: list[float], p: float) -> float:
 
 def summary(latencies: list[float]) -> dict[str, float]:
     return {f"p{p}": round(pct(latencies, p) * 1000, 1) for p in (50, 95, 99)}
-
-
-async def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = dict(os.environ, DATA_DIR=str(data_dir), **{k: str(v) for k, v in PORTS.items()})
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "devstack"], env=env,  # noqa: ASYNC220
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = (await asyncio.to_thread(proc.stdout.readline)).decode()
-        if not line and proc.poll() is not None:
-            raise RuntimeError("make dev's stack exited")
-        if "paysaga is running" in line:
-            return proc, (data_dir / "dev_api_key").read_text().strip()
-    raise TimeoutError("stack did not start")
 
 
 class Bench:
@@ -248,7 +226,7 @@ class Bench:
         while True:
             counts: dict[str, int] = {}
             async for wf in self.temporal.list_workflows("ExecutionStatus = 'Running'"):
-                status = wf.typed_search_attributes.get(_PAYMENT_STATUS) or "-"
+                status = wf.typed_search_attributes.get(PAYMENT_STATUS) or "-"
                 name = f"{wf.workflow_type} {status}"
                 counts[name] = counts.get(name, 0) + 1
             moving = sum(n for name, n in counts.items() if name.endswith(("pending", "processing")))

@@ -15,15 +15,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
-SEARCH_ATTRIBUTES = {
-    "PaymentStatus": "Keyword",
-    "PaymentUserId": "Keyword",
-    "PaymentCurrency": "Keyword",
-    "PaymentAmount": "Double",
-    "PaymentFailureCode": "Keyword",
-    "ReconciliationCritical": "Int",
-}
-
+from workflows.search import KEYS, SEARCH_ATTRIBUTES
 
 # The history service reads each shard's task queues at most 20 times a second by default, so on
 # the dev server's single shard every workflow task waited up to 50 ms before it was dispatched:
@@ -41,14 +33,7 @@ def dev_server_tuning() -> list[str]:
 
 
 def search_attribute_keys() -> list[SearchAttributeKey[Any]]:
-    return [
-        SearchAttributeKey.for_keyword("PaymentStatus"),
-        SearchAttributeKey.for_keyword("PaymentUserId"),
-        SearchAttributeKey.for_keyword("PaymentCurrency"),
-        SearchAttributeKey.for_float("PaymentAmount"),
-        SearchAttributeKey.for_keyword("PaymentFailureCode"),
-        SearchAttributeKey.for_int("ReconciliationCritical"),
-    ]
+    return list(KEYS)
 
 
 async def register_search_attributes(client: Client) -> None:

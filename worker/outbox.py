@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.webhooks import fan_out, start_deliveries
+from activities.webhooks import fan_out
+from workflows.start import start_deliveries
 from workflows.webhooks import DeliveryPolicy
 
 log = logging.getLogger("paysaga.events")

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import policies
+    from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
     from workflows.types import (
         GATEWAY_DECLINED,
         BeginRetry,
@@ -49,11 +49,6 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
     )
 
-PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
-PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
-PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
-PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")
-PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
 
 
 CANCELED = Failure("canceled", "canceled")

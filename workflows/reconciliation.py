@@ -15,10 +15,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.search import RECONCILIATION_CRITICAL
     from workflows.types import (
         LedgerSide,
         LedgerSideOutcome,
@@ -28,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         ReportPage,
     )
 
-RECONCILIATION_CRITICAL = SearchAttributeKey.for_int("ReconciliationCritical")
 
 STEP = timedelta(minutes=2)
 # The report and the ledger are read again until they answer: a run never gives up half-way.

@@ -1,4 +1,9 @@
-"""Starting the sagas from outside a workflow (the API, the sweeper): one place for the options.
+"""Starting the sagas from outside a workflow (the API, the sweeper, the outbox relay): one place
+for each saga's start options, search attributes and memo.
+
+    start_payment / start_payment_and_wait   a payment (the latter: Update-with-Start, at most N s)
+    start_refund                             a refund
+    start_deliveries                         webhook deliveries
 
 Workflow ids are the payment's and the refund's ids; an id never runs twice
 (REJECT_DUPLICATE, and FAIL on a conflict), so a start repeated after a crash is harmless.
@@ -6,16 +11,29 @@ Workflow ids are the payment's and the refund's ids; an id never runs twice
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from decimal import Decimal
 from typing import Any
 
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain.money import currency_exponent
+from domain.status import PaymentStatus
 from settings import Settings
+from workflows.client import Outlived, within
+from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
-from workflows.types import RefundStep, SagaPolicy
+from workflows.search import PAYMENT_AMOUNT, PAYMENT_CURRENCY, PAYMENT_STATUS, PAYMENT_USER_ID
+from workflows.types import PaymentInput, RefundStep, SagaPolicy
+from workflows.webhooks import Delivery, DeliveryPolicy, WebhookDeliveryWorkflow
 
 ONCE: dict[str, Any] = {"id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE}
@@ -45,3 +63,65 @@ async def start_refund(client: Client, settings: Settings, step: RefundStep) -> 
             task_queue=settings.temporal_task_queue, memo={"tenant_id": step.tenant_id},
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+
+
+def opening_view(inp: PaymentInput) -> dict[str, Any]:
+    """The payment as it is when it starts: what the memo keeps (it never changes) and the 202."""
+    return {"id": inp.payment_id, "user_id": inp.user_id, "service_id": inp.service_id,
+            "amount": inp.amount, "fee": inp.fee, "currency": inp.currency,
+            "description": inp.description, "reference": inp.reference, "metadata": inp.metadata,
+            "max_manual_retries": inp.policy.max_manual_retries, "created_at": inp.created_at}
+
+
+def payment_options(inp: PaymentInput, task_queue: str) -> dict[str, Any]:
+    """A payment's start options: its id, once only, its search attributes and its memo."""
+    return dict(
+        id=inp.payment_id, task_queue=task_queue, **ONCE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
+            SearchAttributePair(PAYMENT_USER_ID, inp.user_id),
+            SearchAttributePair(PAYMENT_CURRENCY, inp.currency),
+            # a Double by the contract: for operators' queries only, never for money
+            SearchAttributePair(PAYMENT_AMOUNT, float(
+                Decimal(inp.amount).scaleb(-currency_exponent(inp.currency)))),
+        ]),
+        # the memo holds only what never changes (the status lives in PaymentStatus)
+        memo={"tenant_id": inp.tenant_id, "fingerprint": inp.fingerprint,
+              "payment": opening_view(inp)})
+
+
+async def start_payment(client: Client, inp: PaymentInput, task_queue: str) -> None:
+    """Start the payment's saga (WorkflowAlreadyStartedError: this id ran before)."""
+    await client.start_workflow(PaymentWorkflow.run, inp, **payment_options(inp, task_queue))
+
+
+async def start_payment_and_wait(client: Client, inp: PaymentInput, task_queue: str,
+                                 seconds: float) -> bool:
+    """Start the payment and wait for its first outcome in one call (Update-with-Start): the
+    workflow answers when the attempt settles; nothing polls. False when that takes longer than
+    `seconds` (it is started either way)."""
+    options = payment_options(inp, task_queue)
+    start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
+    try:
+        await within(seconds, client.execute_update_with_start_workflow(
+            PaymentWorkflow.outcome, start_workflow_operation=start))
+    except Outlived:
+        # (the SDK leaves the cancelled start's error on a future only the operation reads)
+        started = getattr(start, "_workflow_handle", None)
+        if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
+            started.exception()
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(PaymentWorkflow.run, inp, **options)
+        return False
+    return True
+
+
+async def start_deliveries(client: Client, task_queue: str, ids: list[str],
+                           policy: DeliveryPolicy, *, replay: bool = False) -> None:
+    """A webhook delivery workflow per id (`replay`: deliver one that ended once more)."""
+    for did in ids:
+        await client.start_workflow(
+            WebhookDeliveryWorkflow.run, Delivery(did, policy), id=did, task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if replay
+                             else WorkflowIDReusePolicy.REJECT_DUPLICATE))

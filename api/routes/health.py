@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.deps import AppState, StateDep
 from api.schemas import HealthPublic
+from workflows.client import workers_polling
 
 router = APIRouter(tags=["operations"])
 
@@ -29,20 +27,8 @@ async def _temporal(state: AppState) -> str:
     return "ok"
 
 
-async def workers_polling(state: AppState) -> int:
-    """Workers that polled the payments task queue in the last two minutes."""
-    resp = await state.temporal.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=state.temporal.namespace,
-            task_queue=TaskQueue(name=state.settings.temporal_task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        timeout=timedelta(seconds=2))
-    recent = datetime.now(UTC) - timedelta(minutes=2)
-    return sum(1 for p in resp.pollers if p.last_access_time.ToDatetime(UTC) > recent)
-
-
 async def _worker(state: AppState) -> str:
-    if await workers_polling(state):
+    if await workers_polling(state.temporal, state.settings.temporal_task_queue):
         return "ok"
     return "no worker is polling the task queue"
 

@@ -8,89 +8,42 @@ answers the same payment (200, Idempotent-Replayed) if the request is the same, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import text
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import pages, views
 from api.auth import Principal
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
-from api.errors import Problem, responses
+from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
+from api.lookup import load_payment
 from api.pages import Keyset, StartingAfter
-from api.prefer import Outlived, PreferHeader, applied, wait_seconds, within
-from api.query import Limit, Offset, Time, comma_list
-from api.routes.wallets import money_problem
+from api.prefer import PreferHeader, applied, wait_seconds
+from api.query import Limit, Offset, Time, comma_list, one_or_more
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
+from db.payments import COLUMNS as PAYMENT_COLUMNS
+from db.payments import projection
 from domain.fees import fee_for
 from domain.fingerprint import fingerprint
 from domain.ids import payment_id
-from domain.money import MoneyError, currency_exponent, to_minor
+from domain.money import MoneyError, to_minor
 from domain.status import FailureCode, PaymentStatus
-from workflows.payment import (
-    PAYMENT_AMOUNT,
-    PAYMENT_CURRENCY,
-    PAYMENT_STATUS,
-    PAYMENT_USER_ID,
-    PaymentWorkflow,
-)
-from workflows.start import ONCE, saga_policy
+from settings import Settings
+from workflows.client import Outlived, within, workflow_running
+from workflows.payment import PaymentWorkflow
+from workflows.start import opening_view, saga_policy, start_payment, start_payment_and_wait
 from workflows.types import PaymentInput
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
-COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
-           "currency, description, reference, metadata, failure_code, failure_message, "
-           "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
-           "connector, routing_reason, created_at, updated_at")
 PAYMENTS = Keyset("payments", scope="tenant_id = :t")
 PAYMENT_EVENTS = Keyset("events", ("id",), descending=False, scope="payment_id = :p",
                         integer_ids=True)
-
-
-async def _projection(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
-    async with state.engine.connect() as conn:
-        row = (await conn.execute(text(
-            f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id = :t"),
-            {"id": pid, "t": tenant_id})).mappings().first()
-    return dict(row) if row else None
-
-
-async def _from_workflow(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
-    """The payment as its workflow describes it, before the projection row exists."""
-    try:
-        desc = await state.temporal.get_workflow_handle(pid).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    memo = await desc.memo()
-    if memo.get("tenant_id") != tenant_id or "payment" not in memo:
-        return None
-    view: dict[str, Any] = dict(memo["payment"])
-    # the memo holds only what never changes; the status is the PaymentStatus search attribute
-    view["status"] = (desc.typed_search_attributes.get(PAYMENT_STATUS) or view.get("status")
-                      or PaymentStatus.PENDING.value)
-    view["fingerprint"] = memo.get("fingerprint")
-    return view
-
-
-async def load(state: AppState, tenant_id: str, pid: str) -> dict[str, Any]:
-    found = await _projection(state, tenant_id, pid) or await _from_workflow(state, tenant_id, pid)
-    if found is None:
-        raise Problem(404, "PAYMENT_NOT_FOUND", f"no payment {pid}")
-    return found
 
 
 def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response) -> PaymentPublic:
@@ -119,84 +72,47 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
     With `Prefer: wait=N` (N at most 30) it answers 201 with the final state when the saga
     ends within N seconds, and 202 as usual when it does not.
     """
-    s = state.settings
+    s, base = state.settings, state.settings.temporal_ui_workflow_base
+    inp = _payment_input(principal.tenant_id, key, body, s)
+    existing = await projection(state.engine, principal.tenant_id, inp.payment_id)
+    if existing is not None:
+        return _replay(existing, inp.fingerprint, state, response)
+    response.headers["Location"] = f"/v1/payments/{inp.payment_id}"
+    opening = {**opening_view(inp), "status": PaymentStatus.PENDING.value}
+    seconds = wait_seconds(prefer)
+    try:
+        if seconds is None:  # the 202 path: a single start
+            await start_payment(state.temporal, inp, s.temporal_task_queue)
+            return views.payment(opening, base)
+        applied(response, seconds)
+        if await start_payment_and_wait(state.temporal, inp, s.temporal_task_queue, seconds):
+            response.status_code = 201
+            return views.payment(await load_payment(state, principal.tenant_id, inp.payment_id),
+                                 base)
+        # the saga outlived the wait: 202 with the state so far, as without the header
+        return views.payment(
+            await projection(state.engine, principal.tenant_id, inp.payment_id) or opening, base)
+    except WorkflowAlreadyStartedError:
+        # Another request with this key started it first (or it ran before): same answer as it.
+        found = await load_payment(state, principal.tenant_id, inp.payment_id)
+        return _replay(found, inp.fingerprint, state, response)
+
+
+def _payment_input(tenant_id: str, key: str, body: PaymentCreate, s: Settings) -> PaymentInput:
+    """The saga's input: exact money, the 2% fee, the request's fingerprint, the id from the key."""
     try:
         amount = to_minor(body.amount, body.currency, maximum=Decimal(s.max_amount))
     except MoneyError as err:
         raise money_problem(err, "currency" if err.code == "INVALID_CURRENCY" else "amount") from None
-    fee = fee_for(amount, s.fee_bps)
     fp = fingerprint({"user_id": body.user_id, "service_id": body.service_id, "amount": amount,
                       "currency": body.currency, "description": body.description,
                       "reference": body.reference, "metadata": body.metadata})
-    pid = payment_id(principal.tenant_id, key)
-
-    existing = await _projection(state, principal.tenant_id, pid)
-    if existing is not None:
-        return _replay(existing, fp, state, response)
-
-    now = datetime.now(UTC)
-    inp = PaymentInput(
-        payment_id=pid, tenant_id=principal.tenant_id, idempotency_key=key, fingerprint=fp,
-        user_id=body.user_id, service_id=body.service_id, amount=amount, fee=fee,
-        currency=body.currency, created_at=now.isoformat(), description=body.description,
+    return PaymentInput(
+        payment_id=payment_id(tenant_id, key), tenant_id=tenant_id, idempotency_key=key,
+        fingerprint=fp, user_id=body.user_id, service_id=body.service_id, amount=amount,
+        fee=fee_for(amount, s.fee_bps), currency=body.currency,
+        created_at=datetime.now(UTC).isoformat(), description=body.description,
         reference=body.reference, metadata=body.metadata, policy=saga_policy(s))
-    view = {"id": pid, "status": PaymentStatus.PENDING.value, "user_id": body.user_id,
-            "service_id": body.service_id, "amount": amount, "fee": fee, "currency": body.currency,
-            "description": body.description, "reference": body.reference,
-            "metadata": body.metadata, "max_manual_retries": s.max_manual_retries,
-            "created_at": now.isoformat()}
-    options: dict[str, Any] = dict(
-        id=pid, task_queue=s.temporal_task_queue, **ONCE,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
-            SearchAttributePair(PAYMENT_USER_ID, body.user_id),
-            SearchAttributePair(PAYMENT_CURRENCY, body.currency),
-            # a Double by the contract: for operators' queries only, never for money
-            SearchAttributePair(PAYMENT_AMOUNT,
-                                float(Decimal(amount).scaleb(-currency_exponent(body.currency)))),
-        ]),
-        # the memo holds only what never changes (the status lives in PaymentStatus)
-        memo={"tenant_id": principal.tenant_id, "fingerprint": fp,
-              "payment": {k: v for k, v in view.items() if k != "status"}},
-    )
-    response.headers["Location"] = f"/v1/payments/{pid}"
-    seconds = wait_seconds(prefer)
-    try:
-        if seconds is None:  # the 202 path: a single start
-            await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
-        else:
-            applied(response, seconds)
-            if await _start_and_wait(state, inp, options, seconds):
-                response.status_code = 201
-                return views.payment(await load(state, principal.tenant_id, pid),
-                                     s.temporal_ui_workflow_base)
-            # the saga outlived the wait: 202 with the state so far, as without the header
-            return views.payment(await _projection(state, principal.tenant_id, pid) or view,
-                                 s.temporal_ui_workflow_base)
-    except WorkflowAlreadyStartedError:
-        # Another request with this key started it first (or it ran before): same answer as it.
-        return _replay(await load(state, principal.tenant_id, pid), fp, state, response)
-    return views.payment(view, s.temporal_ui_workflow_base)
-
-
-async def _start_and_wait(state: AppState, inp: PaymentInput, options: dict[str, Any],
-                          seconds: float) -> bool:
-    """Start the payment and wait for its first outcome in one call (Update-with-Start): the
-    workflow answers when the attempt settles; nothing polls. False when it takes longer."""
-    start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
-    try:
-        await within(seconds, state.temporal.execute_update_with_start_workflow(
-            PaymentWorkflow.outcome, start_workflow_operation=start))
-    except Outlived:
-        # Slower than the client wanted (or no worker took it yet): it is started either way.
-        # (The SDK leaves the cancelled start's error on a future only the operation reads.)
-        started = getattr(start, "_workflow_handle", None)
-        if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
-            started.exception()
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await state.temporal.start_workflow(PaymentWorkflow.run, inp, **options)
-        return False
-    return True
 
 
 SETTLED_OR_WAITING = {"completed", "failed", "exhausted", "canceled", "refunded", "partially_refunded"}
@@ -222,14 +138,14 @@ async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: s
     except RPCError as err:
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise  # else the workflow has closed: its outcome is recorded
-    return views.payment(await load(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
+    return views.payment(await load_payment(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
 
 
 async def _legacy_settled(state: AppState, tenant_id: str, pid: str, seconds: float) -> bool:
     """Saga v1's payments have no `outcome` update: watch the projection instead."""
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
-        found = await _projection(state, tenant_id, pid)
+        found = await projection(state.engine, tenant_id, pid)
         if found is not None and found["status"] in SETTLED_OR_WAITING:
             return True
         await asyncio.sleep(0.05)
@@ -238,7 +154,7 @@ async def _legacy_settled(state: AppState, tenant_id: str, pid: str, seconds: fl
 
 @router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))
 async def get_payment(principal: PaymentsRead, pid: str, state: StateDep) -> PaymentPublic:
-    return views.payment(await load(state, principal.tenant_id, pid),
+    return views.payment(await load_payment(state, principal.tenant_id, pid),
                          state.settings.temporal_ui_workflow_base)
 
 
@@ -246,20 +162,15 @@ STATUSES = {status.value for status in PaymentStatus}
 FAILURE_CODES = {code.value for code in FailureCode}
 
 
-def _one_or_more(values: set[str]) -> str:
-    one = "|".join(sorted(values))
-    return f"^({one})(,({one}))*$"
-
-
 @router.get("", response_model=Page[PaymentPublic], responses=responses(400, 401, 403))
 async def list_payments(
     principal: PaymentsRead, state: StateDep,
     status: Annotated[str | None, Query(
         description="one or more statuses, comma-separated: `failed,exhausted`",
-        pattern=_one_or_more(STATUSES), max_length=200)] = None,
+        pattern=one_or_more(STATUSES), max_length=200)] = None,
     failure_code: Annotated[str | None, Query(
         description="one or more failure codes, comma-separated: `gateway_declined`",
-        pattern=_one_or_more(FAILURE_CODES), max_length=200)] = None,
+        pattern=one_or_more(FAILURE_CODES), max_length=200)] = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     service_id: Annotated[str | None, Query(max_length=128)] = None,
     created_from: Time = None,
@@ -289,7 +200,7 @@ async def list_payments(
         params["ct"] = _aware(created_to)
     async with state.engine.connect() as conn:
         rows, more, total = await pages.fetch(
-            conn, PAYMENTS, select=COLUMNS, where=where, params=params, limit=limit, offset=offset,
+            conn, PAYMENTS, select=PAYMENT_COLUMNS, where=where, params=params, limit=limit, offset=offset,
             starting_after=starting_after)
     base = state.settings.temporal_ui_workflow_base
     return pages.page(rows, lambda r: views.payment(dict(r), base), has_more=more, limit=limit,
@@ -305,7 +216,7 @@ async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
                          limit: Limit = 50, offset: Offset = 0,
                          starting_after: StartingAfter = None) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
-    await load(state, principal.tenant_id, pid)
+    await load_payment(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:
         rows, more, total = await pages.fetch(
             conn, PAYMENT_EVENTS, select="id, type, data, created_at", where=["payment_id = :p"],
@@ -334,7 +245,7 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
         response.status_code = 200
         return final
     if "Preference-Applied" in response.headers:  # waited, and the attempt outlived the wait
-        return views.payment(await load(state, principal.tenant_id, pid),
+        return views.payment(await load_payment(state, principal.tenant_id, pid),
                              state.settings.temporal_ui_workflow_base)
     return accepted
 
@@ -350,9 +261,9 @@ async def cancel_payment(principal: PaymentsWrite, pid: str, state: StateDep) ->
 async def _operate(state: AppState, principal: Principal, pid: str, update: Any, code: str,
                    verb: str) -> PaymentPublic:
     """Run a retry or cancel update, saying who asked (the API key's id)."""
-    found = await load(state, principal.tenant_id, pid)
+    found = await load_payment(state, principal.tenant_id, pid)
     await run_update(state, found, update, f"api-key:{principal.key_id}", code=code, verb=verb)
-    return views.payment(await load(state, principal.tenant_id, pid),
+    return views.payment(await load_payment(state, principal.tenant_id, pid),
                          state.settings.temporal_ui_workflow_base)
 
 
@@ -368,11 +279,10 @@ async def run_update(state: AppState, found: dict[str, Any], update: Any, *args:
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise _conflict(code, message, found) from None
     except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            desc = await handle.describe()
-            if desc.status != WorkflowExecutionStatus.RUNNING:
-                raise _conflict(code, f"payment {found['id']} cannot be {verb}: it is "
-                                f"{found['status']}", found) from None
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and \
+                not await workflow_running(state.temporal, found["id"]):
+            raise _conflict(code, f"payment {found['id']} cannot be {verb}: it is "
+                            f"{found['status']}", found) from None
         raise
 
 

@@ -17,20 +17,19 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api import pages, views
 from api.deps import IdempotencyKey, ReconciliationsRead, ReconciliationsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
 from api.pages import Keyset, StartingAfter
-from api.query import Limit, comma_list
-from api.routes.payments import _one_or_more
+from api.query import Limit, comma_list, one_or_more
 from api.schemas import Page, Strict
 from db.ledger import emit
 from domain.fingerprint import fingerprint
 from domain.ids import reconciliation_id
 from domain.reconciliation import QUIET, Finding, critical
+from workflows.client import described
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.start import ONCE
 from workflows.types import ReconcileRun
@@ -170,10 +169,10 @@ async def list_runs(principal: ReconciliationsRead, state: StateDep, limit: Limi
 
 FindingStatus = Annotated[str | None, Query(
     description="one or more, comma-separated: open, healing, healed, resolved",
-    pattern=_one_or_more(STATUSES), max_length=200)]
+    pattern=one_or_more(STATUSES), max_length=200)]
 FindingClass = Annotated[str | None, Query(
     alias="class", description="one or more classes, comma-separated: `unknown_charge`",
-    pattern=_one_or_more(CLASSES), max_length=300)]
+    pattern=one_or_more(CLASSES), max_length=300)]
 
 
 async def _findings(state: Any, *, run: str | None, status: str | None, klass: str | None,
@@ -249,14 +248,9 @@ async def get_run(principal: ReconciliationsRead, rid: Annotated[str, Path(max_l
 
 async def _from_workflow(state: Any, rid: str) -> ReconciliationPublic:
     """Started, but its first step has not run yet: what its workflow says."""
-    try:
-        desc = await state.temporal.get_workflow_handle(rid).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(404, "RECONCILIATION_NOT_FOUND", f"no reconciliation {rid}") from None
-        raise
-    window = await desc.memo_value("window", default=None)
-    if desc.workflow_type != "Reconciliation" or window is None:
+    desc = await described(state.temporal, rid)
+    window = None if desc is None else await desc.memo_value("window", default=None)
+    if desc is None or desc.workflow_type != "Reconciliation" or window is None:
         raise Problem(404, "RECONCILIATION_NOT_FOUND", f"no reconciliation {rid}")
     running = desc.status == WorkflowExecutionStatus.RUNNING
     return ReconciliationPublic(

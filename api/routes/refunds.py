@@ -10,12 +10,11 @@ from sqlalchemy import text
 
 from api import pages
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
-from api.errors import Problem, responses
+from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
+from api.lookup import load_payment
 from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
-from api.routes.payments import load
-from api.routes.wallets import money_problem
 from api.schemas import Page, RefundCreate, RefundPublic
 from db import refunds
 from domain.fingerprint import fingerprint
@@ -55,7 +54,7 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
 
     The amount is reserved on the payment first (so concurrent refunds never exceed it), then the
     refund's own saga (a `Refund` workflow whose id is the refund's id) is started."""
-    payment = await load(state, principal.tenant_id, pid)
+    payment = await load_payment(state, principal.tenant_id, pid)
     amount = 0
     if body.amount is not None:
         try:
@@ -111,7 +110,7 @@ async def list_refunds(principal: PaymentsRead, pid: str, state: StateDep,
                        limit: Limit = 50, offset: Offset = 0,
                        starting_after: StartingAfter = None) -> Page[RefundPublic]:
     """The payment's refunds, oldest first."""
-    payment = await load(state, principal.tenant_id, pid)
+    payment = await load_payment(state, principal.tenant_id, pid)
     async with state.engine.connect() as conn:
         rows, more, total = await pages.fetch(
             conn, REFUNDS, select="id, amount, fee, status, fingerprint, reason, failure_message",

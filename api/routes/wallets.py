@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import pages, views
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
-from api.errors import Problem, responses
+from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
 from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
@@ -36,11 +36,6 @@ router = APIRouter(prefix="/v1/wallets", tags=["wallets"], route_class=ExactJSON
 WALLET_COLUMNS = "id, user_id, currency, balance, held, version, created_at, updated_at"
 WALLETS = Keyset("accounts", scope="tenant_id = :t AND kind = 'wallet'")
 ENTRIES = Keyset("entries", ("id",), scope="account_id = :w", integer_ids=True)
-
-
-def money_problem(err: MoneyError, field: str) -> Problem:
-    return Problem(400, "VALIDATION_ERROR", f"{field}: {err.message}",
-                   errors=[{"field": field, "message": err.message, "code": err.code}])
 
 
 def _wallets(tenant_id: str) -> Any:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy import text
 
-from activities.webhooks import start_deliveries
 from api import pages, views
 from api.deps import PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
@@ -20,6 +19,7 @@ from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
 from api.schemas import Page, Strict
 from domain.ids import new_id
+from workflows.start import start_deliveries
 from workflows.webhooks import DeliveryPolicy
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ExactJSONRoute)

@@ -32,13 +32,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from domain.fees import refund_fee_share
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import policies
+    from workflows.search import PAYMENT_STATUS
     from workflows.types import (
         GATEWAY_DECLINED,
         BeginRetry,
@@ -58,10 +58,6 @@ with workflow.unsafe.imports_passed_through():
         ReserveFunds,
     )
 
-PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
-PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
-PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
-PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")
 
 
 @dataclass

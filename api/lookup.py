@@ -1,0 +1,38 @@
+"""Finding a tenant's payment for any route: its projection, or before the projection exists (the
+202 has answered, the workflow's first step has not run), what its workflow says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.deps import AppState
+from api.errors import Problem
+from db.payments import projection
+from domain.status import PaymentStatus
+from workflows.client import described
+from workflows.search import PAYMENT_STATUS
+
+
+async def from_workflow(state: AppState, tenant_id: str, pid: str) -> dict[str, Any] | None:
+    """The payment as its workflow describes it, before the projection row exists."""
+    desc = await described(state.temporal, pid)
+    if desc is None:
+        return None
+    memo = await desc.memo()
+    if memo.get("tenant_id") != tenant_id or "payment" not in memo:
+        return None
+    view: dict[str, Any] = dict(memo["payment"])
+    # the memo holds only what never changes; the status is the PaymentStatus search attribute
+    view["status"] = (desc.typed_search_attributes.get(PAYMENT_STATUS) or view.get("status")
+                      or PaymentStatus.PENDING.value)
+    view["fingerprint"] = memo.get("fingerprint")
+    return view
+
+
+async def load_payment(state: AppState, tenant_id: str, pid: str) -> dict[str, Any]:
+    """The payment, or 404 PAYMENT_NOT_FOUND (another tenant's too: ids cannot be probed)."""
+    found = (await projection(state.engine, tenant_id, pid)
+             or await from_workflow(state, tenant_id, pid))
+    if found is None:
+        raise Problem(404, "PAYMENT_NOT_FOUND", f"no payment {pid}")
+    return found

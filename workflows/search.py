@@ -1,0 +1,26 @@
+"""The search attributes, declared once: the workflows set them, `make dev`, docker compose and the
+tests register them, the API starts payments with them and operators query them
+(`temporal workflow list --query "PaymentStatus='failed'"`). Plain text in Temporal's index: never
+put a secret or personal data here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
+PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
+PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")  # major units, for queries only
+PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
+RECONCILIATION_CRITICAL = SearchAttributeKey.for_int("ReconciliationCritical")
+
+KEYS: list[SearchAttributeKey[Any]] = [PAYMENT_STATUS, PAYMENT_USER_ID, PAYMENT_CURRENCY,
+                                       PAYMENT_AMOUNT, PAYMENT_FAILURE_CODE,
+                                       RECONCILIATION_CRITICAL]
+_CLI_TYPES = {SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+              SearchAttributeIndexedValueType.DOUBLE: "Double",
+              SearchAttributeIndexedValueType.INT: "Int"}
+# name -> the `temporal` CLI's type (`--search-attribute PaymentStatus=Keyword`)
+SEARCH_ATTRIBUTES = {key.name: _CLI_TYPES[key.indexed_value_type] for key in KEYS}
