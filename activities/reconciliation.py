@@ -19,20 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
-from activities.gateway import GatewayActivities
-from activities.ledger import capture, post_late_charge
-from db import ledger
-from db.ledger import SYSTEM_TENANT
-from domain import reconciliation as rules
-from domain.ids import gateway_key
-from domain.money import MoneyError, to_major, to_minor
-from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
-from workflows.client import workflow_running
-from workflows.types import (
-    GATEWAY_UNAVAILABLE,
-    CaptureFunds,
+from activities.metrics import took
+from contracts.payment import CaptureFunds
+from contracts.reconciliation import (
     LedgerSide,
     LedgerSideOutcome,
     PageOutcome,
@@ -40,6 +30,14 @@ from workflows.types import (
     ReconcileRun,
     ReportPage,
 )
+from db import ledger, payments
+from db.ledger import SYSTEM_TENANT
+from domain import reconciliation as rules
+from domain.ids import gateway_key
+from domain.money import MoneyError, to_major, to_minor
+from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
+from gateway.client import Gateways
+from workflows.client import workflow_running
 
 
 def _money(amount: object, currency: str) -> str:
@@ -51,7 +49,7 @@ def _money(amount: object, currency: str) -> str:
 
 
 class ReconciliationActivities:
-    def __init__(self, engine: AsyncEngine, gateway: GatewayActivities, temporal: Client,
+    def __init__(self, engine: AsyncEngine, gateway: Gateways, temporal: Client,
                  released_charge: str = "refund") -> None:
         self.engine = engine
         self.gateway = gateway  # each connector's client
@@ -72,12 +70,7 @@ class ReconciliationActivities:
     @activity.defn(name="reconcile_page")
     async def reconcile_page(self, page: ReportPage) -> PageOutcome:
         connector = self.gateway.at(page.connector)
-        response = await connector.http.get("/reports/transactions", params={
-            "from": page.start, "to": page.end, "cursor": page.cursor, "limit": page.limit})
-        if response.status_code != 200:
-            raise ApplicationError(f"the gateway's report answered {response.status_code}",
-                                   type=GATEWAY_UNAVAILABLE)
-        body = response.json()
+        body = await connector.report(page.start, page.end, page.cursor, page.limit)
         items: list[dict[str, Any]] = body["items"]
         charges = [i for i in items if i.get("object") == "charge"]
         refunds = [i for i in items if i.get("object") == "refund"]
@@ -254,15 +247,12 @@ class ReconciliationActivities:
         missing = []
         for r in rows:
             key = gateway_key(r.payment_id, int(r.attempt_of), r.connector)
-            response = await self.gateway.at(r.connector).http.get(f"/charges/by-key/{key}")
-            if response.status_code == 200 and response.json().get("status") == "succeeded":
+            found = await self.gateway.at(r.connector).record(key)
+            if found is not None and found.get("status") == "succeeded":
                 counts[Finding.MATCHED.value] += 1  # charged just outside the window
-            elif response.status_code in (200, 404):
-                counts[Finding.CAPTURED_WITHOUT_CHARGE.value] += 1
-                missing.append((r, key, response.json() if response.status_code == 200 else None))
             else:
-                raise ApplicationError(f"charge lookup answered {response.status_code}",
-                                       type=GATEWAY_UNAVAILABLE)
+                counts[Finding.CAPTURED_WITHOUT_CHARGE.value] += 1
+                missing.append((r, key, found))
         async with self.engine.begin() as conn:
             for r, key, gateway in missing:
                 payment = LedgerPayment(r.payment_id, r.tenant_id, r.status, r.attempt, r.amount,
@@ -304,10 +294,12 @@ class ReconciliationActivities:
                                       "retried); an operator decides")
         async with self.engine.begin() as conn:
             if f.heal == Heal.CAPTURE:
-                done = await capture(conn, step)
+                posted = await payments.capture(conn, step)
             else:
-                done = await post_late_charge(conn, step, f.wallet_id)
+                posted = await payments.post_late_charge(conn, step, f.wallet_id)
+            done = posted.outcome
             if done in ("captured", "posted", "already"):
+                took(posted.created_at, "completed")
                 outcome = {"captured": "captured the active hold: the payment is completed",
                            "posted": "posted the charge to the wallet: the payment is completed",
                            "already": "the ledger had it already"}[done]
@@ -318,18 +310,14 @@ class ReconciliationActivities:
     async def _refund(self, f: Any, step: CaptureFunds) -> str:
         amount = f.evidence["gateway"]["amount"]
         key = rules.heal_key(f.gateway_reference)
-        response = await self.gateway.at(f.connector).http.post(
-            "/refunds", headers={"Idempotency-Key": key},
-            json={"idempotency_key": key, "charge_id": f.gateway_reference, "amount": str(amount)})
-        if response.status_code in (200, 201):
+        refunded = await self.gateway.at(f.connector).refund(key, f.gateway_reference,
+                                                             str(amount))
+        if refunded.status == "succeeded":
             return await self._settle(f.id, step, "healed", Heal.REFUND,
                                       f"refunded {amount} {f.currency} at the gateway "
-                                      f"({response.json()['id']})")
-        if 400 <= response.status_code < 500 and response.status_code != 429:
-            return await self._settle(f.id, step, "open", Heal.REFUND,
-                                      f"the gateway refused the refund ({response.status_code})")
-        raise ApplicationError(f"the gateway answered {response.status_code}",
-                               type=GATEWAY_UNAVAILABLE)
+                                      f"({refunded.refund_id})")
+        return await self._settle(f.id, step, "open", Heal.REFUND,
+                                  f"the gateway refused the refund ({refunded.code})")
 
     async def _settle(self, finding_id: int, step: CaptureFunds, status: str, heal: Heal,
                       outcome: str, conn: AsyncConnection | None = None) -> str:

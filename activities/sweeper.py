@@ -13,31 +13,34 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
-from activities.gateway import GatewayActivities
-from activities.ledger import LedgerActivities
-from db import ledger, refunds
-from domain.status import FailureCode, PaymentStatus
+from activities.metrics import took
+from contracts.payment import CaptureFunds
+from db import payments, refunds
+from domain.ids import gateway_key
+from domain.status import FailureCode
+from gateway.client import Gateways
 from settings import Settings
 from workflows.client import workflow_running, workflow_status
 from workflows.start import start_refund
-from workflows.types import CaptureFunds, ChargeRequest, ReleaseHold
 
 
 class SweeperActivities:
-    def __init__(self, client: Client, ledger_steps: LedgerActivities,
-                 gateway_steps: GatewayActivities, settings: Settings, grace_seconds: int = 60) -> None:
+    def __init__(self, client: Client, engine: AsyncEngine, gateways: Gateways,
+                 settings: Settings, grace_seconds: int = 60) -> None:
         self.client = client
+        self.engine = engine
+        self.gateways = gateways
         self.settings = settings
-        self.ledger_steps = ledger_steps
-        self.gateway_steps = gateway_steps
         self.grace_seconds = grace_seconds
 
     @activity.defn(name="sweep_orphaned_holds")
     async def sweep_orphaned_holds(self) -> int:
-        async with self.ledger_steps.engine.connect() as conn:
+        async with self.engine.connect() as conn:
             holds = (await conn.execute(text(
                 """
                 SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency,
@@ -58,7 +61,7 @@ class SweeperActivities:
             swept += 1
         for rid in refunds_pending:
             if await workflow_status(self.client, rid) is None:
-                async with self.ledger_steps.engine.connect() as conn:
+                async with self.engine.connect() as conn:
                     step = await refunds.pending_step(conn, rid)
                 if step is not None:
                     await start_refund(self.client, self.settings, step)
@@ -68,21 +71,21 @@ class SweeperActivities:
     async def _settle(self, hold: Any) -> None:
         # failover moves on only once a connector is known not to have charged: the payment's
         # current connector is the only one that may have
-        request = ChargeRequest(hold.payment_id, hold.tenant_id, hold.attempt, hold.amount,
-                                hold.currency, hold.connector)
-        charge = await self.gateway_steps.lookup_charge(request)
-        if charge.status == "succeeded":
-            await self.ledger_steps.capture_funds(CaptureFunds(
-                hold.payment_id, hold.tenant_id, hold.attempt, hold.amount, hold.fee,
-                hold.currency, charge.gateway_reference, connector=hold.connector))
-            return
-        await self.ledger_steps.release_hold(ReleaseHold(
-            hold.payment_id, hold.tenant_id, hold.attempt, FailureCode.RESERVATION_EXPIRED))
-        async with self.ledger_steps.engine.begin() as conn:
-            message = "the hold expired after its workflow stopped; released by the sweeper"
-            await ledger.project(conn, hold.payment_id, PaymentStatus.FAILED,
-                                 failure_code=FailureCode.RESERVATION_EXPIRED,
-                                 failure_message=message)
-            await ledger.emit(conn, "payment.failed", hold.tenant_id, hold.payment_id,
-                              hold.attempt, {"code": FailureCode.RESERVATION_EXPIRED,
-                                             "message": message, "source": "sweeper"})
+        charge = await self.gateways.at(hold.connector).lookup(
+            gateway_key(hold.payment_id, hold.attempt, hold.connector))
+        async with self.engine.begin() as conn:
+            if charge.status == "succeeded":
+                posted = await payments.capture(conn, CaptureFunds(
+                    hold.payment_id, hold.tenant_id, hold.attempt, hold.amount, hold.fee,
+                    hold.currency, charge.gateway_reference, connector=hold.connector))
+            else:
+                await payments.release(conn, hold.payment_id, hold.tenant_id, hold.attempt,
+                                       FailureCode.RESERVATION_EXPIRED)
+                await payments.expire(conn, hold.payment_id, hold.tenant_id, hold.attempt,
+                                      "the hold expired after its workflow stopped; released by "
+                                      "the sweeper", source="sweeper")
+                return
+        if posted.outcome == "no_hold":
+            raise ApplicationError(f"no active hold for {hold.payment_id}#{hold.attempt} "
+                                   f"(hold is {posted.hold_status}); an operator must reconcile")
+        took(posted.created_at, "completed")

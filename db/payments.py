@@ -1,16 +1,53 @@
-"""The payments table as the API reads it: one row, the columns every view of a payment shows."""
+"""The payments ledger, behind one door: every statement that opens, reserves, captures, releases,
+fails, retries or cancels a payment, each with its status projection and its domain events, run
+inside the caller's transaction (none commits). The activities call these; the API reads through
+`projection`. Every step is idempotent by (payment id, attempt): holds are unique per attempt,
+journals per reference, events per dedupe key, and a repeated step finds its earlier work.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio.exceptions import ApplicationError
+
+from contracts.payment import (
+    PAYMENT_CONFLICT,
+    BeginRetry,
+    CancelPayment,
+    CaptureFunds,
+    ConnectorPlan,
+    Failover,
+    FailPayment,
+    OpenPayment,
+    Refusal,
+    Reservation,
+    ReserveFunds,
+)
+from db import ledger
+from db.ledger import Event
+from domain.money import to_major as money
+from domain.status import FailureCode, PaymentStatus
 
 COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
            "connector, routing_reason, created_at, updated_at")
+
+
+@dataclass
+class Posted:
+    """What a capture (or a late charge's posting) did: captured, posted, already, no_hold,
+    insufficient_funds; `created_at` (the payment's) when this call completed the payment."""
+
+    outcome: str
+    created_at: datetime | None = None
+    hold_status: str | None = None
 
 
 async def projection(engine: AsyncEngine, tenant_id: str, payment_id: str) -> dict[str, Any] | None:
@@ -20,3 +57,302 @@ async def projection(engine: AsyncEngine, tenant_id: str, payment_id: str) -> di
             f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id = :t"),
             {"id": payment_id, "t": tenant_id})).mappings().first()
     return dict(row) if row else None
+
+
+async def start(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorPlan],
+                why: str | None) -> Reservation:
+    """Saga v2's first step: open the payment and reserve attempt 0, in one transaction."""
+    p = step.payment
+    opened = await open_payment(conn, step, plans, why)
+    reservation = await reserve(conn, ReserveFunds(
+        p.payment_id, p.tenant_id, 0, p.user_id, p.currency, p.amount + p.fee, step.expires_at),
+        charging=True, fresh=opened)
+    reservation.route, reservation.route_reason = plans, why
+    return reservation
+
+
+async def retry(conn: AsyncConnection, step: BeginRetry) -> Reservation:
+    """Saga v2's manual retry: the retry is recorded and the new attempt reserved."""
+    await begin_retry(conn, step)
+    return await reserve(conn, ReserveFunds(step.payment_id, step.tenant_id, step.attempt,
+                                            step.user_id, step.currency, step.total,
+                                            step.expires_at), charging=True)
+
+
+async def record_failover(conn: AsyncConnection, step: Failover) -> None:
+    """Charging moves to the next connector: on the payment, and on its timeline."""
+    await conn.execute(text(
+        "UPDATE payments SET connector = :c, version = version + 1, updated_at = now() "
+        "WHERE id = :p"), {"c": step.target, "p": step.payment_id})
+    await ledger.emit(conn, "gateway.failover", step.tenant_id, step.payment_id, step.attempt,
+                      {"from": step.source, "to": step.target, "reason": step.reason},
+                      dedupe=f"{step.payment_id}:{step.attempt}:failover:{step.target}")
+
+
+async def release_declined(conn: AsyncConnection, payment_id: str, tenant_id: str, attempt: int,
+                           reason: str, decline_code: str | None) -> None:
+    """Release the attempt's hold, recording the gateway's decline with it when there was one."""
+    if decline_code is not None:
+        await ledger.emit(conn, "gateway.payment_rejected", tenant_id, payment_id, attempt,
+                          {"decline_code": decline_code})
+    await release(conn, payment_id, tenant_id, attempt, reason)
+
+
+async def fail(conn: AsyncConnection, step: FailPayment) -> datetime | None:
+    """Project failed (or exhausted) with its events; the payment's creation time when this call
+    recorded the outcome (None: recorded before)."""
+    status = PaymentStatus.EXHAUSTED if step.exhausted else PaymentStatus.FAILED
+    created = await ledger.project(conn, step.payment_id, status, failure_code=step.code,
+                                   failure_message=step.message)
+    data = {"code": step.code, "message": step.message, "attempt": step.attempt}
+    first = await ledger.emit(conn, "payment.failed", step.tenant_id, step.payment_id,
+                              step.attempt, data)
+    if step.exhausted:
+        first = await ledger.emit(conn, "payment.exhausted", step.tenant_id, step.payment_id,
+                                  step.attempt, data)
+    return created if first else None
+
+
+async def cancel(conn: AsyncConnection, step: CancelPayment) -> datetime | None:
+    """Release any hold and project canceled; the creation time when this call canceled it."""
+    await release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
+    created = await ledger.project(conn, step.payment_id, PaymentStatus.CANCELED)
+    first = await ledger.emit(conn, "payment.canceled", step.tenant_id, step.payment_id,
+                              step.attempt, {"reason": step.reason,
+                                             "requested_by": step.requested_by})
+    return created if first else None
+
+
+async def record_refusal(conn: AsyncConnection, step: Refusal) -> None:
+    """An operator's signal the payment refused: on its timeline, with who asked and why."""
+    await ledger.emit(conn, f"payment.{step.command}_refused", step.tenant_id, step.payment_id,
+                      step.attempt, {"reason": step.reason, "requested_by": step.requested_by},
+                      dedupe=f"{step.payment_id}:refused:{step.refusal_id}")
+
+
+async def expire(conn: AsyncConnection, payment_id: str, tenant_id: str, attempt: int,
+                 message: str, source: str) -> None:
+    """A hold that expired with nobody to settle it: the payment fails `reservation_expired`."""
+    await ledger.project(conn, payment_id, PaymentStatus.FAILED,
+                         failure_code=FailureCode.RESERVATION_EXPIRED, failure_message=message)
+    await ledger.emit(conn, "payment.failed", tenant_id, payment_id, attempt, {
+        "code": FailureCode.RESERVATION_EXPIRED, "message": message, "source": source})
+
+
+async def capture(conn: AsyncConnection, step: CaptureFunds) -> Posted:
+    """Capture the attempt's active hold: debit the wallet, post the journal, project `completed`
+    and write its events. "captured", "already" (this ran before) or "no_hold"."""
+    hold = (await conn.execute(text(
+        """
+        UPDATE holds SET status = 'captured', updated_at = now()
+        WHERE payment_id = :p AND attempt = :a AND status = 'active'
+        RETURNING wallet_id, amount
+        """), {"p": step.payment_id, "a": step.attempt})).first()
+    if hold is None:
+        state = (await conn.execute(text(
+            "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
+            {"p": step.payment_id, "a": step.attempt})).scalar()
+        return Posted("already" if state == "captured" else "no_hold", hold_status=state)
+    balance_after = (await conn.execute(text(
+        "UPDATE accounts SET balance = balance - :t, held = held - :t, "
+        "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
+        {"t": step.amount + step.fee, "w": hold.wallet_id})).scalar_one()
+    return Posted("captured", await _post_payment(conn, step, hold.wallet_id, balance_after))
+
+
+
+async def post_late_charge(conn: AsyncConnection, step: CaptureFunds, wallet_id: str) -> Posted:
+    """Reconciliation's `post` heal: a charge the gateway made after the payment released its
+    hold is debited from the wallet's available balance. "posted", "already" or
+    "insufficient_funds"."""
+    if (await conn.execute(text("SELECT 1 FROM journals WHERE reference = :r"),
+                           {"r": f"capture:{step.payment_id}:{step.attempt}"})).first():
+        return Posted("already")
+    balance_after = (await conn.execute(text(
+        "UPDATE accounts SET balance = balance - :t, version = version + 1, updated_at = now() "
+        "WHERE id = :w AND balance - held >= :t RETURNING balance"),
+        {"t": step.amount + step.fee, "w": wallet_id})).scalar()
+    if balance_after is None:
+        return Posted("insufficient_funds")
+    return Posted("posted", await _post_payment(conn, step, wallet_id, balance_after))
+
+
+
+async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: str,
+                        balance_after: int) -> datetime | None:
+    """The payment's journal, projection and events, once the wallet is debited; when the
+    payment was created."""
+    journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
+                                   step.payment_id, step.currency)
+    settlement = await ledger.system_account(conn, "settlement", step.currency)
+    fees = await ledger.system_account(conn, "fees", step.currency)
+    after_payment = balance_after + step.fee
+    await ledger.entries(conn, journal, step.currency, step.payment_id, [
+        (wallet_id, "payment", -step.amount, after_payment),
+        (wallet_id, "fee", -step.fee, after_payment - step.fee),
+        (settlement, "payment", step.amount, None),
+        (fees, "fee", step.fee, None),
+    ])
+    created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
+                                   gateway_reference=step.gateway_reference)
+    on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
+    await ledger.emit_all(conn, [
+        Event("gateway.payment_approved", *on, {
+            "gateway_reference": step.gateway_reference,
+            "amount": money(step.amount, c), "currency": c,
+            **({"connector": step.connector} if step.connector else {})}),
+        Event("wallet.funds_deducted", *on, {
+            "wallet_id": wallet_id, "amount": money(step.amount, c),
+            "fee": money(step.fee, c), "currency": c,
+            "balance_after": money(after_payment - step.fee, c)}, wallet_id=wallet_id),
+        Event("payment.completed", *on, {
+            "amount": money(step.amount, c), "fee": money(step.fee, c), "currency": c,
+            "gateway_reference": step.gateway_reference}),
+    ])
+    return created
+
+
+async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorPlan] | None = None,
+                why: str | None = None) -> bool:
+    """Open the payment's projection; True when this call created it (False: a retried step)."""
+    p = step.payment
+    connector = plans[0].name if plans else None
+    row = (await conn.execute(text(
+        """
+        INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+            service_id, amount, fee, currency, description, reference, metadata, status,
+            max_manual_retries, created_at, connector, routing_reason)
+        VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
+            :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
+            :created_at, :connector, :why)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """), {
+            "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
+            "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
+            "service": p.service_id, "amount": p.amount, "fee": p.fee,
+            "currency": p.currency, "description": p.description,
+            "reference": p.reference,
+            "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
+            "max_retries": p.policy.max_manual_retries,
+            "created_at": datetime.fromisoformat(p.created_at),
+            "connector": connector, "why": why,
+        })).first()
+    if row is None:
+        owner = (await conn.execute(
+            text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
+        )).scalar()
+        if owner != step.run_id:
+            # The key was used by an earlier run whose history is gone: never pay twice.
+            raise ApplicationError(
+                f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
+                non_retryable=True)
+        return False
+    opened = [Event("payment.initiated", p.tenant_id, p.payment_id, 0, {
+        "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
+        "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
+        "currency": p.currency,
+    })]
+    if plans:
+        opened.append(Event("payment.routed", p.tenant_id, p.payment_id, 0, {
+            "connector": connector, "route": [plan.name for plan in plans], "reason": why}))
+    await ledger.emit_all(conn, opened)  # one round trip
+    return True
+
+
+
+async def reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool = False,
+                   fresh: bool = False) -> Reservation:
+    """Hold amount + fee on the wallet. `charging`: saga v2 charges in the same workflow task, so
+    the payment is projected `processing` at once (v1 projects `reserved`, then its charge step
+    moved it on). `fresh`: the payment was opened in this transaction, so it holds nothing yet."""
+    done = None if fresh else await _existing_hold(conn, step.payment_id, step.attempt)
+    if done is not None:
+        return Reservation(ok=True, wallet_id=done)
+    # One conditional statement: concurrent payments can never overdraw or lose an update.
+    reserved = (await conn.execute(text(
+        """
+        UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
+        WHERE tenant_id = :t AND kind = 'wallet' AND user_id = :u AND currency = :c
+          AND balance - held >= :total
+        RETURNING id, version
+        """), {"t": step.tenant_id, "u": step.user_id, "c": step.currency,
+               "total": step.total})).first()
+    if reserved is None:
+        exists = (await conn.execute(text(
+            "SELECT 1 FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+            "AND user_id = :u AND currency = :c"),
+            {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).first()
+        if exists is None:
+            return await _reservation_failed(
+                conn, step, FailureCode.WALLET_NOT_FOUND,
+                f"user {step.user_id} has no {step.currency} wallet")
+        return await _reservation_failed(
+            conn, step, FailureCode.INSUFFICIENT_FUNDS,
+            "the wallet's available balance is lower than amount plus fee")
+    wallet = reserved.id
+    await conn.execute(text(
+        """
+        INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
+        VALUES (:id, :p, :a, :w, :amount, 'active', :expires)
+        """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
+               "a": step.attempt, "w": wallet, "amount": step.total,
+               "expires": datetime.fromisoformat(step.expires_at)})
+    await ledger.project(conn, step.payment_id,
+                         PaymentStatus.PROCESSING if charging else PaymentStatus.RESERVED,
+                         wallet_id=wallet, attempt=step.attempt)
+    await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
+                      step.attempt, {"wallet_id": wallet, "amount": money(step.total, step.currency),
+                                     "currency": step.currency, "expires_at": step.expires_at,
+                                     "wallet_version": reserved.version},
+                      wallet_id=wallet)
+    return Reservation(ok=True, wallet_id=wallet)
+
+
+
+async def begin_retry(conn: AsyncConnection, step: BeginRetry) -> None:
+    await ledger.project(conn, step.payment_id, PaymentStatus.PENDING, attempt=step.attempt,
+                         manual_retries=step.manual_retries, clear_failure=True)
+    if step.connector is not None:  # the new attempt starts at the route's first connector
+        await conn.execute(text("UPDATE payments SET connector = :c WHERE id = :p"),
+                           {"c": step.connector, "p": step.payment_id})
+    await ledger.emit(conn, "payment.retry_requested", step.tenant_id, step.payment_id,
+                      step.attempt, {"manual_retries": step.manual_retries,
+                                     "requested_by": step.source})
+
+
+
+async def _existing_hold(conn: AsyncConnection, payment_id: str, attempt: int) -> str | None:
+    return (await conn.execute(text(
+        "SELECT wallet_id FROM holds WHERE payment_id = :p AND attempt = :a"),
+        {"p": payment_id, "a": attempt})).scalar()
+
+
+
+async def _reservation_failed(conn: AsyncConnection, step: ReserveFunds, code: str,
+                              message: str) -> Reservation:
+    await ledger.emit(conn, "wallet.reservation_failed", step.tenant_id, step.payment_id,
+                      step.attempt, {"code": code, "message": message,
+                                     "amount": money(step.total, step.currency),
+                                     "currency": step.currency})
+    return Reservation(ok=False, failure_code=code, failure_message=message)
+
+
+
+async def release(conn: AsyncConnection, payment_id: str, tenant_id: str, attempt: int,
+                   reason: str) -> None:
+    hold: Any = (await conn.execute(text(
+        """
+        UPDATE holds SET status = 'released', reason = :r, updated_at = now()
+        WHERE payment_id = :p AND attempt = :a AND status = 'active'
+        RETURNING wallet_id, amount
+        """), {"p": payment_id, "a": attempt, "r": reason})).first()
+    if hold is None:
+        return  # nothing held, or released already
+    currency = (await conn.execute(text(
+        "UPDATE accounts SET held = held - :amount, version = version + 1, updated_at = now() "
+        "WHERE id = :w RETURNING currency"), {"amount": hold.amount, "w": hold.wallet_id})).scalar_one()
+    await ledger.emit(conn, "wallet.funds_released", tenant_id, payment_id, attempt,
+                      {"wallet_id": hold.wallet_id, "amount": money(hold.amount, currency),
+                       "currency": currency, "reason": reason},
+                      wallet_id=hold.wallet_id)

@@ -1,5 +1,6 @@
-"""Refund reservations: the refundable amount is taken in one conditional statement, so
-concurrent refunds can never exceed the payment."""
+"""Refunds in the ledger, behind one door: reservations (the refundable amount is taken in one
+conditional statement, so concurrent refunds can never exceed the payment), posting a refund back
+to the wallet, and failing one. Runs in the caller's transaction; none commits."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.refund import RefundPosted, RefundStep
+from db import ledger
 from domain.fees import refund_fee_share
-from workflows.types import RefundStep
+from domain.money import to_major as money
 
 REFUNDABLE = ("completed", "partially_refunded")
 
@@ -70,3 +73,92 @@ async def pending_step(conn: AsyncConnection, refund_id: str) -> RefundStep | No
     return RefundStep(row.payment_id, row.tenant_id, row.id, row.amount, row.fee, row.currency,
                       row.gateway_reference, row.reason, fingerprint=row.fingerprint,
                       connector=row.connector)
+
+
+async def settle(conn: AsyncConnection, step: RefundStep) -> tuple[RefundPosted, bool]:
+    """Post the refund: the wallet gets the amount plus its fee share back, the fee share
+    computed on the running refunded total (so the shares of any series of refunds add up to the
+    whole fee exactly), with the payment's status and the event. (What was posted, and whether
+    this call posted it: False when a retried step finds it posted already.)"""
+    journal = await ledger.journal_once(conn, "refund", f"refund:{step.refund_id}",
+                                        step.payment_id, step.currency)
+    if journal is None:
+        done = (await conn.execute(text(
+            "SELECT r.amount, r.fee, p.status FROM refunds r JOIN payments p "
+            "ON p.id = r.payment_id WHERE r.id = :id"), {"id": step.refund_id})).one()
+        return RefundPosted(step.refund_id, done.amount, done.fee, done.status), False
+    paid = (await conn.execute(text(
+        """
+        UPDATE payments SET amount_refunded = amount_refunded + :a,
+            status = CASE WHEN amount_refunded + :a = amount THEN 'refunded'
+                          ELSE 'partially_refunded' END,
+            version = version + 1, updated_at = now()
+        WHERE id = :p
+        RETURNING amount, fee, amount_refunded, wallet_id, status
+        """), {"a": step.amount, "p": step.payment_id})).one()
+    fee = refund_fee_share(paid.fee, paid.amount, paid.amount_refunded - step.amount, step.amount)
+    await credit_wallet(conn, step, journal, paid.wallet_id, fee)
+    await conn.execute(text(
+        "UPDATE refunds SET status = 'succeeded', fee = :fee, updated_at = now() "
+        "WHERE id = :id"), {"id": step.refund_id, "fee": fee})
+    return RefundPosted(step.refund_id, step.amount, fee, paid.status), True
+
+
+async def credit_wallet(conn: AsyncConnection, step: RefundStep, journal: str, wallet_id: str,
+                        fee: int) -> None:
+    """The refund's entries (the wallet gets amount + fee share back from settlement and fees)
+    and its `payment.refunded` event."""
+    after = (await conn.execute(text(
+        "UPDATE accounts SET balance = balance + :c, version = version + 1, "
+        "updated_at = now() WHERE id = :w RETURNING balance"),
+        {"c": step.amount + fee, "w": wallet_id})).scalar_one()
+    settlement = await ledger.system_account(conn, "settlement", step.currency)
+    fees = await ledger.system_account(conn, "fees", step.currency)
+    await ledger.entries(conn, journal, step.currency, step.payment_id, [
+        (wallet_id, "refund", step.amount, after - fee),
+        (wallet_id, "fee_refund", fee, after),
+        (settlement, "refund", -step.amount, None),
+        (fees, "fee_refund", -fee, None),
+    ])
+    await ledger.emit(conn, "payment.refunded", step.tenant_id, step.payment_id, 0,
+                      {"refund_id": step.refund_id, "amount": money(step.amount, step.currency),
+                       "fee": money(fee, step.currency), "currency": step.currency,
+                       "wallet_balance_after": money(after, step.currency)},
+                      wallet_id=wallet_id, dedupe=f"{step.refund_id}:refunded")
+
+
+async def fail(conn: AsyncConnection, step: RefundStep) -> bool:
+    """The gateway refused the refund: it is failed and its amount is refundable again. False
+    when that was recorded before."""
+    failed = (await conn.execute(text(
+        "UPDATE refunds SET status = 'failed', failure_message = :m, updated_at = now() "
+        "WHERE id = :id AND status = 'pending' RETURNING amount"),
+        {"id": step.refund_id, "m": step.failure_message})).scalar()
+    if failed is None:
+        return False
+    await conn.execute(text(
+        "UPDATE payments SET refund_reserved = refund_reserved - :a, version = version + 1, "
+        "updated_at = now() WHERE id = :p"), {"a": failed, "p": step.payment_id})
+    await ledger.emit(conn, "payment.refund_failed", step.tenant_id, step.payment_id, 0,
+                      {"refund_id": step.refund_id, "amount": money(failed, step.currency),
+                       "currency": step.currency, "message": step.failure_message},
+                      dedupe=f"{step.refund_id}:failed")
+    return True
+
+
+async def record_if_missing(conn: AsyncConnection, step: RefundStep) -> None:
+    """Record and reserve a refund the API did not (saga v1 queued its refunds in the payment's
+    workflow); a no-op for every refund the API recorded."""
+    await conn.execute(text(
+        """
+        WITH made AS (
+            INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status,
+                                 fingerprint, reason)
+            SELECT :id, :p, :t, :amount, :fee, :c, 'pending', :fp, :reason
+            ON CONFLICT (id) DO NOTHING
+            RETURNING payment_id, amount)
+        UPDATE payments SET refund_reserved = refund_reserved + made.amount
+        FROM made WHERE payments.id = made.payment_id
+        """), {"id": step.refund_id, "p": step.payment_id, "t": step.tenant_id,
+               "amount": step.amount, "fee": step.fee, "c": step.currency,
+               "fp": step.fingerprint, "reason": step.reason})

@@ -14,28 +14,24 @@ def is_valid_idempotency_key(key: str) -> bool:
     return bool(IDEMPOTENCY_KEY_RE.fullmatch(key))
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """26 characters of base32 SHA-256 over the parts: the stable tail of a derived id."""
     raw = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return base64.b32encode(raw).decode().lower().rstrip("=")[:26]
 
 
 def payment_id(tenant_id: str, idempotency_key: str) -> str:
     """The payment id, which is also its Temporal workflow id: same tenant and key, same id."""
-    return f"pay_{_digest('payment', tenant_id, idempotency_key)}"
+    return f"pay_{digest('payment', tenant_id, idempotency_key)}"
 
 
 def deposit_id(tenant_id: str, idempotency_key: str) -> str:
-    return f"dep_{_digest('deposit', tenant_id, idempotency_key)}"
+    return f"dep_{digest('deposit', tenant_id, idempotency_key)}"
 
 
 def refund_id(tenant_id: str, idempotency_key: str) -> str:
     """The refund id, which is also its Temporal workflow id: same tenant and key, same id."""
-    return f"rfd_{_digest('refund', tenant_id, idempotency_key)}"
-
-
-def legacy_refund_id(payment: str, idempotency_key: str) -> str:
-    """Refunds made before saga v2 were keyed by payment and key; replays still find them."""
-    return f"ref_{_digest('refund', payment, idempotency_key)}"
+    return f"rfd_{digest('refund', tenant_id, idempotency_key)}"
 
 
 def new_id(prefix: str) -> str:
@@ -50,4 +46,4 @@ def gateway_key(payment: str, attempt: int, connector: str | None = None) -> str
 
 def reconciliation_id(tenant_id: str, idempotency_key: str) -> str:
     """An on-demand reconciliation's id (its workflow id): same tenant and key, same run."""
-    return f"rec_{_digest('reconciliation', tenant_id, idempotency_key)}"
+    return f"rec_{digest('reconciliation', tenant_id, idempotency_key)}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import fields
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,3 +22,10 @@ async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], boo
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+def v1_input(inp: Any) -> Any:
+    """A live PaymentInput as saga v1's frozen one (the fields v1 knows), to start a v1 run."""
+    from legacy.types import PaymentInput
+
+    return PaymentInput(**{f.name: getattr(inp, f.name) for f in fields(PaymentInput)})

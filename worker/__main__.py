@@ -14,10 +14,10 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from activities.metrics import WORKER_REGISTRY
 from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure
+from settings.metrics import WORKER_REGISTRY
 from worker.main import build_worker, delivery_policy, gateway_connections, reconciliation_run
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper

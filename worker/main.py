@@ -12,31 +12,32 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.gateway import Connection, GatewayActivities, connections
+from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities, Router
 from activities.reconciliation import ReconciliationActivities
 from activities.sweeper import SweeperActivities
 from activities.webhooks import WebhookActivities
+from contracts.payment import ConnectorPlan, PaymentInput
+from contracts.reconciliation import ReconcileRun
 from domain.money import to_major
+from gateway.client import Gateways, connect
+from legacy import wing
 from settings import Settings, routing
-from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
-from workflows.types import ConnectorPlan, PaymentInput, ReconcileRun
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 
 
 @asynccontextmanager
-async def gateway_connections(settings: Settings) -> AsyncIterator[list[Connection]]:
+async def gateway_connections(settings: Settings) -> AsyncIterator[Gateways]:
     """Every configured connector's client and breaker, closed on exit."""
-    made = connections(settings)
+    made = connect(settings)
     try:
         yield made
     finally:
-        for c in made:
-            await c.http.aclose()
+        await made.aclose()
 
 
 def router(settings: Settings) -> Router:
@@ -57,31 +58,29 @@ def router(settings: Settings) -> Router:
     return decide
 
 
-def build_worker(client: Client, engine: AsyncEngine, gateways: list[Connection],
+def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
                  settings: Settings, *, task_queue: str | None = None,
                  webhook_client: httpx.AsyncClient | None = None) -> Worker:
     ledger = LedgerActivities(engine, router(settings))
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
     gateway = GatewayActivities(engine, gateways)
-    recon = ReconciliationActivities(engine, gateway, client, settings.reconciliation_released_charge)
+    recon = ReconciliationActivities(engine, gateways, client, settings.reconciliation_released_charge)
+    v1 = wing.register(engine)  # saga v1's wing: its in-flight runs (README: upgrading)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        # PaymentWorkflowV1 finishes the payments started before saga v2 (README: upgrading)
-        workflows=[PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1, HoldSweeperWorkflow,
-                   WebhookDeliveryWorkflow, ReconciliationWorkflow],
+        workflows=[PaymentWorkflow, RefundWorkflow, HoldSweeperWorkflow, WebhookDeliveryWorkflow,
+                   ReconciliationWorkflow, *v1["workflows"]],
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
             ledger.record_refusal, ledger.record_failover,
             gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
-            # saga v1's own steps
-            ledger.open_payment, ledger.reserve_funds, ledger.begin_retry, ledger.post_refund,
-            SweeperActivities(client, ledger, gateway, settings).sweep_orphaned_holds,
+            SweeperActivities(client, engine, gateways, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
             recon.begin, recon.reconcile_page, recon.reconcile_ledger_side, recon.heal_finding,
-            recon.heal_failed, recon.finish,
+            recon.heal_failed, recon.finish, *v1["activities"],
         ],
         # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
         workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox

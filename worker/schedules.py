@@ -17,9 +17,9 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 
+from contracts.reconciliation import ReconcileRun
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
-from workflows.types import ReconcileRun
 
 SWEEPER_ID = "paysaga-hold-sweeper"
 RECONCILIATION_ID = "paysaga-reconciliation"

@@ -27,10 +27,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from domain.status import CANCELABLE, FailureCode, PaymentStatus
-    from workflows import policies
-    from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
-    from workflows.types import (
+    from contracts.payment import (
         GATEWAY_DECLINED,
         BeginRetry,
         CancelPayment,
@@ -48,6 +45,9 @@ with workflow.unsafe.imports_passed_through():
         ReleaseHold,
         Reservation,
     )
+    from domain.status import CANCELABLE, FailureCode, PaymentStatus
+    from workflows import policies
+    from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
 
 
 

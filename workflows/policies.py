@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from workflows.types import GATEWAY_DECLINED, PAYMENT_CONFLICT, ConnectorPlan, SagaPolicy
+from contracts.payment import GATEWAY_DECLINED, PAYMENT_CONFLICT, ConnectorPlan, SagaPolicy
 
 NON_RETRYABLE = [GATEWAY_DECLINED, PAYMENT_CONFLICT]
 

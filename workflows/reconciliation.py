@@ -19,8 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.search import RECONCILIATION_CRITICAL
-    from workflows.types import (
+    from contracts.reconciliation import (
         LedgerSide,
         LedgerSideOutcome,
         PageOutcome,
@@ -28,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ReconcileRun,
         ReportPage,
     )
+    from workflows.search import RECONCILIATION_CRITICAL
 
 
 STEP = timedelta(minutes=2)

@@ -15,8 +15,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.payment import SagaPolicy
+    from contracts.refund import RefundPosted, RefundStep
     from workflows import policies
-    from workflows.types import RefundPosted, RefundStep, SagaPolicy
 
 REFUND_FAILED = "refund_failed"
 

@@ -25,6 +25,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from contracts.payment import PaymentInput, SagaPolicy
+from contracts.refund import RefundStep
 from domain.money import currency_exponent
 from domain.status import PaymentStatus
 from settings import Settings
@@ -32,7 +34,6 @@ from workflows.client import Outlived, within
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.search import PAYMENT_AMOUNT, PAYMENT_CURRENCY, PAYMENT_STATUS, PAYMENT_USER_ID
-from workflows.types import PaymentInput, RefundStep, SagaPolicy
 from workflows.webhooks import Delivery, DeliveryPolicy, WebhookDeliveryWorkflow
 
 ONCE: dict[str, Any] = {"id_conflict_policy": WorkflowIDConflictPolicy.FAIL,

@@ -7,7 +7,6 @@ answers the same payment (200, Idempotent-Replayed) if the request is the same, 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -27,6 +26,7 @@ from api.pages import Keyset, StartingAfter
 from api.prefer import PreferHeader, applied, wait_seconds
 from api.query import Limit, Offset, Time, comma_list, one_or_more
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
+from contracts.payment import PaymentInput
 from db.payments import COLUMNS as PAYMENT_COLUMNS
 from db.payments import projection
 from domain.fees import fee_for
@@ -34,11 +34,11 @@ from domain.fingerprint import fingerprint
 from domain.ids import payment_id
 from domain.money import MoneyError, to_minor
 from domain.status import FailureCode, PaymentStatus
+from legacy import api as v1
 from settings import Settings
 from workflows.client import Outlived, within, workflow_running
 from workflows.payment import PaymentWorkflow
 from workflows.start import opening_view, saga_policy, start_payment, start_payment_and_wait
-from workflows.types import PaymentInput
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
 PAYMENTS = Keyset("payments", scope="tenant_id = :t")
@@ -115,7 +115,6 @@ def _payment_input(tenant_id: str, key: str, body: PaymentCreate, s: Settings) -
         reference=body.reference, metadata=body.metadata, policy=saga_policy(s))
 
 
-SETTLED_OR_WAITING = {"completed", "failed", "exhausted", "canceled", "refunded", "partially_refunded"}
 
 
 async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: str | None,
@@ -133,23 +132,12 @@ async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: s
     except Outlived:
         return None
     except WorkflowUpdateFailedError:
-        if not await _legacy_settled(state, tenant_id, pid, seconds):
+        if not await v1.settled(state.engine, tenant_id, pid, seconds):  # saga v1: no update
             return None
     except RPCError as err:
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise  # else the workflow has closed: its outcome is recorded
     return views.payment(await load_payment(state, tenant_id, pid), state.settings.temporal_ui_workflow_base)
-
-
-async def _legacy_settled(state: AppState, tenant_id: str, pid: str, seconds: float) -> bool:
-    """Saga v1's payments have no `outcome` update: watch the projection instead."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        found = await projection(state.engine, tenant_id, pid)
-        if found is not None and found["status"] in SETTLED_OR_WAITING:
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 @router.get("/{pid}", response_model=PaymentPublic, responses=responses(401, 403, 404))

@@ -25,6 +25,7 @@ from api.exact_json import ExactJSONRoute
 from api.pages import Keyset, StartingAfter
 from api.query import Limit, comma_list, one_or_more
 from api.schemas import Page, Strict
+from contracts.reconciliation import ReconcileRun
 from db.ledger import emit
 from domain.fingerprint import fingerprint
 from domain.ids import reconciliation_id
@@ -32,7 +33,6 @@ from domain.reconciliation import QUIET, Finding, critical
 from workflows.client import described
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.start import ONCE
-from workflows.types import ReconcileRun
 
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"],
                    route_class=ExactJSONRoute)

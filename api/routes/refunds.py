@@ -16,12 +16,13 @@ from api.lookup import load_payment
 from api.pages import Keyset, StartingAfter
 from api.query import Limit, Offset
 from api.schemas import Page, RefundCreate, RefundPublic
+from contracts.refund import RefundStep, RefundView
 from db import refunds
 from domain.fingerprint import fingerprint
-from domain.ids import legacy_refund_id, refund_id
+from domain.ids import refund_id
 from domain.money import MoneyError, to_major, to_minor
+from legacy import api as v1  # saga v1's refund ids (the wing)
 from workflows.start import start_refund
-from workflows.types import RefundStep, RefundView
 
 router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
 REFUNDS = Keyset("refunds", descending=False, scope="payment_id = :p")
@@ -64,7 +65,7 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
     rid = refund_id(principal.tenant_id, key)
     fp = fingerprint({"amount": amount, "reason": body.reason})
     response.headers["Location"] = f"/v1/payments/{pid}/refunds"
-    for known in (rid, legacy_refund_id(pid, key)):
+    for known in (rid, v1.refund_id(pid, key)):
         view = await _stored(state, known)
         if view is not None:
             return await _replay(state, view, fp, pid, payment, response)

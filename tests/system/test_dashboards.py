@@ -12,7 +12,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from activities.metrics import WORKER_REGISTRY
+from settings.metrics import WORKER_REGISTRY
 from tests.system.conftest import System
 
 OPS = Path(__file__).resolve().parents[2] / "ops"

@@ -14,18 +14,18 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.breaker import CircuitBreaker
-from activities.gateway import GatewayActivities
-from activities.ledger import LedgerActivities
 from activities.sweeper import SweeperActivities
+from contracts.payment import PaymentInput
+from contracts.refund import RefundStep
 from db import refunds
 from domain.fees import fee_for
 from domain.ids import payment_id
-from tests.conftest import eventually
+from gateway.breaker import CircuitBreaker
+from gateway.client import single
+from legacy.payment_v1 import PaymentWorkflowV1
+from tests.conftest import eventually, v1_input
 from tests.system.conftest import System
-from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.start import saga_policy, start_refund
-from workflows.types import PaymentInput, RefundStep
 
 
 async def workflow_status(sys_: System, workflow_id: str) -> WorkflowExecutionStatus | None:
@@ -138,9 +138,8 @@ async def test_the_sweeper_starts_a_refund_left_without_its_workflow(sys_: Syste
         await conn.execute(text("UPDATE refunds SET created_at = now() - interval '1 hour' "
                                 "WHERE id = :id"), {"id": rid})
     async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
-        sweeper = SweeperActivities(sys_.temporal.client, LedgerActivities(sys_.engine),
-                                    GatewayActivities(sys_.engine, http, CircuitBreaker(1000)),
-                                    sys_.settings)
+        sweeper = SweeperActivities(sys_.temporal.client, sys_.engine,
+                                    single(http, CircuitBreaker(1000)), sys_.settings)
         assert await ActivityEnvironment().run(sweeper.sweep_orphaned_holds) >= 1
     assert await closed(sys_, rid) == WorkflowExecutionStatus.COMPLETED
     assert (await sys_.payment(pid))["status"] == "refunded"
@@ -160,7 +159,7 @@ async def test_a_saga_v1_payment_finishes_and_is_refunded_after_the_upgrade(sys_
                        fee=fee_for(amount, sys_.settings.fee_bps), currency="USD",
                        created_at=datetime.now(UTC).isoformat(), policy=saga_policy(sys_.settings))
     handle = await sys_.temporal.client.start_workflow(
-        PaymentWorkflowV1.run, inp, id=pid, task_queue=sys_.settings.temporal_task_queue,
+        PaymentWorkflowV1.run, v1_input(inp), id=pid, task_queue=sys_.settings.temporal_task_queue,
         memo={"tenant_id": sys_.tenant, "fingerprint": "fp"})
     await eventually(lambda: handle.query(PaymentWorkflowV1.state), lambda s: s.status == "completed")
     await sys_.settled(pid, "completed")

@@ -9,10 +9,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.reconciliation import ReconcileRun
 from tests.conftest import eventually
 from tests.system.conftest import System
 from worker.schedules import RECONCILIATION_ID, ensure_reconciliation
-from workflows.types import ReconcileRun
 
 
 def now() -> str:
@@ -223,10 +223,10 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
     left to an operator, since a retry would charge again."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.breaker import CircuitBreaker
-    from activities.gateway import Connection, GatewayActivities
     from activities.reconciliation import ReconciliationActivities
-    from workflows.types import ReportPage
+    from contracts.reconciliation import ReportPage
+    from gateway.breaker import CircuitBreaker
+    from gateway.client import ConnectorClient, Gateways
 
     start = now()
     wallet = await sys_.wallet(funds="40.00")
@@ -244,9 +244,9 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
             "currency": "USD"})
         assert late.status_code == 201
 
-    gateway = GatewayActivities(sys_.engine, [Connection(name, client, CircuitBreaker(10_000))
-                                              for name, client in sys_.gateways.items()])
-    posting = ReconciliationActivities(sys_.engine, gateway, sys_.temporal.client, "post")
+    gateways = Gateways([ConnectorClient(name, client, CircuitBreaker(10_000))
+                         for name, client in sys_.gateways.items()])
+    posting = ReconciliationActivities(sys_.engine, gateways, sys_.temporal.client, "post")
     env = ActivityEnvironment()
     page = await env.run(posting.reconcile_page, ReportPage("rec_post_test", start, now(), 0, 100))
     outcomes = {f: await env.run(posting.heal_finding, f) for f in page.to_heal}

@@ -8,10 +8,9 @@ import httpx
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
-from activities.breaker import CircuitBreaker
-from activities.gateway import GatewayActivities
-from activities.ledger import LedgerActivities
 from activities.sweeper import SweeperActivities
+from gateway.breaker import CircuitBreaker
+from gateway.client import single
 from tests.conftest import eventually
 from tests.system.conftest import System
 from worker.schedules import SWEEPER_ID, ensure_sweeper
@@ -38,8 +37,7 @@ async def orphan(sys_: System, amount: str, *, charged: bool) -> tuple[dict[str,
 async def sweep(sys_: System) -> int:
     async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
         sweeper = SweeperActivities(
-            sys_.temporal.client, LedgerActivities(sys_.engine),
-            GatewayActivities(sys_.engine, http, CircuitBreaker(1000)), sys_.settings)
+            sys_.temporal.client, sys_.engine, single(http, CircuitBreaker(1000)), sys_.settings)
         swept: int = await ActivityEnvironment().run(sweeper.sweep_orphaned_holds)
         return swept
 

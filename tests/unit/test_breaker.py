@@ -1,4 +1,4 @@
-from activities.breaker import STATE, CircuitBreaker
+from gateway.breaker import STATE, CircuitBreaker
 
 
 class Clock:

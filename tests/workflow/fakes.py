@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.types import (
+from contracts.payment import (
     GATEWAY_UNAVAILABLE,
     BeginRetry,
     CancelPayment,
@@ -18,13 +18,12 @@ from workflows.types import (
     ChargeRequest,
     FailPayment,
     OpenPayment,
-    RefundPosted,
-    RefundStep,
     Refusal,
     ReleaseHold,
     Reservation,
     ReserveFunds,
 )
+from contracts.refund import RefundPosted, RefundStep
 
 
 @dataclass

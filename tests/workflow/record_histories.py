@@ -23,14 +23,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.payment import GATEWAY_DECLINED, Charge, SagaPolicy
+from contracts.refund import RefundStep
 from devstack.temporal import register_search_attributes, test_server_binary
-from tests.conftest import eventually
+from legacy.payment_v1 import PaymentWorkflowV1
+from tests.conftest import eventually, v1_input
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from tests.workflow.test_payment_workflow import payment
-from workflows.legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
-from workflows.types import GATEWAY_DECLINED, Charge, RefundStep, SagaPolicy
 
 HERE = Path(__file__).parent / "histories"
 Handle = WorkflowHandle[Any, Any]
@@ -105,7 +106,7 @@ async def main(v1_close: bool) -> None:
 
             inp = payment()
             await record(HERE / "v1" / "completed_then_closed_by_upgrade.json", FakeSaga(),
-                         lambda q: env.client.start_workflow(PaymentWorkflowV1.run, inp,
+                         lambda q: env.client.start_workflow(PaymentWorkflowV1.run, v1_input(inp),
                                                              id=inp.payment_id, task_queue=q),
                          close)
             return

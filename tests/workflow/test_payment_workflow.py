@@ -18,10 +18,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.payment import Charge, PaymentInput, PaymentState, Reservation, SagaPolicy
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from workflows.payment import PaymentWorkflow
-from workflows.types import Charge, PaymentInput, PaymentState, Reservation, SagaPolicy
 
 FAST = dict(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
             gateway_retry_max_attempts=3)

@@ -13,8 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workflows.reconciliation import RECONCILIATION_CRITICAL, ReconciliationWorkflow
-from workflows.types import (
+from contracts.reconciliation import (
     LedgerSide,
     LedgerSideOutcome,
     PageOutcome,
@@ -22,6 +21,7 @@ from workflows.types import (
     ReconcileRun,
     ReportPage,
 )
+from workflows.reconciliation import RECONCILIATION_CRITICAL, ReconciliationWorkflow
 
 
 def scripted(calls: list[tuple[str, Any]]) -> list[Any]:

@@ -10,9 +10,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.payment import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, SagaPolicy
+from contracts.refund import RefundStep
 from tests.workflow.fakes import FakeSaga
 from workflows.refund import RefundWorkflow
-from workflows.types import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, RefundStep, SagaPolicy
 
 POLICY = SagaPolicy(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10)
 

@@ -16,10 +16,10 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from workflows.legacy.payment_v1 import PaymentWorkflowV1
+from contracts.payment import PaymentInput
+from legacy.payment_v1 import PaymentWorkflowV1
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
-from workflows.types import PaymentInput
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("v*/*.json"))

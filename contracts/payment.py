@@ -1,7 +1,8 @@
-"""Inputs and outputs passed between the API, the payment workflow and its activities.
+"""The payment saga's contract: its input, each step's input and result, what it answers.
 
-Plain dataclasses, so fields can be added with defaults without breaking running workflows.
-Money is always integer minor units here.
+Plain dataclasses, so fields can be added with defaults without breaking running workflows (an
+unknown field is ignored when a payload is read). Money is always integer minor units here.
+Saga v1's own contract is frozen apart, in legacy/types.py.
 """
 
 from __future__ import annotations
@@ -224,116 +225,3 @@ class PaymentState:
 GATEWAY_DECLINED = "GatewayDeclined"
 GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 PAYMENT_CONFLICT = "PaymentConflict"
-
-
-@dataclass
-class RefundRequest:
-    """amount 0 means "everything still refundable"."""
-
-    refund_id: str
-    amount: int
-    fingerprint: str
-    reason: str | None = None
-
-
-@dataclass
-class RefundView:
-    refund_id: str
-    amount: int
-    fee: int
-    status: str  # pending | succeeded | failed
-    fingerprint: str
-    reason: str | None = None
-    failure_message: str | None = None
-    replayed: bool = False
-    payment_id: str | None = None
-
-
-@dataclass
-class RefundStep:
-    payment_id: str
-    tenant_id: str
-    refund_id: str
-    amount: int
-    fee: int
-    currency: str
-    gateway_reference: str | None
-    reason: str | None = None
-    fully_refunded: bool = False
-    failure_message: str | None = None
-    fingerprint: str = ""
-    connector: str | None = None  # the connector that charged: the refund goes back there
-
-
-@dataclass
-class RefundPosted:
-    """What a refund saga posted: the fee share is computed on the running refunded total."""
-
-    refund_id: str
-    amount: int
-    fee: int
-    payment_status: str
-
-
-@dataclass
-class ReconcileRun:
-    """One reconciliation run's input, and what it carries across continue-as-new.
-
-    The schedule starts it with no id and no window: the run takes its workflow id and the
-    window of `lookback_seconds` ending `settle_seconds` ago."""
-
-    reconciliation_id: str = ""
-    start: str = ""  # RFC 3339, inclusive
-    end: str = ""    # RFC 3339, exclusive
-    trigger: str = "schedule"
-    requested_by: str | None = None
-    lookback_seconds: int = 3600
-    settle_seconds: int = 60
-    page_size: int = 1000
-    pages_per_run: int = 20  # continue-as-new after this many pages: history stays small
-    cursor: int = 0
-    pages: int = 0
-    connectors: list[str] = field(default_factory=list)  # every connector's report ([]: the default)
-    connector_index: int = 0
-
-
-@dataclass
-class ReportPage:
-    reconciliation_id: str
-    start: str
-    end: str
-    cursor: int
-    limit: int
-    connector: str | None = None
-
-
-@dataclass
-class PageOutcome:
-    records: int
-    next_cursor: int | None
-    to_heal: list[int] = field(default_factory=list)  # finding ids the workflow heals
-
-
-@dataclass
-class LedgerSide:
-    """The ledger's side of a run: captures in the window the report had no charge for."""
-
-    reconciliation_id: str
-    start: str
-    end: str
-    after: str = ""
-    limit: int = 1000
-    page: int = 0
-
-
-@dataclass
-class LedgerSideOutcome:
-    checked: int
-    next_after: str | None
-
-
-@dataclass
-class ReconcileReport:
-    reconciliation_id: str
-    counts: dict[str, int]
-    critical: int

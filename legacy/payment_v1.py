@@ -37,9 +37,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from domain.fees import refund_fee_share
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
-    from workflows import policies
-    from workflows.search import PAYMENT_STATUS
-    from workflows.types import (
+    from legacy.types import (
         GATEWAY_DECLINED,
         BeginRetry,
         CancelPayment,
@@ -57,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
         ReserveFunds,
     )
+    from workflows import policies
+    from workflows.search import PAYMENT_STATUS
 
 
 

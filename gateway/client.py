@@ -1,0 +1,217 @@
+"""One client per connector: the gateway's HTTP API as methods, each call through the connector's
+circuit breaker and counted.
+
+    charge(key, ...)        -> Charge: succeeded, declined (with its code)
+    lookup(key)             -> Charge: succeeded, declined, not_found
+    record(key)             -> the gateway's charge record, or None
+    refund(key, charge, amount) -> Refunded: succeeded (with its id) or refused (with its code)
+    report(start, end, cursor, limit) -> a page of the settlement report
+
+Error mapping (the caller's retry policy does the rest):
+- 2xx                      -> the result
+- 402 and other 4xx        -> declined / refused: a business outcome, not retried
+- 429                      -> retryable GatewayRateLimited, next attempt after its Retry-After
+- 5xx, timeouts, transport -> retryable GatewayUnavailable (the charge may or may not have
+                              happened); NotSent when no connection was made at all
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from contracts.payment import GATEWAY_UNAVAILABLE, Charge
+from gateway.breaker import CircuitBreaker
+from gateway.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
+from settings import Settings
+from settings.routing import SOFT_DECLINES
+
+GATEWAY_RATE_LIMITED = "GatewayRateLimited"
+
+
+class NotSent(ApplicationError):
+    """No connection was made: the request never left this worker."""
+
+
+@dataclass
+class Refunded:
+    status: str  # succeeded | refused
+    refund_id: str | None = None
+    code: str | None = None  # why it was refused
+
+
+@dataclass
+class ConnectorClient:
+    """One connector: its HTTP client, its own circuit breaker and the declines it calls soft."""
+
+    name: str
+    http: httpx.AsyncClient
+    breaker: CircuitBreaker
+    soft_declines: frozenset[str] = frozenset(SOFT_DECLINES)
+
+    async def charge(self, key: str, payment_id: str, amount: str, currency: str) -> Charge:
+        response = await self.send("POST", "/charges", "charge", headers={"Idempotency-Key": key},
+                                   json={"idempotency_key": key, "payment_id": payment_id,
+                                         "amount": amount, "currency": currency})
+        if response.status_code in (200, 201):
+            return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
+        _raise_unless_answered(response)
+        # a decline is a business outcome, not an error: a result, with its decline code
+        code = _decline_code(response)
+        return Charge(status="declined", decline_code=code,
+                      retryable_elsewhere=code in self.soft_declines)
+
+    async def lookup(self, key: str) -> Charge:
+        charge = await self.record(key)
+        if charge is None:
+            return Charge(status="not_found")
+        if charge.get("status") == "succeeded":
+            return Charge(status="succeeded", gateway_reference=str(charge["id"]))
+        code = str(charge.get("decline_code") or "declined")
+        return Charge(status="declined", decline_code=code,
+                      retryable_elsewhere=code in self.soft_declines)
+
+    async def record(self, key: str) -> dict[str, Any] | None:
+        """The gateway's record of the charge made under `key` (any status), or None."""
+        response = await self.send("GET", f"/charges/by-key/{key}", "lookup")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ApplicationError(f"charge lookup answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def refund(self, key: str, charge_id: str | None, amount: str) -> Refunded:
+        response = await self.send("POST", "/refunds", "refund", headers={"Idempotency-Key": key},
+                                   json={"idempotency_key": key, "charge_id": charge_id,
+                                         "amount": amount})
+        if response.status_code in (200, 201):
+            return Refunded("succeeded", str(response.json()["id"]))
+        _raise_unless_answered(response)
+        return Refunded("refused", code=_decline_code(response))
+
+    async def report(self, start: str, end: str, cursor: int | str, limit: int) -> dict[str, Any]:
+        """A page of the settlement report: `{items, next_cursor}`, oldest first."""
+        response = await self.send("GET", "/reports/transactions", "report", params={
+            "from": start, "to": end, "cursor": cursor, "limit": limit})
+        if response.status_code != 200:
+            raise ApplicationError(f"the gateway's report answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        page: dict[str, Any] = response.json()
+        return page
+
+    async def send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP call through the breaker, counted by outcome and timed."""
+        def counted(outcome: str) -> None:
+            GATEWAY_CALLS.labels(self.name, operation, outcome).inc()
+
+        if not self.breaker.allow():
+            counted("circuit_open")
+            raise ApplicationError(
+                "the gateway circuit is open: failing fast", type=GATEWAY_UNAVAILABLE,
+                next_retry_delay=timedelta(seconds=max(self.breaker.retry_in(), 0.1)))
+        started = time.perf_counter()
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            self.breaker.failed()
+            counted("unreachable")
+            raise NotSent(f"{self.name} is unreachable ({type(err).__name__}): nothing was sent",
+                          type=GATEWAY_UNAVAILABLE) from None
+        except httpx.TimeoutException:
+            self.breaker.failed()
+            counted("timeout")
+            raise ApplicationError("the gateway timed out; the outcome is unknown",
+                                   type=GATEWAY_UNAVAILABLE) from None
+        except httpx.TransportError as err:
+            self.breaker.failed()
+            counted("unreachable")
+            raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
+                                   type=GATEWAY_UNAVAILABLE) from None
+        finally:
+            GATEWAY_LATENCY.labels(self.name, operation).observe(time.perf_counter() - started)
+        if response.status_code >= 500:
+            self.breaker.failed()
+        else:
+            self.breaker.succeeded()
+        counted(_outcome(response.status_code))
+        return response
+
+
+class Gateways:
+    """Every configured connector's client; a request names its connector (None: the first)."""
+
+    def __init__(self, clients: list[ConnectorClient]) -> None:
+        self.clients = {c.name: c for c in clients}
+        self.default = clients[0].name
+
+    def at(self, name: str | None) -> ConnectorClient:
+        found = self.clients.get(name or self.default)
+        if found is None:  # a payment routed before a connector was removed from CONNECTORS
+            raise ApplicationError(f"connector {name} is not configured on this worker",
+                                   type=GATEWAY_UNAVAILABLE)
+        return found
+
+    def __iter__(self) -> Iterator[ConnectorClient]:
+        return iter(self.clients.values())
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.http.aclose()
+
+
+def connect(settings: Settings) -> Gateways:
+    """A client and a breaker per configured connector (the caller closes them)."""
+    return Gateways([ConnectorClient(c.name, httpx.AsyncClient(
+        base_url=c.base_url, timeout=httpx.Timeout(c.timeout_seconds),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        CircuitBreaker(c.breaker_failures, c.breaker_cooldown_seconds, connector=c.name),
+        frozenset(c.soft_decline_codes)) for c in settings.connector_list])
+
+
+def single(http: httpx.AsyncClient, breaker: CircuitBreaker | None = None,
+           name: str = "primary") -> Gateways:
+    """One connector over a given HTTP client (tests, tools)."""
+    return Gateways([ConnectorClient(name, http, breaker or CircuitBreaker(connector=name))])
+
+
+def _raise_unless_answered(response: httpx.Response) -> None:
+    """A 429 or a 5xx is no answer: retry (after the gateway's Retry-After for a 429)."""
+    if response.status_code == 429:
+        raise ApplicationError("the gateway is rate limiting", type=GATEWAY_RATE_LIMITED,
+                               next_retry_delay=timedelta(seconds=_retry_after(response)))
+    if not 400 <= response.status_code < 500:
+        raise ApplicationError(f"the gateway answered {response.status_code}",
+                               type=GATEWAY_UNAVAILABLE)
+
+
+def _outcome(status: int) -> str:
+    if status < 300:
+        return "approved"
+    if status == 429:
+        return "429"
+    if status == 404:
+        return "not_found"
+    return "5xx" if status >= 500 else "declined"
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), 300.0)
+    except ValueError:
+        return 1.0
+
+
+def _decline_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("decline_code") or body.get("code") or f"http_{response.status_code}")
+    except ValueError:
+        return f"http_{response.status_code}"

@@ -1,0 +1,128 @@
+"""The house's rules, read from the imports (the same check anyone can run with `make test`):
+layers only import downwards, no import circle, routes are peers, activities are peers, the ledger
+and the gateway each have one door, and saga v1's wing is registered in one place."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("domain", "settings", "contracts", "db", "gateway", "workflows", "activities",
+            "legacy", "api", "fakegateway", "worker", "devstack", "benchmarks", "chaos")
+# lower number, lower floor; a module imports only from its own floor's package or below
+FLOOR = {"domain": 0, "settings": 0, "contracts": 0, "db": 1, "gateway": 1, "workflows": 1,
+         "fakegateway": 1, "activities": 2, "legacy": 2, "api": 2, "worker": 3, "devstack": 3,
+         "benchmarks": 4, "chaos": 4}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = modules()
+
+
+def imports(path: Path) -> Iterator[str]:
+    """The project modules a file imports (at any depth: function-local imports count too)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from legacy import api` imports the module legacy.api, `from db.ledger import emit`
+            # the module db.ledger
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES
+                     else node.module for a in node.names]
+        for name in names:
+            if name in MODULES:
+                yield name
+
+
+GRAPH = {name: sorted(set(imports(path)) - {name}) for name, path in MODULES.items()}
+
+
+def package(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_every_package_has_a_floor() -> None:
+    assert {package(m) for m in MODULES} == set(FLOOR)
+
+
+def test_no_import_runs_back_up() -> None:
+    upward = [(m, i) for m, deps in GRAPH.items() for i in deps
+              if FLOOR[package(i)] > FLOOR[package(m)]]
+    assert upward == []
+
+
+def test_packages_on_one_floor_do_not_import_each_other() -> None:
+    sideways = [(m, i) for m, deps in GRAPH.items() for i in deps
+                if package(i) != package(m) and FLOOR[package(i)] == FLOOR[package(m)]]
+    # but the API's two lines for saga v1's payments (gone with the wing)
+    assert sorted(sideways) == [("api.routes.payments", "legacy.api"),
+                                ("api.routes.refunds", "legacy.api")]
+
+
+def test_no_import_circle() -> None:
+    state: dict[str, int] = {}
+    circle: list[str] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in GRAPH[module]:
+            if state.get(dep) == 1:
+                circle.extend([*path[path.index(dep):], dep] if dep in path else [module, dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in GRAPH:
+        if module not in state:
+            visit(module, [module])
+    assert circle == []
+
+
+def test_routes_are_peers() -> None:
+    assert [(m, i) for m, deps in GRAPH.items() if m.startswith("api.routes.")
+            for i in deps if i.startswith("api.routes")] == []
+    # and nothing else in the API reaches into a route module
+    assert [(m, i) for m, deps in GRAPH.items() if not m.startswith("api.routes")
+            and m != "api.app" for i in deps if i.startswith("api.routes.")] == []
+
+
+def test_activities_are_peers() -> None:
+    steps = {m for m in GRAPH if m.startswith("activities.") and m != "activities.metrics"}
+    assert [(m, i) for m in steps for i in GRAPH[m] if i in steps] == []
+
+
+def test_the_database_layer_knows_no_workflow_and_no_activity() -> None:
+    assert [(m, i) for m, deps in GRAPH.items() if package(m) == "db"
+            for i in deps if package(i) in ("workflows", "activities", "gateway", "api")] == []
+
+
+def test_only_the_gateway_client_speaks_http_to_processors() -> None:
+    """Activities call gateway.client's methods, never a connector's raw HTTP client."""
+    raw = [str(path.relative_to(ROOT)) for name, path in MODULES.items()
+           if package(name) in ("activities", "legacy", "worker", "api")
+           and re.search(r"\.at\([^)]*\)\.http|\.http\.(get|post|request)\(", path.read_text())
+           and name != "activities.webhooks"]  # webhooks speak to the tenants' receivers
+    assert raw == []
+
+
+def test_saga_v1_lives_in_its_wing() -> None:
+    outside = [(m, i) for m, deps in GRAPH.items() for i in deps
+               if package(i) == "legacy" and package(m) != "legacy"]
+    # the worker registers the wing in one line; the API finds v1's refund ids and waits
+    assert sorted(outside) == [("api.routes.payments", "legacy.api"),
+                               ("api.routes.refunds", "legacy.api"),
+                               ("worker.main", "legacy.wing")]
