@@ -5,8 +5,6 @@ db/refunds.py; here the transaction, the step's name, and the metrics of what it
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -16,19 +14,16 @@ from contracts.payment import (
     BeginRetry,
     CancelPayment,
     CaptureFunds,
-    ConnectorPlan,
     Failover,
     FailPayment,
     OpenPayment,
-    PaymentInput,
     Refusal,
     ReleaseHold,
     Reservation,
+    Router,
 )
 from contracts.refund import RefundPosted, RefundStep
 from db import payments, refunds
-
-Router = Callable[[PaymentInput], tuple[list[ConnectorPlan], str]]
 
 
 class LedgerActivities:
@@ -39,7 +34,9 @@ class LedgerActivities:
     @activity.defn(name="start_payment")
     async def start_payment(self, step: OpenPayment) -> Reservation:
         """Open the payment (routed by the declared rules) and reserve attempt 0."""
-        plans, why = self.router(step.payment) if self.router else ([], None)
+        p = step.payment
+        plans, why = (self.router(p.payment_id, p.tenant_id, p.currency, p.amount) if self.router
+                      else ([], None))
         async with self.engine.begin() as conn:
             return await payments.start(conn, step, plans, why)
 

@@ -24,3 +24,11 @@ def took(created: datetime | None, outcome: str) -> None:
     if created is not None:
         PAYMENT_DURATION.labels(outcome).observe(
             max((datetime.now(UTC) - created).total_seconds(), 0.0))
+
+
+TRANSFERS = Counter("paysaga_transfers", "top-ups and withdrawals by kind and outcome "
+                    "(succeeded, failed)", ["kind", "outcome"], registry=WORKER_REGISTRY)
+TRANSFER_DURATION = Histogram(
+    "paysaga_transfer_duration_seconds", "a top-up's or withdrawal's end to end time, from its "
+    "creation to its outcome being recorded", ["kind", "outcome"], registry=WORKER_REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))

@@ -35,7 +35,7 @@ from db.ledger import SYSTEM_TENANT
 from domain import reconciliation as rules
 from domain.ids import gateway_key
 from domain.money import MoneyError, to_major, to_minor
-from domain.reconciliation import Finding, Heal, LedgerPayment, Verdict
+from domain.reconciliation import Finding, Heal, LedgerPayment, LedgerTransfer, Verdict
 from gateway.client import Gateways
 from workflows.client import workflow_running
 
@@ -72,10 +72,13 @@ class ReconciliationActivities:
         connector = self.gateway.at(page.connector)
         body = await connector.report(page.start, page.end, page.cursor, page.limit)
         items: list[dict[str, Any]] = body["items"]
-        charges = [i for i in items if i.get("object") == "charge"]
+        moved = [i for i in items if rules.transfer_of(i) is not None
+                 and i.get("object") in ("charge", "payout")]
+        charges = [i for i in items if i.get("object") == "charge" and i not in moved]
         refunds = [i for i in items if i.get("object") == "refund"]
-        verdicts: list[tuple[dict[str, Any], Verdict, LedgerPayment | None]] = []
+        verdicts: list[tuple[dict[str, Any], Verdict, LedgerPayment | LedgerTransfer | None]] = []
         async with self.engine.connect() as conn:
+            transfers = await self._transfers(conn, moved)
             payments = await self._payments(conn, charges)
             reversed_ids = await self._reversed(conn, [str(c["id"]) for c in charges])
             ledger_refunds = await self._refunds(conn, [str(r["idempotency_key"]) for r in refunds])
@@ -85,6 +88,9 @@ class ReconciliationActivities:
             verdicts.append((record, rules.classify_charge(
                 record, payment, reversed_by_heal=str(record["id"]) in reversed_ids,
                 released_charge_heal=self.released_charge), payment))
+        for record in moved:
+            transfer = transfers.get(str(rules.transfer_of(record)))
+            verdicts.append((record, rules.classify_transfer(record, transfer), transfer))
         for record in refunds:
             key = str(record["idempotency_key"])
             found = ledger_refunds.get(key)
@@ -95,10 +101,10 @@ class ReconciliationActivities:
         counts = Counter(v.finding.value for _, v, _ in verdicts)
         async with self.engine.begin() as conn:
             to_heal = []
-            for record, verdict, payment in verdicts:
+            for record, verdict, owner in verdicts:
                 if verdict.finding in rules.QUIET:
                     continue
-                finding = await self._record(conn, page.reconciliation_id, record, verdict, payment,
+                finding = await self._record(conn, page.reconciliation_id, record, verdict, owner,
                                              connector.name)
                 if finding is not None:
                     to_heal.append(finding)
@@ -143,6 +149,18 @@ class ReconciliationActivities:
                 hold=holds.get(parsed))
         return found
 
+    async def _transfers(self, conn: AsyncConnection,
+                         records: list[dict[str, Any]]) -> dict[str, LedgerTransfer]:
+        """The ledger's view of each top-up charge's and payout's transfer, in one query."""
+        ids = sorted({str(rules.transfer_of(r)) for r in records})
+        if not ids:
+            return {}
+        return {r.id: LedgerTransfer(r.id, r.kind, r.tenant_id, r.status, r.amount, r.fee,
+                                     r.currency, r.gateway_reference)
+                for r in await conn.execute(text(
+                    "SELECT id, kind, tenant_id, status, amount, fee, currency, gateway_reference "
+                    "FROM transfers WHERE id = ANY(CAST(:ids AS TEXT[]))"), {"ids": ids})}
+
     async def _reversed(self, conn: AsyncConnection, charge_ids: list[str]) -> set[str]:
         """Charges an earlier heal refunded at the gateway."""
         return {r.gateway_reference for r in await conn.execute(text(
@@ -166,16 +184,23 @@ class ReconciliationActivities:
             payments[key] = replace(p, running=answer)
 
     async def _record(self, conn: AsyncConnection, run_id: str, record: dict[str, Any],
-                      verdict: Verdict, payment: LedgerPayment | None,
+                      verdict: Verdict, payment: LedgerPayment | LedgerTransfer | None,
                       connector: str) -> int | None:
         """Record a finding (once per gateway record and class) with its event; its id when the
         workflow should heal it now."""
         currency = str(record.get("currency"))
-        evidence = {"gateway": record, "detail": verdict.detail,
-                    "ledger": None if payment is None else {
-                        "payment_id": payment.id, "status": payment.status,
-                        "attempt": payment.attempt, "amount": to_major(payment.amount, payment.currency),
-                        "currency": payment.currency, "hold": payment.hold}}
+        ledger_view: dict[str, Any] | None = None
+        if isinstance(payment, LedgerPayment):
+            ledger_view = {"payment_id": payment.id, "status": payment.status,
+                           "attempt": payment.attempt,
+                           "amount": to_major(payment.amount, payment.currency),
+                           "currency": payment.currency, "hold": payment.hold}
+        elif isinstance(payment, LedgerTransfer):
+            ledger_view = {f"{payment.kind}_id": payment.id, "status": payment.status,
+                           "amount": to_major(payment.amount, payment.currency),
+                           "fee": to_major(payment.fee, payment.currency),
+                           "currency": payment.currency}
+        evidence = {"gateway": record, "detail": verdict.detail, "ledger": ledger_view}
         status = "open" if verdict.heal == Heal.NONE else "healing"
         row = (await conn.execute(text(
             """

@@ -16,7 +16,16 @@ from api import errors, metrics
 from api.deps import AppState
 from api.edges import RequestIds
 from api.query import known_query_only
-from api.routes import events, health, payments, reconciliations, refunds, wallets, webhooks
+from api.routes import (
+    events,
+    health,
+    payments,
+    reconciliations,
+    refunds,
+    transfers,
+    wallets,
+    webhooks,
+)
 from db.engine import make_engine
 from settings import Settings
 from workflows.converter import data_converter
@@ -51,6 +60,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(transfers.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(reconciliations.router)

@@ -7,6 +7,7 @@ from typing import Any
 
 from api.deps import AppState
 from api.errors import Problem
+from db import transfers
 from db.payments import projection
 from domain.status import PaymentStatus
 from workflows.client import described
@@ -27,6 +28,21 @@ async def from_workflow(state: AppState, tenant_id: str, pid: str) -> dict[str, 
                       or PaymentStatus.PENDING.value)
     view["fingerprint"] = memo.get("fingerprint")
     return view
+
+
+async def load_transfer(state: AppState, tenant_id: str, kind: str, tid: str) -> dict[str, Any]:
+    """A top-up or withdrawal: its projection, or what its workflow says before the projection
+    exists; 404 TOP_UP_NOT_FOUND / WITHDRAWAL_NOT_FOUND (another tenant's too)."""
+    found = await transfers.projection(state.engine, tenant_id, kind, tid)
+    if found is None:
+        desc = await described(state.temporal, tid)
+        memo = {} if desc is None else await desc.memo()
+        view = memo.get("transfer")
+        if memo.get("tenant_id") == tenant_id and view and view.get("kind") == kind:
+            found = {**view, "status": "pending", "fingerprint": memo.get("fingerprint")}
+    if found is None:
+        raise Problem(404, f"{kind.upper()}_NOT_FOUND", f"no {kind.replace('_', '-')} {tid}")
+    return found
 
 
 async def load_payment(state: AppState, tenant_id: str, pid: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -118,6 +118,51 @@ class PaymentPublic(BaseModel):
     created_at: str
     updated_at: str
     links: PaymentLinks
+
+
+class Instrument(Strict):
+    """Where money comes from (a top-up's source) or goes to (a withdrawal's destination): a
+    tokenized card or bank account at the processor (never a card number)."""
+
+    type: Literal["card", "bank_account"]
+    token: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                       examples=["tok_visa"])
+
+
+class TopUpCreate(Strict):
+    amount: AmountIn
+    source: Instrument
+
+
+class WithdrawalCreate(Strict):
+    amount: AmountIn
+    destination: Instrument
+
+
+class TransferLinks(BaseModel):
+    self: str
+    wallet: str
+    temporal_ui: str
+
+
+class TransferPublic(BaseModel):
+    """A top-up (`tup_...`: the source is charged amount + fee, the wallet credited the amount) or
+    a withdrawal (`wdr_...`: amount + fee held, the amount paid out to the destination)."""
+
+    id: str
+    status: str = Field(description="pending (accepted, not yet opened), processing, succeeded, "
+                                    "failed")
+    wallet_id: str
+    amount: str
+    fee: str
+    currency: str
+    failure: Failure | None = Field(description="gateway_declined, gateway_unavailable, "
+                                                "insufficient_funds (withdrawals)")
+    gateway_reference: str | None
+    connector: str | None
+    created_at: str
+    updated_at: str
+    links: TransferLinks
 
 
 class EventPublic(BaseModel):

@@ -10,6 +10,8 @@ from api.schemas import (
     PaymentLinks,
     PaymentPublic,
     TransactionPublic,
+    TransferLinks,
+    TransferPublic,
     WalletPublic,
 )
 from domain.money import to_major
@@ -55,6 +57,24 @@ def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
         links=PaymentLinks(self=f"/v1/payments/{pid}", events=f"/v1/payments/{pid}/events",
                            temporal_ui=f"{ui_base}/{pid}"),
     )
+
+
+PATHS = {"top_up": "top-ups", "withdrawal": "withdrawals"}
+
+
+def transfer(t: dict[str, Any], ui_base: str) -> TransferPublic:
+    """`t` holds the transfers-table columns (from the projection, or the workflow's memo)."""
+    c = t["currency"]
+    failure = (Failure(code=t["failure_code"], message=t.get("failure_message") or "")
+               if t.get("failure_code") else None)
+    return TransferPublic(
+        id=t["id"], status=t["status"], wallet_id=t["wallet_id"], amount=to_major(t["amount"], c),
+        fee=to_major(t["fee"], c), currency=c, failure=failure,
+        gateway_reference=t.get("gateway_reference"), connector=t.get("connector"),
+        created_at=rfc3339(t["created_at"]), updated_at=rfc3339(t.get("updated_at") or t["created_at"]),
+        links=TransferLinks(self=f"/v1/{PATHS[t['kind']]}/{t['id']}",
+                            wallet=f"/v1/wallets/{t['wallet_id']}",
+                            temporal_ui=f"{ui_base}/{t['id']}"))
 
 
 def original_payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:

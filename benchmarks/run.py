@@ -26,6 +26,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from benchmarks import money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
@@ -313,6 +314,32 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
             print(f"  {results['bare']}", flush=True)
             results["ratio"] = round(results["paysaga"]["per_second"] / results["bare"]["per_second"], 2)
 
+            print(f"money in and out: {count} top-ups and {count} withdrawals, {IN_FLIGHT} in "
+                  "flight ...", flush=True)
+            for kind in ("top_up", "withdrawal"):
+                results[kind] = await money.throughput(api, kind, spread, count, IN_FLIGHT)
+                results[f"{kind}_ratio"] = round(
+                    results[kind]["per_second"] / results["bare"]["per_second"], 2)
+                print(f"  {results[kind]}", flush=True)
+                results[f"{kind}_one_at_a_time"] = await money.one_at_a_time(
+                    api, kind, spread[1], 50)
+                print(f"  one at a time: {results[f'{kind}_one_at_a_time']}", flush=True)
+
+            print("CPU per operation by process ...", flush=True)
+            n = 100
+            results["cpu_ms_per_operation"] = {
+                "payment": await money.cpu_per_operation(
+                    proc.pid, n, lambda: bench.payments(spread, n)),
+                "top_up": await money.cpu_per_operation(
+                    proc.pid, n, lambda: money.throughput(api, "top_up", spread, n, IN_FLIGHT)),
+                "withdrawal": await money.cpu_per_operation(
+                    proc.pid, n, lambda: money.throughput(api, "withdrawal", spread, n,
+                                                          IN_FLIGHT)),
+                "bare workflow": await money.cpu_per_operation(proc.pid, n, lambda: bench.bare(n)),
+            }
+            for what, parts in results["cpu_ms_per_operation"].items():
+                print(f"  {what}: {parts}", flush=True)
+
             print("one payment at a time, POST + Prefer: wait ...", flush=True)
             results["one_at_a_time"] = await bench.one_at_a_time(spread[0], 100)
             print(f"  {results['one_at_a_time']}", flush=True)
@@ -382,10 +409,22 @@ def report(r: dict[str, Any]) -> None:
         ("Running workflows after the bench", r["running_workflows"]["total"],
          "only those waiting"),
     ]
+    for kind in ("top_up", "withdrawal"):
+        if kind in r:
+            o = r[f"{kind}_one_at_a_time"]["latency_ms"]
+            rows += [(f"{kind}s / bare, {IN_FLIGHT} in flight", r[f"{kind}_ratio"], ">= 1.0"),
+                     (f"  {kind}s/s", r[kind]["per_second"], ""),
+                     (f"{kind} POST + Prefer: wait, one at a time, p50 ms", o["p50"], "<= 60")]
     print(f"\n{'figure':<50} {'value':<24} target")
     for name, value, target in rows:
         print(f"{name:<50} {value!s:<24} {target}")
     print(f"  Running by type and status: {r['running_workflows']['by_type_and_status']}")
+    if "cpu_ms_per_operation" in r:
+        cpu = r["cpu_ms_per_operation"]
+        parts = list(next(iter(cpu.values())))
+        print(f"\nCPU ms per operation   {'  '.join(f'{p[:14]:>14}' for p in parts)}")
+        for what, by_part in cpu.items():
+            print(f"  {what:<20} {'  '.join(f'{by_part.get(p, 0):>14}' for p in parts)}")
     if "failover" in r:
         f = r["failover"]["latency_ms"]
         print(f"{'failover (primary soft-declines), p50 / p99 ms':<50} {f['p50']} / {f['p99']}")

@@ -40,7 +40,8 @@ from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_bin
 
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
          "ui": 28233, "pg": 25433}
-SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded"}
+SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded",
+           "succeeded"}
 WORKERS = ("worker-1", "worker-2")
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
 
@@ -227,16 +228,32 @@ async def main(count: int, quick: bool) -> int:
             refunding: list[asyncio.Task[None]] = []
 
             async def one(i: int) -> str | None:
+                """A payment; every fifth a top-up, every fifth a withdrawal (money in and out
+                under the same faults). Its path to read it back, or None if never accepted."""
                 async with gate:
-                    body = {"user_id": wallets[i % 3]["user_id"], "service_id": "chaos",
-                            "amount": f"{random.Random(i).randint(100, 2500) / 100:.2f}",
-                            "currency": "USD"}
+                    wallet = wallets[i % 3]
+                    amount = f"{random.Random(i).randint(100, 2500) / 100:.2f}"
+                    if i % 5 == 1:
+                        made = await submit(apis, f"/v1/wallets/{wallet['id']}/top-ups", {
+                            "amount": amount, "source": {"type": "card", "token": "tok_chaos"}},
+                            deadline)
+                        return None if made is None else f"/v1/top-ups/{made['id']}"
+                    if i % 5 == 2:
+                        made = await submit(apis, f"/v1/wallets/{wallet['id']}/withdrawals", {
+                            "amount": amount, "destination": {"type": "bank_account",
+                                                              "token": "ba_chaos"}},
+                            deadline, refused=(422,))
+                        if made is not None and "refused" in made:
+                            return "refused"
+                        return None if made is None else f"/v1/withdrawals/{made['id']}"
+                    body = {"user_id": wallet["user_id"], "service_id": "chaos",
+                            "amount": amount, "currency": "USD"}
                     made = await submit(apis, "/v1/payments", body, deadline)
                     if made is None:
                         return None
                     if i % 3 == 0:  # refund a third of them, while the faults go on
                         refunding.append(asyncio.create_task(refund_later(str(made["id"]))))
-                    return str(made["id"])
+                    return f"/v1/payments/{made['id']}"
 
             async def refund_later(pid: str) -> None:
                 status = None
@@ -248,7 +265,8 @@ async def main(count: int, quick: bool) -> int:
                     refunds.append(await submit(apis, f"/v1/payments/{pid}/refunds",
                                                 {"amount": "1.00"}, deadline, refused=(409,)))
 
-            print(f"submitting {count} payments and refunds while injecting faults ...", flush=True)
+            print(f"submitting {count} payments, top-ups, withdrawals and refunds while "
+                  "injecting faults ...", flush=True)
             extra: list[str | None] = []
 
             async def during_outage() -> None:
@@ -267,12 +285,14 @@ async def main(count: int, quick: bool) -> int:
             while time.monotonic() < deadline + 120:
                 try:
                     outcomes = {}
-                    for pid in ids:
-                        if pid is None:
+                    for path in ids:
+                        if path is None or path == "refused":
                             continue
-                        status = (await api.get(f"/v1/payments/{pid}")).json()["status"]
-                        outcomes[status] = outcomes.get(status, 0) + 1
-                    if set(outcomes) <= SETTLED and await _refunds_done(api, refunds):
+                        status = (await api.get(path)).json()["status"]
+                        kind = path.split("/")[2].rstrip("s").replace("-", "_")
+                        outcomes[f"{kind} {status}"] = outcomes.get(f"{kind} {status}", 0) + 1
+                    if all(o.split()[-1] in SETTLED for o in outcomes) and \
+                            await _refunds_done(api, refunds):
                         break
                 except (httpx.HTTPError, KeyError):
                     pass
@@ -298,9 +318,11 @@ async def main(count: int, quick: bool) -> int:
             await gateway.aclose()
         finally:
             await asyncio.to_thread(stack.down)
-    unsettled = sum(n for s, n in outcomes.items() if s not in SETTLED)
+    unsettled = sum(n for s, n in outcomes.items() if s.split()[-1] not in SETTLED)
     print("\n| what | count |\n|---|---|")
-    print(f"| payments submitted | {count} + {len(ids) - count} during the primary's outage |")
+    print(f"| payments, top-ups and withdrawals submitted | {count} + {len(ids) - count} during "
+          "the primary's outage |")
+    print(f"| withdrawals refused at once (insufficient funds) | {ids.count('refused')} |")
     print(f"| charged at the secondary (failed over) | {failed_over} |")
     print(f"| never accepted by the API | {lost} |")
     print(f"| refunds requested during the faults | {len(refunds)} |")

@@ -7,6 +7,7 @@ Saga v1's own contract is frozen apart, in legacy/types.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,3 +226,8 @@ class PaymentState:
 GATEWAY_DECLINED = "GatewayDeclined"
 GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 PAYMENT_CONFLICT = "PaymentConflict"
+
+
+# The route of a payment or a top-up, by the declared rules: (its id, tenant, currency, amount in
+# minor units) -> the connectors to try in order, and why.
+Router = Callable[[str, str, str, int], tuple[list[ConnectorPlan], str]]

@@ -10,7 +10,12 @@
 4. no failed, canceled or exhausted payment has an accepted charge;
 5. no hold is active for a payment that is not in flight;
 6. refunds at the gateway match refunds posted in the ledger;
-7. (given a Temporal client) every payment whose workflow has ended has a settled projection.
+7. (given a Temporal client) every payment whose workflow has ended has a settled projection;
+8. every succeeded top-up has exactly one accepted charge and is credited exactly once; a failed
+   one has no accepted charge and no credit;
+9. every succeeded withdrawal has exactly one payout and is debited exactly once; nothing is paid
+   out for a failed one, and no hold stays active once it has ended;
+10. every charge at the gateway belongs to a payment or a top-up, every payout to a withdrawal.
 
 Reconciliation explains some gateway records: a charge that a heal refunded at the gateway is no
 charge, its refund (key `recon:...`) is not the ledger's, and a record whose finding an operator
@@ -83,6 +88,10 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
             "SELECT p.id, p.status, p.amount_refunded, "
             "(SELECT count(*) FROM journals j WHERE j.payment_id = p.id AND j.kind = 'payment') AS captures "
             "FROM payments p")}
+        moved = {r.id: r for r in await rows(
+            "SELECT t.id, t.kind, t.status, "
+            "(SELECT count(*) FROM journals j WHERE j.reference = t.kind || ':' || t.id) AS posted "
+            "FROM transfers t")}
         active_holds = {r.payment_id for r in await rows(
             "SELECT DISTINCT payment_id FROM holds WHERE status = 'active'")}
         posted_refunds = {r.id: r.amount for r in await rows(
@@ -120,9 +129,24 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
                                    f"{charges[pid]} charges at the gateway"))
         if p.status not in IN_FLIGHT and pid in active_holds:
             found.append(Violation(pid, "no active hold once settled", f"status {p.status}"))
+    payouts = Counter(p["payment_id"] for p in gateway_records if p.get("object") == "payout")
+    for tid, t in moved.items():
+        made = charges[tid] if t.kind == "top_up" else payouts[tid]
+        what = "charge" if t.kind == "top_up" else "payout"
+        if t.status == "succeeded" and (made != 1 or t.posted != 1):
+            found.append(Violation(tid, f"succeeded {t.kind}: one {what}, posted once",
+                                   f"{made} {what}s, posted {t.posted} times"))
+        elif t.status == "failed" and (made or t.posted):
+            found.append(Violation(tid, f"failed {t.kind}: no {what}, nothing posted",
+                                   f"{made} {what}s, posted {t.posted} times"))
+        if t.status != "processing" and tid in active_holds:
+            found.append(Violation(tid, "no active hold once settled", f"status {t.status}"))
     for pid in charges:
-        if pid not in payments:
+        if pid not in payments and pid not in moved:
             found.append(Violation(pid, "every charge has a payment", "unknown to the ledger"))
+    for wid in payouts:
+        if wid not in moved:
+            found.append(Violation(wid, "every payout has a withdrawal", "unknown to the ledger"))
     for record in gateway_records:
         if record.get("object") == "refund" and not str(record["idempotency_key"]).startswith(
                 HEAL_KEY_PREFIX):

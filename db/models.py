@@ -118,6 +118,33 @@ class Payment(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class Transfer(SQLModel, table=True):
+    """A top-up (kind top_up: money in, a charge) or a withdrawal (kind withdrawal: money out, a
+    payout): the read projection of its workflow."""
+
+    __tablename__ = "transfers"
+    id: str = Field(primary_key=True)
+    kind: str
+    tenant_id: str
+    idempotency_key: str
+    fingerprint: str
+    run_id: str
+    wallet_id: str
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fee: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str
+    status: str  # processing | succeeded | failed
+    failure_code: str | None = None
+    failure_message: str | None = None
+    gateway_reference: str | None = None
+    connector: str | None = None
+    routing_reason: str | None = None
+    instrument: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = _ts()
+    version: int = 1
+
+
 class Deposit(SQLModel, table=True):
     __tablename__ = "deposits"
     id: str = Field(primary_key=True)

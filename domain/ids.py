@@ -25,6 +25,15 @@ def payment_id(tenant_id: str, idempotency_key: str) -> str:
     return f"pay_{digest('payment', tenant_id, idempotency_key)}"
 
 
+def top_up_id(tenant_id: str, idempotency_key: str) -> str:
+    """A top-up's id (and workflow id): same tenant and key, same top-up."""
+    return f"tup_{digest('top_up', tenant_id, idempotency_key)}"
+
+
+def withdrawal_id(tenant_id: str, idempotency_key: str) -> str:
+    return f"wdr_{digest('withdrawal', tenant_id, idempotency_key)}"
+
+
 def deposit_id(tenant_id: str, idempotency_key: str) -> str:
     return f"dep_{digest('deposit', tenant_id, idempotency_key)}"
 

@@ -10,7 +10,10 @@ Pure functions over what the activity read from both sides, so every class is un
     amount_mismatch           the gateway charged another amount than the ledger     critical
     currency_mismatch         ... or in another currency                             critical
     refund_mismatch           a gateway refund the ledger has not (or not so) posted critical
-    unknown_charge            a charge with no payment at all                        critical
+    unknown_charge            a charge with no payment (or top-up) at all            critical
+    charged_not_credited      a top-up's charge succeeded, the wallet never credited critical
+    unknown_payout            a payout made with no withdrawal                       critical
+    paid_not_debited          a payout made for a withdrawal the ledger failed       critical
 
 Healing, declared: a charge the ledger never captured while its hold is still active is captured;
 a charge whose payment released its hold is refunded at the gateway (or posted to the wallet,
@@ -20,6 +23,7 @@ RECONCILIATION_RELEASED_CHARGE=post); everything else is an open exception for a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import InvalidOperation
 from enum import StrEnum
@@ -37,6 +41,9 @@ class Finding(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     REFUND_MISMATCH = "refund_mismatch"
     UNKNOWN_CHARGE = "unknown_charge"
+    CHARGED_NOT_CREDITED = "charged_not_credited"
+    UNKNOWN_PAYOUT = "unknown_payout"
+    PAID_NOT_DEBITED = "paid_not_debited"
 
 
 class Heal(StrEnum):
@@ -130,6 +137,53 @@ def classify_charge(record: dict[str, object], payment: LedgerPayment | None, *,
                        "charged while its hold is still active, but never captured")
     return Verdict(Finding.CHARGED_NOT_CAPTURED, released_charge_heal,
                    f"charged, but the payment ({payment.status}) released its hold")
+
+
+@dataclass(frozen=True)
+class LedgerTransfer:
+    """What the ledger knows of the top-up or withdrawal a charge's or payout's key names."""
+
+    id: str
+    kind: str  # top_up | withdrawal
+    tenant_id: str
+    status: str  # processing | succeeded | failed
+    amount: int
+    fee: int
+    currency: str
+    gateway_reference: str | None
+
+
+def transfer_of(record: Mapping[str, object]) -> str | None:
+    """The top-up or withdrawal a charge or payout record belongs to, or None (a payment's)."""
+    owner = str(record.get("payment_id") or "")
+    return owner if owner.startswith(("tup_", "wdr_")) else None
+
+
+def classify_transfer(record: Mapping[str, object], transfer: LedgerTransfer | None) -> Verdict:
+    """A top-up's charge (amount + fee) or a withdrawal's payout (the amount) against the ledger.
+    Nothing is healed by itself: money in or out that the ledger disagrees with is an operator's."""
+    payout = record.get("object") == "payout"
+    if transfer is None:
+        return Verdict(Finding.UNKNOWN_PAYOUT if payout else Finding.UNKNOWN_CHARGE,
+                       detail=f"no {'withdrawal' if payout else 'top-up'} has this key")
+    currency = str(record.get("currency"))
+    if currency != transfer.currency:
+        return Verdict(Finding.CURRENCY_MISMATCH,
+                       detail=f"gateway {currency}, ledger {transfer.currency}")
+    expected = transfer.amount if payout else transfer.amount + transfer.fee
+    if _minor(record.get("amount"), transfer.currency) != expected:
+        return Verdict(Finding.AMOUNT_MISMATCH,
+                       detail=f"gateway {record.get('amount')}, ledger {expected} minor units")
+    if transfer.status == "processing":
+        return Verdict(Finding.IN_FLIGHT)
+    if transfer.status == "succeeded":
+        return Verdict(Finding.MATCHED)
+    if payout:
+        return Verdict(Finding.PAID_NOT_DEBITED,
+                       detail="paid out at the gateway, but the withdrawal failed and its hold "
+                              "was released")
+    return Verdict(Finding.CHARGED_NOT_CREDITED,
+                   detail="charged at the gateway, but the top-up failed and credited nothing")
 
 
 def classify_refund(record: dict[str, object], ledger_refund: tuple[str, int] | None, *,

@@ -1,4 +1,5 @@
-"""Charges and refunds by idempotency key, with a fault profile replaced through PUT /behavior.
+"""Charges, refunds and payouts by idempotency key, with a fault profile replaced through
+PUT /behavior (the same faults for each: 5xx, timeouts, 429, declines, down, a lost answer).
 
 The same idempotency key never charges twice: a repeated request answers the stored outcome.
 A "timeout" records the charge first and then hangs past the caller's timeout, as a real
@@ -48,6 +49,13 @@ class Behavior(BaseModel):
 class ChargeIn(BaseModel):
     idempotency_key: str = Field(min_length=1, max_length=300)
     payment_id: str
+    amount: Decimal
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class PayoutIn(BaseModel):
+    idempotency_key: str = Field(min_length=1, max_length=300)
+    withdrawal_id: str
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
 
@@ -121,6 +129,27 @@ class Gateway:
         return record
 
 
+    def decide_payout(self, body: PayoutIn) -> dict[str, Any]:
+        b = self.behavior
+        decline = (b.decline_above is not None and body.amount > b.decline_above) or self.roll(
+            b.decline_rate)
+        record = {
+            "id": "po_" + secrets.token_hex(10),
+            "object": "payout",
+            "idempotency_key": body.idempotency_key,
+            "payment_id": body.withdrawal_id,  # the owner, as a charge carries its payment's
+            "withdrawal_id": body.withdrawal_id,
+            "amount": str(body.amount + b.amount_skew),
+            "currency": body.currency,
+            "status": "declined" if decline else "succeeded",
+            "decline_code": b.decline_code if decline else None,
+            "connector": self.name,
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.keep(record)
+        return record
+
+
 def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     if record["status"] == "declined":
         return JSONResponse(record, status_code=402)
@@ -161,6 +190,34 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
         if lost:
             return JSONResponse({"error": "internal error"}, status_code=500)
         return _answer(record, replay=existing is not None)
+
+    @app.post("/payouts")
+    async def payout(body: PayoutIn) -> JSONResponse:
+        """Money out, once per idempotency key (a repeated key answers the stored payout)."""
+        fault = await faults()
+        if fault is not None:
+            return fault
+        async with gw.lock:
+            existing = gw.by_key.get(body.idempotency_key)
+            record = existing or gw.decide_payout(body)
+            hang = existing is None and gw.roll(gw.behavior.timeout_rate)
+            lost = record["status"] == "succeeded" and gw.roll(gw.behavior.fail_after_charge_rate)
+        if hang:
+            await asyncio.sleep(gw.behavior.timeout_hang_seconds)
+        if lost:
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return _answer(record, replay=existing is not None)
+
+    @app.get("/payouts/by-key/{key}")
+    async def lookup_payout(key: str) -> JSONResponse:
+        if gw.behavior.latency_ms:
+            await asyncio.sleep(gw.behavior.latency_ms / 1000)
+        if gw.behavior.down:
+            return JSONResponse({"error": "service unavailable"}, status_code=503)
+        record = gw.by_key.get(key)
+        if record is None or record.get("object") != "payout":
+            return JSONResponse({"error": "no such payout"}, status_code=404)
+        return JSONResponse(record)
 
     @app.post("/charges/{charge_id}/void")
     async def void(charge_id: str) -> JSONResponse:
@@ -213,7 +270,7 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
     async def report(start: str = Query(alias="from"), end: str = Query(alias="to"),
                      cursor: int = Query(default=0, ge=0),
                      limit: int = Query(default=500, ge=1, le=5000)) -> dict[str, Any]:
-        """The settlement report: accepted charges and refunds created in [from, to) (RFC 3339),
+        """The settlement report: accepted charges, refunds and payouts created in [from, to),
         oldest first, a page at a time; `next_cursor` until the window is exhausted."""
         items, after = gw.records.page(start, end, cursor, limit)
         return {"items": items, "next_cursor": after}

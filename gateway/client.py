@@ -5,6 +5,8 @@ circuit breaker and counted.
     lookup(key)             -> Charge: succeeded, declined, not_found
     record(key)             -> the gateway's charge record, or None
     refund(key, charge, amount) -> Refunded: succeeded (with its id) or refused (with its code)
+    payout(key, ...)        -> Payout: succeeded, declined (with its code)
+    lookup_payout(key)      -> Payout: succeeded, declined, not_found
     report(start, end, cursor, limit) -> a page of the settlement report
 
 Error mapping (the caller's retry policy does the rest):
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from contracts.money_movement import Payout
 from contracts.payment import GATEWAY_UNAVAILABLE, Charge
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
@@ -96,6 +99,27 @@ class ConnectorClient:
             return Refunded("succeeded", str(response.json()["id"]))
         _raise_unless_answered(response)
         return Refunded("refused", code=_decline_code(response))
+
+    async def payout(self, key: str, withdrawal_id: str, amount: str, currency: str) -> Payout:
+        response = await self.send("POST", "/payouts", "payout", headers={"Idempotency-Key": key},
+                                   json={"idempotency_key": key, "withdrawal_id": withdrawal_id,
+                                         "amount": amount, "currency": currency})
+        if response.status_code in (200, 201):
+            return Payout("succeeded", str(response.json()["id"]))
+        _raise_unless_answered(response)
+        return Payout("declined", decline_code=_decline_code(response))
+
+    async def lookup_payout(self, key: str) -> Payout:
+        response = await self.send("GET", f"/payouts/by-key/{key}", "payout_lookup")
+        if response.status_code == 404:
+            return Payout("not_found")
+        if response.status_code != 200:
+            raise ApplicationError(f"payout lookup answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        found = response.json()
+        if found.get("status") == "succeeded":
+            return Payout("succeeded", str(found["id"]))
+        return Payout("declined", decline_code=str(found.get("decline_code") or "declined"))
 
     async def report(self, start: str, end: str, cursor: int | str, limit: int) -> dict[str, Any]:
         """A page of the settlement report: `{items, next_cursor}`, oldest first."""

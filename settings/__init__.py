@@ -6,6 +6,7 @@ or one shell export configures the whole system. Defaults are the embedded devel
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     # Business rules
     fee_bps: int = Field(default=200, ge=0, le=10_000, description="fee in basis points: 200 = 2%")
     max_amount: str = "1000000"
+    # money in and out through the gateway (the seeds' 2% commission), half-up like payments
+    top_up_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
+    withdrawal_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
     hold_ttl_seconds: int = Field(default=15 * 60, ge=1)
     max_manual_retries: int = Field(default=3, ge=0)
     manual_retry_window_seconds: int = Field(default=72 * 3600, ge=1)
@@ -126,6 +130,14 @@ class Settings(BaseSettings):
     def _routing_is_sound(self) -> Settings:
         routing.check(self.connector_list, self.routing_rules, self.routing_default)
         return self
+
+    @property
+    def top_up_fee_bps(self) -> int:
+        return int(self.top_up_fee_percent * 100)
+
+    @property
+    def withdrawal_fee_bps(self) -> int:
+        return int(self.withdrawal_fee_percent * 100)
 
     @property
     def connector_list(self) -> list[Connector]:

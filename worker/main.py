@@ -13,11 +13,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.gateway import GatewayActivities
-from activities.ledger import LedgerActivities, Router
+from activities.ledger import LedgerActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.sweeper import SweeperActivities
+from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
-from contracts.payment import ConnectorPlan, PaymentInput
+from contracts.payment import ConnectorPlan, Router
 from contracts.reconciliation import ReconcileRun
 from domain.money import to_major
 from gateway.client import Gateways, connect
@@ -27,7 +28,9 @@ from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.sweeper import HoldSweeperWorkflow
+from workflows.top_up import TopUpWorkflow
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
+from workflows.withdrawal import WithdrawalWorkflow
 
 
 @asynccontextmanager
@@ -46,11 +49,12 @@ def router(settings: Settings) -> Router:
     connectors = settings.connector_list  # a property that builds them: once, not per payment
     by_name = {c.name: c for c in connectors}
 
-    def decide(p: PaymentInput) -> tuple[list[ConnectorPlan], str]:
+    def decide(subject: str, tenant: str, currency: str, amount: int,
+               ) -> tuple[list[ConnectorPlan], str]:
         order, why = routing.route(connectors, settings.routing_rules,
-                                   settings.routing_default, payment_id=p.payment_id,
-                                   currency=p.currency, amount=Decimal(to_major(p.amount, p.currency)),
-                                   tenant=p.tenant_id)
+                                   settings.routing_default, payment_id=subject,
+                                   currency=currency, amount=Decimal(to_major(amount, currency)),
+                                   tenant=tenant)
         return [ConnectorPlan(n, by_name[n].timeout_seconds, by_name[n].retry_initial_seconds,
                               by_name[n].retry_backoff, by_name[n].retry_max_interval_seconds,
                               by_name[n].retry_max_attempts) for n in order], why
@@ -61,7 +65,9 @@ def router(settings: Settings) -> Router:
 def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
                  settings: Settings, *, task_queue: str | None = None,
                  webhook_client: httpx.AsyncClient | None = None) -> Worker:
-    ledger = LedgerActivities(engine, router(settings))
+    route = router(settings)
+    ledger = LedgerActivities(engine, route)
+    money = TransferActivities(engine, gateways, route)
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
     gateway = GatewayActivities(engine, gateways)
@@ -70,13 +76,16 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[PaymentWorkflow, RefundWorkflow, HoldSweeperWorkflow, WebhookDeliveryWorkflow,
-                   ReconciliationWorkflow, *v1["workflows"]],
+        workflows=[PaymentWorkflow, RefundWorkflow, TopUpWorkflow, WithdrawalWorkflow,
+                   HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow,
+                   *v1["workflows"]],
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
             ledger.record_refusal, ledger.record_failover,
             gateway.charge_gateway, gateway.lookup_charge, gateway.refund_gateway,
+            money.open_top_up, money.open_withdrawal, money.record_transfer_failover,
+            money.settle_top_up, money.settle_withdrawal, money.send_payout, money.lookup_payout,
             SweeperActivities(client, engine, gateways, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
             recon.begin, recon.reconcile_page, recon.reconcile_ledger_side, recon.heal_finding,

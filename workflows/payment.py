@@ -24,11 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.payment import (
-        GATEWAY_DECLINED,
         BeginRetry,
         CancelPayment,
         CaptureFunds,
@@ -46,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
     )
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
-    from workflows import policies
+    from workflows import charging, policies
     from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
 
 
@@ -144,69 +143,20 @@ class PaymentWorkflow:
         return failure
 
     async def _charge_along_route(self, expires_at: datetime) -> Charge:
-        """Charge at each connector of the route in turn, moving on only when the current one is
-        known not to have charged: a soft decline it calls retryable elsewhere, its retries spent
-        and a lookup that finds no charge, or its circuit open before anything was sent. A hard
-        decline, a charge, or an expired hold ends the attempt where it is."""
-        plans: list[ConnectorPlan | None] = list(self._route) or [None]
-        for i, plan in enumerate(plans):
-            following = plans[i + 1] if i + 1 < len(plans) else None
-            charge = await self._charge(expires_at, plan, fail_fast=following is not None)
-            why = _failover_reason(charge)
-            if plan is None or following is None or why is None:
-                self._connector = plan.name if plan else None
-                return charge
+        """Charge along the route until the hold expires (workflows/charging.py)."""
+        p = self._payment
+
+        def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
+            return ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
+                                 plan.name if plan else None, fail_fast)
+
+        async def failover(plan: ConnectorPlan, following: ConnectorPlan, why: str) -> None:
             await self._ledger("record_failover", Failover(
-                self._payment.payment_id, self._payment.tenant_id, self._attempt, plan.name,
-                following.name, why), summary=f"{plan.name}: {why}; on to {following.name}")
-        raise AssertionError("the route's last connector always answers")
+                p.payment_id, p.tenant_id, self._attempt, plan.name, following.name, why),
+                summary=f"{plan.name}: {why}; on to {following.name}")
 
-    async def _charge(self, expires_at: datetime, plan: ConnectorPlan | None = None, *,
-                      fail_fast: bool = False) -> Charge:
-        """Charge, retried with backoff until the hold expires. When the retries or the hold run
-        out with the outcome unknown, the gateway is asked what it did with the idempotency key
-        before anything is released."""
-        p = self._payment
-        where = plan.name if plan else "the gateway"
-        try:
-            charge: Charge = await workflow.execute_activity(
-                "charge_gateway",
-                ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
-                              plan.name if plan else None, fail_fast),
-                result_type=Charge,
-                start_to_close_timeout=policies.charge_timeout(p.policy, plan),
-                schedule_to_close_timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
-                retry_policy=policies.charge_retry(p.policy, plan),
-                summary=f"charge attempt {self._attempt} at {where}, until the hold expires",
-            )
-            return charge
-        except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == GATEWAY_DECLINED:
-                code = cause.details[0] if cause.details else "declined"
-                return Charge(status="declined", decline_code=str(code))
-            if err.retry_state == RetryState.TIMEOUT:
-                # The hold expired first. A call may still be in flight on a worker: it ends
-                # within one attempt's timeout, so wait that long before asking.
-                await workflow.sleep(policies.charge_timeout(p.policy, plan),
-                                     summary="hold expired: let any call in flight end")
-                charge = await self._lookup_charge(plan)
-                return charge if charge.status != "not_found" else Charge(status="expired")
-            # Retries are spent and the outcome is unknown (timeouts, 5xx): ask before compensating.
-            return await self._lookup_charge(plan)
-
-    async def _lookup_charge(self, plan: ConnectorPlan | None = None) -> Charge:
-        p = self._payment
-        charge: Charge = await workflow.execute_activity(
-            "lookup_charge",
-            ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
-                          plan.name if plan else None),
-            result_type=Charge,
-            start_to_close_timeout=policies.charge_timeout(p.policy, plan),
-            retry_policy=policies.lookup_retry(p.policy),
-            summary=f"outcome unknown: look the charge up at {plan.name if plan else 'the gateway'}"
-                    " by its idempotency key",
-        )
+        charge, self._connector = await charging.along_route(
+            self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt}")
         return charge
 
     async def _fail_and_wait_for_retry(self, failure: Failure) -> bool:
@@ -375,16 +325,3 @@ class PaymentWorkflow:
             retry_policy=policies.ledger_retry(self._payment.policy),
             summary=summary,
         )
-
-
-def _failover_reason(charge: Charge) -> str | None:
-    """Why the next connector may be tried (the current one did not charge), or None."""
-    if charge.status == "declined" and charge.retryable_elsewhere:
-        return f"soft decline {charge.decline_code}"
-    if charge.status == "not_found":
-        return "retries spent, and the lookup found no charge"
-    if charge.status == "circuit_open":
-        return "circuit open: nothing was sent"
-    if charge.status == "unreachable":
-        return "unreachable: no connection, nothing was sent"
-    return None

@@ -15,10 +15,11 @@ PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
 PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")  # major units, for queries only
 PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
 RECONCILIATION_CRITICAL = SearchAttributeKey.for_int("ReconciliationCritical")
+TRANSFER_STATUS = SearchAttributeKey.for_keyword("TransferStatus")  # top-ups and withdrawals
 
 KEYS: list[SearchAttributeKey[Any]] = [PAYMENT_STATUS, PAYMENT_USER_ID, PAYMENT_CURRENCY,
                                        PAYMENT_AMOUNT, PAYMENT_FAILURE_CODE,
-                                       RECONCILIATION_CRITICAL]
+                                       RECONCILIATION_CRITICAL, TRANSFER_STATUS]
 _CLI_TYPES = {SearchAttributeIndexedValueType.KEYWORD: "Keyword",
               SearchAttributeIndexedValueType.DOUBLE: "Double",
               SearchAttributeIndexedValueType.INT: "Int"}

@@ -2,6 +2,7 @@
 for each saga's start options, search attributes and memo.
 
     start_payment / start_payment_and_wait   a payment (the latter: Update-with-Start, at most N s)
+    start_transfer                           a top-up or a withdrawal (the same two ways)
     start_refund                             a refund
     start_deliveries                         webhook deliveries
 
@@ -25,6 +26,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from contracts.money_movement import TransferInput
 from contracts.payment import PaymentInput, SagaPolicy
 from contracts.refund import RefundStep
 from domain.money import currency_exponent
@@ -33,8 +35,16 @@ from settings import Settings
 from workflows.client import Outlived, within
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
-from workflows.search import PAYMENT_AMOUNT, PAYMENT_CURRENCY, PAYMENT_STATUS, PAYMENT_USER_ID
+from workflows.search import (
+    PAYMENT_AMOUNT,
+    PAYMENT_CURRENCY,
+    PAYMENT_STATUS,
+    PAYMENT_USER_ID,
+    TRANSFER_STATUS,
+)
+from workflows.top_up import TopUpWorkflow
 from workflows.webhooks import Delivery, DeliveryPolicy, WebhookDeliveryWorkflow
+from workflows.withdrawal import WithdrawalWorkflow
 
 ONCE: dict[str, Any] = {"id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE}
@@ -107,14 +117,55 @@ async def start_payment_and_wait(client: Client, inp: PaymentInput, task_queue: 
         await within(seconds, client.execute_update_with_start_workflow(
             PaymentWorkflow.outcome, start_workflow_operation=start))
     except Outlived:
-        # (the SDK leaves the cancelled start's error on a future only the operation reads)
-        started = getattr(start, "_workflow_handle", None)
-        if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
-            started.exception()
+        _consume_start_error(start)
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await client.start_workflow(PaymentWorkflow.run, inp, **options)
         return False
     return True
+
+
+TRANSFER_WORKFLOWS: dict[str, Any] = {"top_up": TopUpWorkflow, "withdrawal": WithdrawalWorkflow}
+
+
+def transfer_view(kind: str, t: TransferInput) -> dict[str, Any]:
+    """A top-up or withdrawal as it is when it starts (the memo keeps it; the 202 shows it)."""
+    return {"id": t.transfer_id, "kind": kind, "wallet_id": t.wallet_id, "amount": t.amount,
+            "fee": t.fee, "currency": t.currency, "created_at": t.created_at}
+
+
+async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue: str,
+                         wait_seconds: float | None = None) -> bool:
+    """Start a top-up's or withdrawal's saga; with `wait_seconds`, start it together with its
+    `outcome` update (Update-with-Start) and wait at most that long: True when it settled in
+    time. WorkflowAlreadyStartedError: this id ran before."""
+    workflow_class = TRANSFER_WORKFLOWS[kind]
+    options: dict[str, Any] = dict(
+        id=t.transfer_id, task_queue=task_queue, **ONCE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(TRANSFER_STATUS, "processing")]),
+        memo={"tenant_id": t.tenant_id, "fingerprint": t.fingerprint,
+              "transfer": transfer_view(kind, t)})
+    if wait_seconds is None:
+        await client.start_workflow(workflow_class.run, t, **options)
+        return False
+    start = WithStartWorkflowOperation(workflow_class.run, t, **options)
+    try:
+        await within(wait_seconds, client.execute_update_with_start_workflow(
+            workflow_class.outcome, start_workflow_operation=start))
+    except Outlived:
+        _consume_start_error(start)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(workflow_class.run, t, **options)
+        return False
+    return True
+
+
+def _consume_start_error(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """The SDK leaves a cancelled Update-with-Start's start error on a future only the operation
+    reads: read it, so asyncio does not log it as never retrieved."""
+    started = getattr(start, "_workflow_handle", None)
+    if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
+        started.exception()
 
 
 async def start_deliveries(client: Client, task_queue: str, ids: list[str],

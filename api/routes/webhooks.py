@@ -28,7 +28,9 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "wallet.funds_released", "payment.completed", "payment.failed",
                "payment.retry_requested", "payment.exhausted", "payment.canceled",
                "payment.refunded", "payment.refund_failed", "payment.retry_refused",
-               "payment.cancel_refused", "wallet.funds_deposited", "*")
+               "payment.cancel_refused", "wallet.funds_deposited", "top_up.initiated",
+               "top_up.succeeded", "top_up.failed", "withdrawal.initiated",
+               "withdrawal.succeeded", "withdrawal.failed", "gateway.failover", "*")
 
 
 class EndpointCreate(Strict):

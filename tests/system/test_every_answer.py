@@ -217,7 +217,9 @@ async def test_every_list_answers_in_one_shape_and_pages_by_cursor(sys_: System)
                         headers={"Idempotency-Key": secrets.token_hex(6)})
     lists = {sys_.api: ["/v1/payments", f"/v1/payments/{pid}/events", f"/v1/payments/{pid}/refunds",
                         "/v1/wallets", f"/v1/wallets/{wallet['id']}/transactions", "/v1/events",
-                        "/v1/webhook-endpoints", "/v1/webhook-deliveries"],
+                        "/v1/webhook-endpoints", "/v1/webhook-deliveries",
+                        f"/v1/wallets/{wallet['id']}/top-ups",
+                        f"/v1/wallets/{wallet['id']}/withdrawals"],
              sys_.operator: ["/v1/reconciliations", "/v1/reconciliations/findings"]}
     for client, paths in lists.items():
         for path in paths:
@@ -256,7 +258,8 @@ async def test_walking_a_wallets_transactions_by_cursor_sees_each_once(sys_: Sys
 async def test_the_openapi_document_shows_the_outlived_wait_the_403s_and_the_list_shape(
         sys_: System) -> None:
     doc = (await sys_.api.get("/openapi.json")).json()
-    for path in ("/v1/payments", "/v1/payments/{pid}/retry"):
+    for path in ("/v1/payments", "/v1/payments/{pid}/retry", "/v1/wallets/{wallet_id}/top-ups",
+                 "/v1/wallets/{wallet_id}/withdrawals"):
         assert "Prefer: wait=N" in doc["paths"][path]["post"]["responses"]["202"]["description"]
     for path, operations in doc["paths"].items():
         if path.startswith("/v1/reconciliations"):
@@ -268,4 +271,5 @@ async def test_the_openapi_document_shows_the_outlived_wait_the_403s_and_the_lis
             schema = doc["components"]["schemas"][ref.split("schemas/")[1].split('"')[0]]
             assert set(schema["properties"]) == SHAPE, path
     pages = [p for p, ops in doc["paths"].items() if "schemas/Page_" in json.dumps(ops.get("get", {}))]
-    assert len(pages) == 10
+    assert len(pages) == 12  # payments, their events and refunds, wallets, transactions, top-ups,
+    # withdrawals, the events feed, webhook endpoints and deliveries, reconciliations, findings

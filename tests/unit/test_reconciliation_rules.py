@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -82,3 +83,33 @@ def test_only_paysaga_charge_keys_name_a_payment() -> None:
     assert parse_gateway_key("foreign-1") is None
     assert parse_gateway_key("pay_abc:ax") is None
     assert parse_gateway_key("ord_1:a0") is None
+
+
+def test_money_in_and_out_against_the_ledger() -> None:
+    from domain.reconciliation import LedgerTransfer, classify_transfer, transfer_of
+
+    top_up = LedgerTransfer("tup_1", "top_up", "t", "succeeded", 4000, 80, "USD", "ch_1")
+    charged = {"object": "charge", "payment_id": "tup_1", "amount": "40.80", "currency": "USD",
+               "idempotency_key": "tup_1:a0:primary", "id": "ch_1"}
+    assert transfer_of(charged) == "tup_1"
+    assert transfer_of({"payment_id": "pay_1"}) is None
+    assert classify_transfer(charged, top_up).finding == Finding.MATCHED
+    assert classify_transfer({**charged, "amount": "40.00"}, top_up).finding == \
+        Finding.AMOUNT_MISMATCH  # a top-up is charged amount + fee
+    assert classify_transfer(charged, replace(top_up, status="processing")).finding == \
+        Finding.IN_FLIGHT
+    assert classify_transfer(charged, replace(top_up, status="failed")).finding == \
+        Finding.CHARGED_NOT_CREDITED
+    assert classify_transfer(charged, None).finding == Finding.UNKNOWN_CHARGE
+
+    withdrawal = LedgerTransfer("wdr_1", "withdrawal", "t", "succeeded", 3000, 60, "USD", "po_1")
+    paid = {"object": "payout", "payment_id": "wdr_1", "amount": "30.00", "currency": "USD",
+            "idempotency_key": "wdr_1:a0:primary", "id": "po_1"}
+    assert classify_transfer(paid, withdrawal).finding == Finding.MATCHED  # the amount, no fee
+    assert classify_transfer({**paid, "currency": "EUR"}, withdrawal).finding == \
+        Finding.CURRENCY_MISMATCH
+    assert classify_transfer(paid, replace(withdrawal, status="failed")).finding == \
+        Finding.PAID_NOT_DEBITED
+    assert classify_transfer(paid, None).finding == Finding.UNKNOWN_PAYOUT
+    assert all(v.heal == Heal.NONE for v in (classify_transfer(paid, None),
+                                              classify_transfer(charged, None)))

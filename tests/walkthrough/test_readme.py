@@ -70,6 +70,8 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert '"status": "completed"' in out  # the payment, as step 4 shows it
     assert "HTTP/1.1 202" in out  # step 3's first POST
     assert '"balance":"397.49"' in out  # 500.00 - 100.50 - 2.01, step 5
+    assert '"status":"succeeded","wallet_id"' in out  # step 7's top-up and withdrawal
+    assert '"balance":"406.89"' in out  # + 40.00 topped up - 30.60 withdrawn, step 7
     assert '"type":"fee","amount":"-2.01"' in out.replace(" ", "")
     assert '"decline_above"' in out  # the gateway's new profile
     assert checked.returncode == 0, checked.stdout + checked.stderr

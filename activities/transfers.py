@@ -1,0 +1,78 @@
+"""Top-up and withdrawal steps. Ledger steps (local activities): one transaction over
+db/transfers.py each. Gateway steps: a payout and its lookup through gateway.client (a top-up's
+charge is the payments' `charge_gateway`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.metrics import TRANSFER_DURATION, TRANSFERS
+from contracts.money_movement import Opened, OpenTransfer, Payout, PayoutRequest, SettleTransfer
+from contracts.payment import ConnectorPlan, Failover, Router
+from db import transfers
+from domain.ids import gateway_key
+from domain.money import to_major
+from gateway.client import Gateways
+
+
+class TransferActivities:
+    def __init__(self, engine: AsyncEngine, gateways: Gateways, router: Router | None = None) -> None:
+        self.engine = engine
+        self.gateways = gateways
+        self.router = router
+
+    def _route(self, step: OpenTransfer) -> tuple[list[ConnectorPlan], str | None]:
+        t = step.transfer
+        if self.router is None:
+            return [], None
+        return self.router(t.transfer_id, t.tenant_id, t.currency, t.amount)
+
+    @activity.defn(name="open_top_up")
+    async def open_top_up(self, step: OpenTransfer) -> Opened:
+        plans, why = self._route(step)
+        async with self.engine.begin() as conn:
+            return await transfers.open_top_up(conn, step, plans, why)
+
+    @activity.defn(name="open_withdrawal")
+    async def open_withdrawal(self, step: OpenTransfer) -> Opened:
+        plans, why = self._route(step)
+        async with self.engine.begin() as conn:
+            return await transfers.open_withdrawal(conn, step, plans, why)
+
+    @activity.defn(name="record_transfer_failover")
+    async def record_transfer_failover(self, step: Failover) -> None:
+        async with self.engine.begin() as conn:
+            await transfers.record_failover(conn, step)
+
+    @activity.defn(name="settle_top_up")
+    async def settle_top_up(self, step: SettleTransfer) -> None:
+        await self._settle(transfers.TOP_UP, step)
+
+    @activity.defn(name="settle_withdrawal")
+    async def settle_withdrawal(self, step: SettleTransfer) -> None:
+        await self._settle(transfers.WITHDRAWAL, step)
+
+    async def _settle(self, kind: str, step: SettleTransfer) -> None:
+        async with self.engine.begin() as conn:
+            created = await transfers.settle(conn, kind, step)
+        if created is not None:  # recorded now, not by an earlier try
+            outcome = "succeeded" if step.succeeded else "failed"
+            TRANSFERS.labels(kind, outcome).inc()
+            TRANSFER_DURATION.labels(kind, outcome).observe(
+                max((datetime.now(UTC) - created).total_seconds(), 0.0))
+
+    @activity.defn(name="send_payout")
+    async def send_payout(self, req: PayoutRequest) -> Payout:
+        client = self.gateways.at(req.connector)
+        key = gateway_key(req.withdrawal_id, 0, req.connector)
+        activity.logger.info("paying out %s at %s", key, client.name)
+        return await client.payout(key, req.withdrawal_id, to_major(req.amount, req.currency),
+                                   req.currency)
+
+    @activity.defn(name="lookup_payout")
+    async def lookup_payout(self, req: PayoutRequest) -> Payout:
+        return await self.gateways.at(req.connector).lookup_payout(
+            gateway_key(req.withdrawal_id, 0, req.connector))
