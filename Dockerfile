@@ -4,10 +4,14 @@ WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
 COPY domain domain
+COPY contracts contracts
 COPY settings settings
 COPY db db
+COPY gateway gateway
+COPY bus bus
 COPY activities activities
 COPY workflows workflows
+COPY legacy legacy
 COPY worker worker
 COPY api api
 COPY fakegateway fakegateway

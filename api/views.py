@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from api.schemas import (
@@ -15,12 +14,7 @@ from api.schemas import (
     WalletPublic,
 )
 from domain.money import to_major
-
-
-def rfc3339(value: datetime | str) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from domain.times import rfc3339
 
 
 def wallet(row: Any) -> WalletPublic:

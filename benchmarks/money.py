@@ -6,6 +6,7 @@ and the bare workflow's: where the time goes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -78,11 +79,12 @@ async def one_at_a_time(api: httpx.AsyncClient, kind: str, wallet: dict[str, Any
 
 
 def stack_processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
-    """The stack's processes by part, read from their command lines."""
+    """The root process of each part of the stack, read from the command lines (a part's own
+    children, PostgreSQL's backends say, are counted under it)."""
     parts: dict[str, list[psutil.Process]] = {}
     names = (("temporal", "temporal server"), ("-m api", "api"), ("-m worker", "worker"),
-             ("postgres", "postgresql"), ("-m fakegateway", "gateways"))
-    for child in psutil.Process(stack_pid).children(recursive=True):
+             ("postgres", "postgresql"), ("-m fakegateway", "gateways"), ("nats-server", "nats"))
+    for child in psutil.Process(stack_pid).children():
         try:
             line = " ".join(child.cmdline())
         except psutil.Error:
@@ -91,19 +93,33 @@ def stack_processes(stack_pid: int) -> dict[str, list[psutil.Process]]:
             if needle in line:
                 parts.setdefault(part, []).append(child)
                 break
+    if "postgresql" not in parts:  # pg_ctl daemonizes the postmaster: find it by its data dir
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            line = " ".join(proc.info["cmdline"] or [])
+            with contextlib.suppress(psutil.Error):
+                if "postgres" in (proc.info["name"] or "") and " -D " in f" {line} " and \
+                        "paysaga-bench" in line and "postgres" not in proc.parent().name():
+                    parts.setdefault("postgresql", []).append(proc)
     parts["bench (client, bare worker)"] = [psutil.Process()]
     return parts
 
 
 def _cpu(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """CPU seconds of each part: its roots, their live descendants, and the descendants that
+    ended (reaped into the roots' children times), so the figure only grows."""
     total: dict[str, float] = {}
-    for part, found in processes.items():
-        for p in found:
+    for part, roots in processes.items():
+        for root in roots:
             try:
-                t = p.cpu_times()
-                total[part] = total.get(part, 0.0) + t.user + t.system
+                t = root.cpu_times()
+                seconds = t.user + t.system + t.children_user + t.children_system
+                for child in root.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        c = child.cpu_times()
+                        seconds += c.user + c.system
             except psutil.Error:
-                pass
+                continue
+            total[part] = total.get(part, 0.0) + seconds
     return total
 
 

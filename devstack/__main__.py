@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 from settings import Settings, get_settings
@@ -137,6 +138,17 @@ def main() -> int:
             database_url = pg.url("paysaga")
             db_where = f"embedded, data in {data / 'postgres'}"
         env["DATABASE_URL"] = database_url
+        if s.nats_url:
+            bus_where = f"{s.nats_url} (NATS_URL)"
+        else:
+            if not port_free(s.nats_port):
+                raise RuntimeError(f"port {s.nats_port} is in use: set NATS_PORT (or NATS_URL)")
+            nats = Part("nats", nats_argv(s.nats_port, data / "nats"), logs / "nats.log", env)
+            nats.start()
+            parts.append(nats)
+            wait_port(s.nats_port, nats, 30, "the NATS server")
+            env["NATS_URL"] = f"nats://127.0.0.1:{s.nats_port}"
+            bus_where = f"{env['NATS_URL']} (embedded, JetStream data in {data / 'nats'})"
         env.setdefault("GATEWAY_RECORDS_PATH", str(data / "gateway.sqlite"))
 
         step(env, [sys.executable, "-m", "db.migrate"], "migrations", logs / "migrate.log")
@@ -173,11 +185,12 @@ paysaga is running
   Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
                  (GET /charges, PUT /behavior; payments fail over from primary to secondary)
   PostgreSQL     {_redact(database_url)}  ({db_where})
+  Event bus      {bus_where}, stream {s.nats_stream} (python -m bus.consume)
   API key        {secret}  (tenant {DEV_TENANT}: payments, wallets)
                  export PAYSAGA_KEY={secret}
   Operator key   {operator_secret}  (platform-wide: reconciliation)
                  export PAYSAGA_OPERATOR_KEY={operator_secret}
-  Logs           {logs}/{{temporal,postgres,gateway,gateway-secondary,worker,api}}.log
+  Logs           {logs}/{{temporal,postgres,nats,gateway,gateway-secondary,worker,api}}.log
 Ctrl-C stops everything; data survives in {data}.
 """, flush=True)
         return supervise(parts)

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     routing_rules: list[Rule] = Field(default_factory=list)
     routing_default: list[str] | None = None
     embedded_pg_port: int = 5433
+    # The event bus: NATS JetStream. Empty NATS_URL under `make dev` means its embedded server on
+    # NATS_PORT (4222 is often taken); elsewhere, empty means events are only logged.
+    nats_url: str = ""
+    nats_port: int = 4223
+    nats_stream: str = "PAYSAGA_EVENTS"
+    nats_stream_max_age_seconds: float = Field(default=30 * 24 * 3600, gt=0)
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
+    nats_duplicate_window_seconds: float = Field(default=600, gt=0)
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     data_dir: str = ".data"

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from prometheus_client import start_http_server
@@ -14,6 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from bus.jetstream import EventBus, stream_settings
 from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure
@@ -22,6 +24,21 @@ from worker.main import build_worker, delivery_policy, gateway_connections, reco
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
 from workflows.converter import data_converter
+
+
+async def relay_events(engine: Any, dispatch: Dispatch, s: Any) -> None:
+    """The outbox relay, to JetStream when NATS_URL names a broker (connected, with the stream
+    declared, as soon as the broker answers), else to the log."""
+    bus = None
+    while s.nats_url and bus is None:
+        try:
+            bus = await EventBus.connect(s.nats_url, stream_settings(s),
+                                         name=s.worker_identity or "paysaga-worker")
+        except Exception as err:  # the broker is not up yet: the events wait in the outbox
+            logging.getLogger("paysaga.worker").warning("event bus at %s: %s; retrying",
+                                                        s.nats_url, type(err).__name__)
+            await asyncio.sleep(1)
+    await run_relay(engine, dispatch, bus)
 
 
 async def main() -> None:
@@ -50,8 +67,8 @@ async def main() -> None:
                                     timedelta(seconds=s.reconciliation_interval_seconds),
                                     reconciliation_run(s))
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
-        relay = asyncio.create_task(run_relay(engine, Dispatch(
-            client, s.temporal_task_queue, delivery_policy(s))))
+        relay = asyncio.create_task(relay_events(engine, Dispatch(
+            client, s.temporal_task_queue, delivery_policy(s)), s))
         try:
             await worker.run()
         finally:

@@ -1,10 +1,17 @@
-"""The outbox relay: publishes committed domain events in order, at least once.
+"""The outbox relay: publishes committed domain events to JetStream, in order, exactly once as a
+consumer sees it.
 
-Events are claimed with FOR UPDATE SKIP LOCKED, so any number of workers can relay. In the same
-transaction each event fans out to the webhook endpoints subscribed to it (one delivery row per
-endpoint and event); then each is written as one JSON log line on `paysaga.events`, and each new
-delivery starts its Temporal workflow. Deliveries left pending without a workflow (a crash between
-commit and start) are started again on later passes.
+One relay publishes at a time (a PostgreSQL advisory lock, taken in the relay's transaction), so
+events go out in id order (in order per payment) however many workers run; the others wait as
+hot standbys. In one transaction a batch is read, published (every JetStream ack awaited), marked
+published and fanned out to the webhook endpoints subscribed to it; if the broker does not ack,
+the transaction rolls back and the events stay in the outbox for the next pass (with backoff). A
+relay that dies between the acks and the commit republishes the batch, and the stream's duplicate
+window drops it (`Nats-Msg-Id` is the event's feed id). Without a broker (NATS_URL unset and no
+embedded one) each event is a JSON log line on `paysaga.events` instead.
+
+Deliveries left pending without a workflow (a crash between commit and start) are started again on
+later passes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,10 +28,13 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.webhooks import fan_out
+from bus.jetstream import BusUnavailable, EventBus
+from domain.times import rfc3339
 from workflows.start import start_deliveries
 from workflows.webhooks import DeliveryPolicy
 
 log = logging.getLogger("paysaga.events")
+RELAY_LOCK = 7_061_797_300  # pg_advisory_xact_lock key: one relay publishes at a time
 
 
 @dataclass
@@ -33,24 +44,39 @@ class Dispatch:
     policy: DeliveryPolicy
 
 
-async def relay_once(engine: AsyncEngine, dispatch: Dispatch | None = None, batch: int = 500) -> int:
+def as_published(row: Any) -> dict[str, Any]:
+    """The event as the events feed shows it (plus its tenant, for the subject)."""
+    return {"id": row.id, "type": row.type, "payment_id": row.payment_id,
+            "wallet_id": row.wallet_id, "data": row.data, "created_at": rfc3339(row.created_at),
+            "tenant_id": row.tenant_id}
+
+
+async def relay_once(engine: AsyncEngine, dispatch: Dispatch | None = None, batch: int = 1000,
+                     bus: EventBus | None = None) -> int:
+    """One batch: read, publish (acks awaited), mark, fan out. The number relayed; 0 when
+    another relay holds the lock or nothing waits. BusUnavailable: nothing was marked."""
     async with engine.begin() as conn:
-        claimed = (await conn.execute(text(
-            """
-            UPDATE events SET published_at = now()
-            WHERE id IN (SELECT id FROM events WHERE published_at IS NULL
-                         ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)
-            RETURNING id, type, tenant_id, payment_id, data, created_at
-            """), {"n": batch})).all()
-        rows = sorted(claimed, key=lambda r: r.id)
-        deliveries = await fan_out(conn, rows)
+        if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                   {"k": RELAY_LOCK})).scalar():
+            return 0
+        rows = (await conn.execute(text(
+            "SELECT id, type, tenant_id, payment_id, wallet_id, data, created_at FROM events "
+            "WHERE published_at IS NULL ORDER BY id LIMIT :n"), {"n": batch})).all()
+        if not rows:
+            return 0
+        events = [as_published(r) for r in rows]
+        if bus is not None:
+            await bus.publish(events)
+        await conn.execute(text("UPDATE events SET published_at = now() "
+                                "WHERE id = ANY(CAST(:ids AS BIGINT[]))"),
+                           {"ids": [r.id for r in rows]})
+        deliveries = await fan_out(conn, list(rows))
         stalled = [] if dispatch is None else list((await conn.execute(text(
             "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND attempts = 0 "
             "AND created_at < now() - interval '1 minute' LIMIT 100"))).scalars())
-    for r in rows:
-        log.info("event %s %s", r.id, r.type, extra={"event": {
-            "event_id": r.id, "type": r.type, "tenant_id": r.tenant_id,
-            "payment_id": r.payment_id, "data": r.data, "created_at": r.created_at.isoformat()}})
+    if bus is None:
+        for event in events:
+            log.info("event %s %s", event["id"], event["type"], extra={"event": event})
     if dispatch is not None:
         for did in [*deliveries, *stalled]:
             with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -58,12 +84,21 @@ async def relay_once(engine: AsyncEngine, dispatch: Dispatch | None = None, batc
     return len(rows)
 
 
-async def run_relay(engine: AsyncEngine, dispatch: Dispatch | None, interval: float = 0.5) -> None:
+async def run_relay(engine: AsyncEngine, dispatch: Dispatch | None, bus: EventBus | None = None,
+                    interval: float = 0.2, max_backoff: float = 5.0) -> None:
+    backoff = interval
     while True:
         try:
-            published = await relay_once(engine, dispatch)
+            published = await relay_once(engine, dispatch, bus=bus)
+            backoff = interval
+        except BusUnavailable as err:  # the events wait in the outbox; try again, backing off
+            logging.getLogger("paysaga.worker").warning("outbox relay: %s; retrying in %.1fs",
+                                                        err, backoff)
+            published = 0
+            backoff = min(backoff * 2, max_backoff)
         except Exception:  # a database outage must not stop the worker; try again shortly
             logging.getLogger("paysaga.worker").exception("outbox relay failed")
             published = 0
+            backoff = min(backoff * 2, max_backoff)
         if not published:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(backoff)

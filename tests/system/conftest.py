@@ -12,8 +12,10 @@ import functools
 import os
 import secrets
 import socket
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from api.app import create_app
 from api.auth import create_key, create_operator_key
 from db.engine import make_engine
 from db.migrate import upgrade
+from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal import dev_server_tuning, search_attribute_keys, temporal_binary
 from fakegateway.app import Behavior
@@ -266,3 +269,43 @@ def api_url(system: System) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@dataclass
+class NatsServer:
+    """The embedded NATS server (JetStream) of the session, which a test may stop and restart
+    (same port, same store) for an outage."""
+
+    port: int
+    store: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(nats_argv(self.port, self.store),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            assert self.process.poll() is None, "nats-server exited"
+            time.sleep(0.05)
+        raise AssertionError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(free_port(), tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()

@@ -12,6 +12,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+import bus.metrics  # noqa: F401 - registered by the worker through its relay
 from settings.metrics import WORKER_REGISTRY
 from tests.system.conftest import System
 

@@ -59,3 +59,17 @@ def test_prometheus_and_grafana_ship_with_the_dashboard_and_the_alerts() -> None
     assert {"api:8000", "worker:9464"} <= targets
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     assert services["worker"]["environment"]["WORKER_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_the_event_bus_is_a_three_node_jetstream_cluster_the_app_uses() -> None:
+    services = compose()["services"]
+    nodes = [services[f"nats-{i}"] for i in (1, 2, 3)]
+    for i, node in enumerate(nodes, 1):
+        command = node["command"]
+        assert "--jetstream" in command
+        assert command[command.index("--cluster_name") + 1] == "paysaga"
+        routes = command[command.index("--routes") + 1].split(",")
+        assert sorted(routes) == sorted(f"nats://nats-{j}:6222" for j in (1, 2, 3) if j != i)
+    env = services["worker"]["environment"]
+    assert env["NATS_URL"].count("nats://") == 3
+    assert env["NATS_STREAM_REPLICAS"] == "3"

@@ -37,10 +37,12 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     ports = {name: _free_port() for name in ("API_PORT", "GATEWAY_PORT", "GATEWAY_SECONDARY_PORT",
                                                 "TEMPORAL_PORT",
                                                 "TEMPORAL_UI_PORT", "EMBEDDED_PG_PORT",
-                                                "WORKER_METRICS_PORT", "WORKER_SDK_METRICS_PORT")}
+                                                "WORKER_METRICS_PORT", "WORKER_SDK_METRICS_PORT",
+                                                "NATS_PORT")}
     with tempfile.TemporaryDirectory(prefix="paysaga-readme-") as data:
         env = dict(os.environ, DATA_DIR=data, **{k: str(v) for k, v in ports.items()})
         env.pop("DATABASE_URL", None)
+        env.pop("NATS_URL", None)
         stack = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

@@ -1,0 +1,123 @@
+"""Publishing to JetStream, and the stream's declaration.
+
+    subject(tenant, type)      paysaga.events.<tenant>.<type>   (a tenant's `.`, `*`, `>` and
+                               whitespace become `_`: one token)
+    EventBus.connect(...)      connect, create or update the stream (retention, max age, replicas,
+                               duplicate window from settings)
+    EventBus.publish(events)   publish in order, wait for every ack; BusUnavailable if any fails
+
+A publish is only done when JetStream acknowledged it: the relay marks events published after
+`publish` returns, and on BusUnavailable keeps them in the outbox to try again. A republished
+event (a relay that crashed between the ack and the mark) carries the same `Nats-Msg-Id` and is
+dropped by the stream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from bus.metrics import BUS_PUBLISHES
+from settings import Settings
+
+SUBJECT_PREFIX = "paysaga.events"
+_UNSAFE = re.compile(r"[.*>\s]")
+
+
+class BusUnavailable(Exception):
+    """The broker did not acknowledge every event: nothing is marked published."""
+
+
+def subject(tenant_id: str, event_type: str) -> str:
+    return f"{SUBJECT_PREFIX}.{_UNSAFE.sub('_', tenant_id) or '_'}.{event_type}"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    name: str = "PAYSAGA_EVENTS"
+    max_age_seconds: float = 30 * 24 * 3600
+    replicas: int = 1
+    duplicate_window_seconds: float = 600
+    ack_timeout_seconds: float = 5
+
+    def config(self) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.name, subjects=[f"{SUBJECT_PREFIX}.>"],
+            retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
+            max_age=self.max_age_seconds, num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window_seconds)
+
+
+def stream_settings(s: Settings) -> StreamSettings:
+    return StreamSettings(s.nats_stream, s.nats_stream_max_age_seconds, s.nats_stream_replicas,
+                          s.nats_duplicate_window_seconds)
+
+
+class EventBus:
+    def __init__(self, nc: NATS, stream: StreamSettings) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.stream = stream
+
+    @classmethod
+    async def connect(cls, url: str, stream: StreamSettings | None = None,
+                      name: str = "paysaga") -> EventBus:
+        """Connect (reconnecting for ever) and create or update the stream."""
+        servers = [u.strip() for u in url.split(",") if u.strip()]  # a cluster: several URLs
+        nc = await nats.connect(servers, name=name, max_reconnect_attempts=-1,
+                                reconnect_time_wait=0.5, connect_timeout=2, allow_reconnect=True)
+        bus = cls(nc, stream or StreamSettings())
+        await bus.ensure_stream()
+        return bus
+
+    async def ensure_stream(self) -> None:
+        config = self.stream.config()
+        try:
+            await self.js.stream_info(self.stream.name)
+        except NotFoundError:
+            await self.js.add_stream(config)
+        else:
+            await self.js.update_stream(config)
+
+    async def publish(self, events: list[dict[str, Any]]) -> int:
+        """Publish each event (the feed's form, with `tenant_id` for its subject) in order and
+        wait for every ack; the number the stream had already (dropped as duplicates)."""
+        if not events:
+            return 0
+        if not self.nc.is_connected:
+            BUS_PUBLISHES.labels("failed").inc(len(events))
+            raise BusUnavailable("not connected to the broker")
+        futures = []
+        try:
+            for event in events:
+                message = {k: v for k, v in event.items() if k != "tenant_id"}
+                futures.append(await self.js.publish_async(
+                    subject(event["tenant_id"], event["type"]), json.dumps(message).encode(),
+                    headers={"Nats-Msg-Id": str(event["id"])}, wait_stall=1))
+            acks = await asyncio.wait_for(asyncio.gather(*futures),
+                                          self.stream.ack_timeout_seconds)
+        except Exception as err:
+            for future in futures:
+                future.cancel()
+            BUS_PUBLISHES.labels("failed").inc(len(events))
+            raise BusUnavailable(f"the broker did not acknowledge: {type(err).__name__}") from err
+        duplicates = sum(1 for ack in acks if ack.duplicate)
+        BUS_PUBLISHES.labels("published").inc(len(events) - duplicates)
+        BUS_PUBLISHES.labels("duplicate").inc(duplicates)
+        return duplicates
+
+    async def stream_state(self) -> tuple[int, int]:
+        """(messages, last sequence) of the stream."""
+        info = await self.js.stream_info(self.stream.name)
+        return int(info.state.messages), int(info.state.last_seq)
+
+    async def close(self) -> None:
+        await self.nc.close()
