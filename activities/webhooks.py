@@ -20,24 +20,28 @@ def delivery_id(endpoint_id: str, event_id: int) -> str:
 
 
 async def fan_out(conn: AsyncConnection, events: list[Any]) -> list[str]:
-    """Create a delivery for every endpoint subscribed to each event; returns the new ids."""
-    made: list[str] = []
-    for event in events:
-        endpoints = (await conn.execute(text(
+    """Create a delivery for every endpoint subscribed to each event; returns the new ids. One
+    query for each tenant's endpoints per batch, one insert for the batch's deliveries."""
+    endpoints: dict[str, list[Any]] = {}
+    for tenant in {e.tenant_id for e in events}:
+        endpoints[tenant] = list((await conn.execute(text(
             "SELECT id, events FROM webhook_endpoints WHERE tenant_id = :t AND enabled"),
-            {"t": event.tenant_id})).all()
-        for endpoint in endpoints:
-            wanted = endpoint.events.split()
-            if "*" not in wanted and event.type not in wanted:
-                continue
-            did = delivery_id(endpoint.id, event.id)
-            row = (await conn.execute(text(
-                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, tenant_id, status) "
-                "VALUES (:id, :e, :ev, :t, 'pending') ON CONFLICT DO NOTHING RETURNING id"),
-                {"id": did, "e": endpoint.id, "ev": event.id, "t": event.tenant_id})).scalar()
-            if row:
-                made.append(did)
-    return made
+            {"t": tenant})).all())
+    wanted = [{"id": delivery_id(endpoint.id, event.id), "e": endpoint.id, "ev": event.id,
+               "t": event.tenant_id}
+              for event in events for endpoint in endpoints[event.tenant_id]
+              if "*" in endpoint.events.split() or event.type in endpoint.events.split()]
+    if not wanted:
+        return []
+    made = (await conn.execute(text(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, tenant_id, status) "
+        "SELECT * FROM unnest(CAST(:ids AS TEXT[]), CAST(:es AS TEXT[]), CAST(:evs AS BIGINT[]), "
+        "CAST(:ts AS TEXT[])), LATERAL (SELECT 'pending') s "
+        "ON CONFLICT DO NOTHING RETURNING id"),
+        {"ids": [w["id"] for w in wanted], "es": [w["e"] for w in wanted],
+         "evs": [w["ev"] for w in wanted], "ts": [w["t"] for w in wanted]})).scalars().all()
+    made_set = set(made)
+    return [w["id"] for w in wanted if w["id"] in made_set]  # in event order
 
 
 class WebhookActivities:

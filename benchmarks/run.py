@@ -26,7 +26,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from benchmarks import money
+from benchmarks import bus, money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
@@ -299,20 +299,29 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
             await secondary.put("/behavior", json={"fail_rate": 0.0})
             temporal = await Client.connect(f"127.0.0.1:{PORTS['TEMPORAL_PORT']}")
             bench = Bench(api, gateway, temporal, proc.pid)
+            database_url = f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}/paysaga"
             results: dict[str, Any] = {"worker_rss_mb_after_completed": {"0": bench.worker_rss_mb()}}
             spread = await bench.wallets(20)
             print("warm-up ...", flush=True)
             await bench.payments(spread, 40)
             await bench.bare(40)
 
-            print(f"throughput: {count} payments over 20 wallets, {IN_FLIGHT} in flight ...", flush=True)
-            results["paysaga"] = await bench.payments(spread, count)
+            print(f"throughput: {count} payments over 20 wallets, {IN_FLIGHT} in flight (the "
+                  "outbox lag sampled meanwhile) ...", flush=True)
+            results["paysaga"], results["outbox_lag"] = await bus.lag_while(
+                database_url, bench.payments(spread, count))
+            print(f"  outbox lag while it ran: {results['outbox_lag']}", flush=True)
             print(f"  {results['paysaga']}", flush=True)
             print(f"bare workflow: {count} x 4 regular no-op activities, {IN_FLIGHT} in flight ...",
                   flush=True)
             results["bare"] = await bench.bare(count)
             print(f"  {results['bare']}", flush=True)
             results["ratio"] = round(results["paysaga"]["per_second"] / results["bare"]["per_second"], 2)
+
+            print("relay throughput to JetStream: 50,000 events planted in the outbox ...",
+                  flush=True)
+            results["relay"] = await bus.relay_throughput(database_url, 50_000)
+            print(f"  {results['relay']}", flush=True)
 
             print(f"money in and out: {count} top-ups and {count} withdrawals, {IN_FLIGHT} in "
                   "flight ...", flush=True)
@@ -409,6 +418,10 @@ def report(r: dict[str, Any]) -> None:
         ("Running workflows after the bench", r["running_workflows"]["total"],
          "only those waiting"),
     ]
+    if "relay" in r:
+        rows += [("relay to JetStream, events/s", r["relay"]["events_per_second"], ">= 5,000"),
+                 ("outbox lag during the payment bench, p99 ms", r["outbox_lag"]["p99_ms"],
+                  "< 1,000")]
     for kind in ("top_up", "withdrawal"):
         if kind in r:
             o = r[f"{kind}_one_at_a_time"]["latency_ms"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -29,17 +30,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
+from nats.js import api as js_api
+from nats.js.errors import FetchTimeoutError
 from sqlalchemy import text
 from temporalio.client import Client
 
 from db.engine import make_engine
 from db.invariants import check
 from devstack.__main__ import Part, create_dev_keys, wait_port
+from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
-         "ui": 28233, "pg": 25433}
+         "ui": 28233, "pg": 25433, "nats": 24223}
 SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded",
            "succeeded"}
 WORKERS = ("worker-1", "worker-2")
@@ -62,7 +67,8 @@ class Stack:
                         GATEWAY_RETRY_MAX_INTERVAL_SECONDS="2", GATEWAY_RETRY_MAX_ATTEMPTS="6",
                         GATEWAY_BREAKER_COOLDOWN_SECONDS="2",
                         GATEWAY_RECORDS_PATH=str(root / "gateway.sqlite"),
-                        DATABASE_URL=self.pg.url("paysaga"))
+                        DATABASE_URL=self.pg.url("paysaga"),
+                        NATS_URL=f"nats://127.0.0.1:{PORTS['nats']}")
         self.parts: dict[str, Part] = {}
 
     def part(self, name: str, argv: list[str], **env: str) -> Part:
@@ -70,6 +76,10 @@ class Stack:
         part.start()
         self.parts[name] = part
         return part
+
+    def start_nats(self) -> None:
+        part = self.part("nats", nats_argv(PORTS["nats"], self.root / "nats"))
+        wait_port(PORTS["nats"], part, 30, "NATS")
 
     def start_temporal(self) -> None:
         part = self.part("temporal", [
@@ -93,6 +103,7 @@ class Stack:
         subprocess.run([sys.executable, "-m", "db.migrate"], env=self.env, check=True,
                        capture_output=True)
         keys = create_dev_keys(self.env, None, None, self.logs / "keys.log")
+        self.start_nats()
         self.start_temporal()
         self.part("gateway", [sys.executable, "-m", "fakegateway"])
         self.part("secondary", [sys.executable, "-m", "fakegateway"], GATEWAY_NAME="secondary",
@@ -190,6 +201,11 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
     stack.parts["temporal"].stop()
     await asyncio.to_thread(stack.start_temporal)
     log.append("temporal: restart")
+    # the broker dies: events wait in the outbox, then go out in order when it is back
+    stack.parts["nats"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    await asyncio.sleep(step)
+    await asyncio.to_thread(stack.start_nats)
+    log.append("nats: SIGKILL and restart")
     await asyncio.sleep(step)
     await asyncio.to_thread(stack.pg.stop)
     await asyncio.sleep(1)
@@ -312,6 +328,7 @@ async def main(count: int, quick: bool) -> int:
                     "SELECT count(*) FROM payments WHERE connector = 'secondary' "
                     "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar() or 0)
             violations = await check(engine, records, temporal)
+            stream = await stream_check(engine, f"nats://127.0.0.1:{PORTS['nats']}")
             await engine.dispose()
             for client in apis:
                 await client.aclose()
@@ -331,6 +348,9 @@ async def main(count: int, quick: bool) -> int:
         print(f"| {status} | {n} |")
     print(f"| faults injected | {len(injected)}: {'; '.join(injected)} |")
     print(f"| invariant violations | {len(violations)} |")
+    print(f"| events in the outbox / in the stream (each once, in order per payment) | "
+          f"{stream['outbox']} / {stream['stream']}: "
+          f"{stream['problems'] or 'no gap, no duplicate, in order'} |")
     for v in violations:
         print(f"  {v}")
     counts = reconciled.get("counts", {})
@@ -340,8 +360,51 @@ async def main(count: int, quick: bool) -> int:
     print(f"| unexplained reconciliation findings | {len(unexplained)} |")
     for f in unexplained:
         print(f"  {f['class']} {f['gateway_key']}: {f['evidence'].get('detail')}")
-    healthy = reconciled.get("status") == "completed" and not unexplained
+    healthy = (reconciled.get("status") == "completed" and not unexplained
+               and not stream["problems"])
     return 0 if not violations and not unsettled and not lost and healthy else 1
+
+
+async def stream_check(engine: Any, url: str) -> dict[str, Any]:
+    """The whole stream against the outbox once the relay has caught up: every event exactly once
+    (no gap, no duplicate), and each payment's events in order."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the relay drains what the faults held back
+        async with engine.connect() as conn:
+            waiting = (await conn.execute(text(
+                "SELECT count(*) FROM events WHERE published_at IS NULL"))).scalar()
+        if not waiting:
+            break
+        await asyncio.sleep(0.5)
+    async with engine.connect() as conn:
+        outbox = [r for (r,) in await conn.execute(text("SELECT id FROM events ORDER BY id"))]
+        owner = {r.id: r.payment_id for r in await conn.execute(text(
+            "SELECT id, payment_id FROM events WHERE payment_id IS NOT NULL"))}
+    nc = await nats.connect(url)
+    seen: list[int] = []
+    try:
+        sub = await nc.jetstream().pull_subscribe("paysaga.events.>", config=js_api.ConsumerConfig(
+            deliver_policy=js_api.DeliverPolicy.ALL, ack_policy=js_api.AckPolicy.NONE))
+        while True:
+            try:
+                batch = await sub.fetch(1000, timeout=1)
+            except (FetchTimeoutError, TimeoutError):
+                break
+            seen += [json.loads(m.data)["id"] for m in batch]
+    finally:
+        await nc.close()
+    problems = []
+    if sorted(seen) != outbox:
+        missing, extra = set(outbox) - set(seen), len(seen) - len(set(seen))
+        problems.append(f"{len(missing)} missing, {extra} duplicated")
+    per_payment: dict[str, list[int]] = {}
+    for event_id in seen:
+        if event_id in owner:
+            per_payment.setdefault(owner[event_id], []).append(event_id)
+    unordered = [p for p, ids in per_payment.items() if ids != sorted(ids)]
+    if unordered:
+        problems.append(f"{len(unordered)} payments' events out of order")
+    return {"outbox": len(outbox), "stream": len(seen), "problems": "; ".join(problems)}
 
 
 async def reconcile(api: httpx.AsyncClient, began: datetime) -> dict[str, Any]:

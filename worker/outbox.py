@@ -1,14 +1,16 @@
 """The outbox relay: publishes committed domain events to JetStream, in order, exactly once as a
 consumer sees it.
 
-One relay publishes at a time (a PostgreSQL advisory lock, taken in the relay's transaction), so
-events go out in id order (in order per payment) however many workers run; the others wait as
-hot standbys. In one transaction a batch is read, published (every JetStream ack awaited), marked
-published and fanned out to the webhook endpoints subscribed to it; if the broker does not ack,
-the transaction rolls back and the events stay in the outbox for the next pass (with backoff). A
-relay that dies between the acks and the commit republishes the batch, and the stream's duplicate
-window drops it (`Nats-Msg-Id` is the event's feed id). Without a broker (NATS_URL unset and no
-embedded one) each event is a JSON log line on `paysaga.events` instead.
+One relay publishes at a time (a PostgreSQL advisory lock, taken in the relay's transaction),
+however many workers run (the others wait as hot standbys), each batch in id order: a payment's
+events are in order (its steps commit one after another); across payments an id can commit after
+a larger one, so a consumer keys on the event's id. In one transaction a batch is read, published
+(every JetStream ack awaited), marked published and fanned out to the webhook endpoints
+subscribed to it; if the broker does not ack, the transaction rolls back and the events stay in
+the outbox for the next pass (with backoff). A relay that dies between the acks and the commit
+republishes the batch, and the stream's duplicate window drops it (`Nats-Msg-Id` is the event's
+feed id). Without a broker (NATS_URL unset and no embedded one) each event is a JSON log line on
+`paysaga.events` instead.
 
 Deliveries left pending without a workflow (a crash between commit and start) are started again on
 later passes.
