@@ -16,6 +16,7 @@ COPY worker worker
 COPY api api
 COPY fakegateway fakegateway
 COPY devstack devstack
+COPY codec codec
 RUN pip install .
 RUN useradd --create-home paysaga
 USER paysaga

@@ -3,6 +3,7 @@
     keys create --name N --tenant T [--scopes ...]   a tenant key (tenant scopes only)
     keys create --name N --operator [--scopes ...]   a platform operator key (spans every tenant)
     keys list                                        operator keys, then tenant keys by tenant
+    users search-hash USER_ID                        the PaymentUserId value to query Temporal by
 """
 
 from __future__ import annotations
@@ -92,16 +93,38 @@ def main(argv: list[str]) -> int:
     ksub.add_parser("list", help="every key (never a secret): operator keys, then tenant keys")
     revoke = ksub.add_parser("revoke")
     revoke.add_argument("key_id")
+    users = sub.add_parser("users", help="operators' helpers about users")
+    usub = users.add_subparsers(dest="action", required=True)
+    hashed = usub.add_parser("search-hash", help="the PaymentUserId search attribute of a user id "
+                             "(an HMAC: Temporal never holds the id)")
+    hashed.add_argument("user_id")
     args = parser.parse_args(argv)
     if args.command == "keys":
         return asyncio.run(_keys(args))
+    if args.command == "users":
+        from domain.ids import user_search_hash
+        from workflows.codec import MissingKey, search_key
+
+        try:
+            value = user_search_hash(search_key(get_settings()), args.user_id)
+        except MissingKey as err:
+            print(f"refused: {err}", file=sys.stderr)
+            return 2
+        print(f"PaymentUserId='{value}'")
+        return 0
 
     import uvicorn
 
     from api.app import create_app
     from settings import tracing
+    from workflows.codec import MissingKey, key_ring, search_key
 
     s = get_settings()
+    try:
+        key_ring(s), search_key(s)
+    except MissingKey as err:
+        print(f"paysaga API: {err}", file=sys.stderr)
+        return 2
     app = create_app(s, tracing=tracing.setup("paysaga-api"))
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level="warning", access_log=False)
     return 0

@@ -28,6 +28,7 @@ from api.routes import (
 )
 from db.engine import make_engine
 from settings import Settings
+from workflows.codec import key_ring, search_key
 from workflows.converter import data_converter
 
 
@@ -35,12 +36,13 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
                tracing: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ring, user_key = key_ring(settings), search_key(settings)  # MissingKey: stop, and say so
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         client = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace,
-            data_converter=data_converter(),
+            data_converter=data_converter(ring),
             interceptors=[TracingInterceptor()] if tracing else [])
-        app.state.paysaga = AppState(settings, engine, client, {})
+        app.state.paysaga = AppState(settings, engine, client, {}, user_key)
         try:
             yield
         finally:

@@ -25,6 +25,7 @@ class AppState:
     engine: AsyncEngine
     temporal: Client
     key_cache: dict[str, tuple[float, Principal | None]]
+    user_key: bytes = b""  # the PaymentUserId HMAC's key
 
 
 def get_state(request: Request) -> AppState:

@@ -30,6 +30,8 @@ from benchmarks import bus, money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
+from workflows.codec import KeyRing
+from workflows.converter import data_converter
 from workflows.search import PAYMENT_STATUS
 
 IN_FLIGHT = 20
@@ -110,7 +112,11 @@ class Bench:
                 "seconds": round(elapsed, 2), "per_second": round(count / elapsed, 1),
                 "latency_ms": summary(latencies), "statuses": statuses}
 
-    async def bare(self, count: int, concurrency: int = IN_FLIGHT) -> dict[str, Any]:
+    async def bare(self, count: int, concurrency: int = IN_FLIGHT,
+                   client: Client | None = None) -> dict[str, Any]:
+        """The bare 4-activity workflow; `client` (with its data converter) instead of the plain
+        one, e.g. with the payload codec."""
+        temporal = client or self.temporal
         queue = f"bare-{secrets.token_hex(3)}"
         gate = asyncio.Semaphore(concurrency)
         latencies: list[float] = []
@@ -118,11 +124,11 @@ class Bench:
         async def one(i: int) -> None:
             async with gate:
                 t0 = time.perf_counter()
-                await self.temporal.execute_workflow(BareWorkflow.run, i, id=f"{queue}-{i}",
-                                                     task_queue=queue)
+                await temporal.execute_workflow(BareWorkflow.run, i, id=f"{queue}-{i}",
+                                                task_queue=queue)
                 latencies.append(time.perf_counter() - t0)
 
-        async with Worker(self.temporal, task_queue=queue, workflows=[BareWorkflow],
+        async with Worker(temporal, task_queue=queue, workflows=[BareWorkflow],
                           activities=[noop]):
             started = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(count)))
@@ -317,6 +323,16 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
             results["bare"] = await bench.bare(count)
             print(f"  {results['bare']}", flush=True)
             results["ratio"] = round(results["paysaga"]["per_second"] / results["bare"]["per_second"], 2)
+            print("the payload codec's cost: the bare workflow again, every payload encrypted "
+                  "(same run) ...", flush=True)
+            encrypted = Client(temporal.service_client, namespace=temporal.namespace,
+                               data_converter=data_converter(KeyRing.parse(KeyRing.new_key("b"))))
+            results["bare_encrypted"] = await bench.bare(count, client=encrypted)
+            results["bare_one_at_a_time"] = {
+                "plain": (await bench.bare(50, concurrency=1))["latency_ms"],
+                "encrypted": (await bench.bare(50, concurrency=1, client=encrypted))["latency_ms"]}
+            print(f"  {results['bare_encrypted']}; one at a time {results['bare_one_at_a_time']}",
+                  flush=True)
 
             print("relay throughput to JetStream: 50,000 events planted in the outbox ...",
                   flush=True)
@@ -418,6 +434,13 @@ def report(r: dict[str, Any]) -> None:
         ("Running workflows after the bench", r["running_workflows"]["total"],
          "only those waiting"),
     ]
+    if "bare_encrypted" in r:
+        one = r["bare_one_at_a_time"]
+        rows += [("codec: bare workflows/s encrypted / plain",
+                  round(r["bare_encrypted"]["per_second"] / r["bare"]["per_second"], 2),
+                  ">= 0.95"),
+                 ("codec: one at a time p50 ms, encrypted - plain",
+                  round(one["encrypted"]["p50"] - one["plain"]["p50"], 1), "<= 5")]
     if "relay" in r:
         rows += [("relay to JetStream, events/s", r["relay"]["events_per_second"], ">= 5,000"),
                  ("outbox lag during the payment bench, p99 ms", r["outbox_lag"]["p99_ms"],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 PORTS = {"API_PORT": 18000, "GATEWAY_PORT": 18001, "GATEWAY_SECONDARY_PORT": 18002,
          "TEMPORAL_PORT": 17233,
-         "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433, "NATS_PORT": 14223}
+         "TEMPORAL_UI_PORT": 18233, "EMBEDDED_PG_PORT": 15433, "NATS_PORT": 14223,
+         "CODEC_PORT": 18081}
 
 
 async def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

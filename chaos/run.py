@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -42,6 +43,7 @@ from devstack.__main__ import Part, create_dev_keys, wait_port
 from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
+from workflows.codec import KeyRing
 
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
          "ui": 28233, "pg": 25433, "nats": 24223}
@@ -68,7 +70,9 @@ class Stack:
                         GATEWAY_BREAKER_COOLDOWN_SECONDS="2",
                         GATEWAY_RECORDS_PATH=str(root / "gateway.sqlite"),
                         DATABASE_URL=self.pg.url("paysaga"),
-                        NATS_URL=f"nats://127.0.0.1:{PORTS['nats']}")
+                        NATS_URL=f"nats://127.0.0.1:{PORTS['nats']}",
+                        PAYLOAD_KEYS=KeyRing.new_key("chaos-1"),
+                        SEARCH_HASH_KEY=base64.b64encode(os.urandom(32)).decode())
         self.parts: dict[str, Part] = {}
 
     def part(self, name: str, argv: list[str], **env: str) -> Part:

@@ -9,6 +9,7 @@ the rest; Ctrl-C stops every part cleanly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -96,7 +97,8 @@ def main() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     for port, var in ((s.temporal_port, "TEMPORAL_PORT"), (s.temporal_ui_port, "TEMPORAL_UI_PORT"),
                       (s.api_port, "API_PORT"), (s.gateway_port, "GATEWAY_PORT"),
-                      (s.gateway_secondary_port, "GATEWAY_SECONDARY_PORT")):
+                      (s.gateway_secondary_port, "GATEWAY_SECONDARY_PORT"),
+                      (s.codec_port, "CODEC_PORT")):
         if not port_free(port):
             print(f"port {port} is in use: stop what holds it or set {var}", file=sys.stderr)
             return 1
@@ -112,13 +114,17 @@ def main() -> int:
     })
     # two processors, each a fake gateway of its own: payments route primary, then secondary
     env["GATEWAY_SECONDARY_URL"] = f"http://127.0.0.1:{s.gateway_secondary_port}"
+    # payloads are encrypted: a dev key ring and the user-id HMAC key, made once, kept in .data/
+    env.update(dev_keys(data, s))
+    codec_url = f"http://localhost:{s.codec_port}"
+    env["CODEC_TRUSTED_ORIGINS"] = f"http://localhost:{s.temporal_ui_port}"
     try:
         temporal = Part("temporal", [
             temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
             "--port", str(s.temporal_port), "--ui-port", str(s.temporal_ui_port),
             "--namespace", s.temporal_namespace, "--db-filename", str(data / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-            "--log-level", "warn",
+            "--log-level", "warn", "--ui-codec-endpoint", codec_url,
             *dev_server_tuning(),
             *[arg for name, kind in SEARCH_ATTRIBUTES.items()
               for arg in ("--search-attribute", f"{name}={kind}")],
@@ -169,17 +175,21 @@ def main() -> int:
                         _worker_env(env, s, i, name))
                    for i, name in enumerate(_worker_names(s.worker_processes))]
         api = Part("api", [sys.executable, "-m", "api"], logs / "api.log", env)
-        for part in (gateway, secondary, *workers, api):
+        codec = Part("codec", [sys.executable, "-m", "codec"], logs / "codec.log", env)
+        for part in (gateway, secondary, *workers, api, codec):
             part.start()
             parts.append(part)
         wait_port(s.gateway_port, gateway, 30, "the fake gateway")
         wait_port(s.gateway_secondary_port, secondary, 30, "the secondary fake gateway")
         wait_port(s.api_port, api, 30, "the API")
+        wait_port(s.codec_port, codec, 30, "the codec server")
 
         print(f"""
 paysaga is running
   API            http://localhost:{s.api_port}        (OpenAPI: http://localhost:{s.api_port}/docs)
-  Temporal UI    http://localhost:{s.temporal_ui_port}
+  Temporal UI    http://localhost:{s.temporal_ui_port}  (payloads decoded by the codec server)
+  Codec server   {codec_url}  (payloads are encrypted; the CLI decodes with
+                 --codec-endpoint {codec_url} --codec-auth "Bearer $PAYSAGA_OPERATOR_KEY")
   Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}
   Task queue     {s.temporal_task_queue}
   Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
@@ -190,7 +200,7 @@ paysaga is running
                  export PAYSAGA_KEY={secret}
   Operator key   {operator_secret}  (platform-wide: reconciliation)
                  export PAYSAGA_OPERATOR_KEY={operator_secret}
-  Logs           {logs}/{{temporal,postgres,nats,gateway,gateway-secondary,worker,api}}.log
+  Logs           {logs}/{{temporal,postgres,nats,gateway,gateway-secondary,worker,api,codec}}.log
 Ctrl-C stops everything; data survives in {data}.
 """, flush=True)
         return supervise(parts)
@@ -239,6 +249,27 @@ def step(env: dict[str, str], argv: list[str], what: str, log: Path) -> None:
     log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{result.stderr[-2000:]}")
+
+
+def dev_keys(data: Path, s: Settings) -> dict[str, str]:
+    """The payload key ring and the search-hash key: from the environment when set, else made
+    once into .data/payload_keys and .data/search_hash_key (kept, so histories stay readable)."""
+    from workflows.codec import KeyRing
+
+    found: dict[str, str] = {}
+    if not s.payload_keys and not s.payload_keys_file:
+        ring = data / "payload_keys"
+        if not ring.exists():
+            ring.write_text(KeyRing.new_key("dev-1") + "\n")
+            ring.chmod(0o600)
+        found["PAYLOAD_KEYS_FILE"] = str(ring)
+    if not s.search_hash_key:
+        hashed = data / "search_hash_key"
+        if not hashed.exists():
+            hashed.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+            hashed.chmod(0o600)
+        found["SEARCH_HASH_KEY"] = hashed.read_text().strip()
+    return found
 
 
 def _existing_dev_key(data: Path, name: str) -> str | None:

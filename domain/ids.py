@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -41,6 +42,12 @@ def deposit_id(tenant_id: str, idempotency_key: str) -> str:
 def refund_id(tenant_id: str, idempotency_key: str) -> str:
     """The refund id, which is also its Temporal workflow id: same tenant and key, same id."""
     return f"rfd_{digest('refund', tenant_id, idempotency_key)}"
+
+
+def user_search_hash(key: bytes, user_id: str) -> str:
+    """The PaymentUserId search attribute's value: an HMAC of the user id (search attributes are
+    indexed in plain text), so an operator finds a user's payments without Temporal holding the id."""
+    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_id(prefix: str) -> str:

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     routing_rules: list[Rule] = Field(default_factory=list)
     routing_default: list[str] | None = None
     embedded_pg_port: int = 5433
+    # Payload encryption (workflows/codec.py): `id:<base64 32 bytes>` keys, newest first, or a file
+    # of them; the key of the PaymentUserId search attribute's HMAC (base64). `make dev` makes both.
+    payload_keys: str = Field(default="", repr=False)
+    payload_keys_file: str = ""
+    search_hash_key: str = Field(default="", repr=False)
+    codec_port: int = 8081
+    codec_host: str = "127.0.0.1"
+    # origins whose requests the codec server decodes without a bearer token (make dev: its Web UI)
+    codec_trusted_origins: str = ""
     # The event bus: NATS JetStream. Empty NATS_URL under `make dev` means its embedded server on
     # NATS_PORT (4222 is often taken); elsewhere, empty means events are only logged.
     nats_url: str = ""

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from typing import Any, TypeVar
 
+from workflows.codec import KeyRing
+
 T = TypeVar("T")
+
+# every test encrypts what it writes to Temporal, as production does (one key ring per session)
+TEST_PAYLOAD_KEYS = ",".join(KeyRing.new_key(k) for k in ("test-2", "test-1"))
+TEST_RING = KeyRing.parse(TEST_PAYLOAD_KEYS)
+TEST_SEARCH_HASH_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool],

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from settings.metrics import WORKER_REGISTRY
 from worker.main import build_worker, delivery_policy, gateway_connections, reconciliation_run
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
+from workflows.codec import MissingKey, key_ring
 from workflows.converter import data_converter
 
 
@@ -55,7 +57,7 @@ async def main() -> None:
                                   runtime=runtime,
                                   interceptors=[TracingInterceptor()] if traced else [],
                                   identity=f"{s.worker_identity or 'worker'}@{os.getpid()}",
-                                  data_converter=data_converter())
+                                  data_converter=data_converter(key_ring(s)))
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
     async with gateway_connections(s) as gateways:
         if traced:
@@ -77,5 +79,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    try:
+        key_ring(get_settings())
+    except MissingKey as err:
+        print(f"paysaga worker: {err}", file=sys.stderr)
+        sys.exit(2)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

@@ -138,7 +138,8 @@ class PaymentWorkflow:
         await self._ledger("release_hold",
                            ReleaseHold(p.payment_id, p.tenant_id, self._attempt, failure.code,
                                        charge.decline_code if charge.status == "declined" else None),
-                           summary=f"release the hold: {failure.code}")
+                           summary=f"release the hold: {failure.code}"
+                                   + (f" ({charge.decline_code})" if charge.decline_code else ""))
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
 

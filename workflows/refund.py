@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.payment import SagaPolicy
     from contracts.refund import RefundPosted, RefundStep
     from workflows import policies
+    from workflows.search import REFUND_STATUS
 
 REFUND_FAILED = "refund_failed"
 
@@ -38,6 +39,7 @@ class RefundWorkflow:
                 "fail_refund", refund, start_to_close_timeout=policies.ledger_timeout(),
                 retry_policy=policies.ledger_retry(policy),
                 summary="refused: the amount is refundable again")
+            _status("failed")
             raise ApplicationError(refund.failure_message, type=REFUND_FAILED,
                                    non_retryable=True) from None
         posted: RefundPosted = await workflow.execute_local_activity(
@@ -45,4 +47,11 @@ class RefundWorkflow:
             start_to_close_timeout=policies.ledger_timeout(),
             retry_policy=policies.ledger_retry(policy),
             summary="credit the wallet with the amount and its fee share")
+        _status("succeeded")
         return posted
+
+
+def _status(status: str) -> None:
+    """RefundStatus follows the refund (runs recorded before it existed replay unchanged)."""
+    if workflow.patched("refund-status-search-attribute"):
+        workflow.upsert_search_attributes([REFUND_STATUS.value_set(status)])

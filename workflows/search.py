@@ -10,7 +10,10 @@ from typing import Any
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
-PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")
+PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")  # an HMAC of the user id
+PAYMENT_ID = SearchAttributeKey.for_keyword("PaymentId")  # a payment and what followed it
+REFUND_STATUS = SearchAttributeKey.for_keyword("RefundStatus")
+REFUND_AMOUNT = SearchAttributeKey.for_float("RefundAmount")  # major units, for queries only
 PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
 PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")  # major units, for queries only
 PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
@@ -19,7 +22,8 @@ TRANSFER_STATUS = SearchAttributeKey.for_keyword("TransferStatus")  # top-ups an
 
 KEYS: list[SearchAttributeKey[Any]] = [PAYMENT_STATUS, PAYMENT_USER_ID, PAYMENT_CURRENCY,
                                        PAYMENT_AMOUNT, PAYMENT_FAILURE_CODE,
-                                       RECONCILIATION_CRITICAL, TRANSFER_STATUS]
+                                       RECONCILIATION_CRITICAL, TRANSFER_STATUS, PAYMENT_ID,
+                                       REFUND_STATUS, REFUND_AMOUNT]
 _CLI_TYPES = {SearchAttributeIndexedValueType.KEYWORD: "Keyword",
               SearchAttributeIndexedValueType.DOUBLE: "Double",
               SearchAttributeIndexedValueType.INT: "Int"}

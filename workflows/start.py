@@ -29,6 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from contracts.money_movement import TransferInput
 from contracts.payment import PaymentInput, SagaPolicy
 from contracts.refund import RefundStep
+from domain.ids import user_search_hash
 from domain.money import currency_exponent
 from domain.status import PaymentStatus
 from settings import Settings
@@ -38,8 +39,11 @@ from workflows.refund import RefundWorkflow
 from workflows.search import (
     PAYMENT_AMOUNT,
     PAYMENT_CURRENCY,
+    PAYMENT_ID,
     PAYMENT_STATUS,
     PAYMENT_USER_ID,
+    REFUND_AMOUNT,
+    REFUND_STATUS,
     TRANSFER_STATUS,
 )
 from workflows.top_up import TopUpWorkflow
@@ -72,6 +76,11 @@ async def start_refund(client: Client, settings: Settings, step: RefundStep) -> 
         await client.start_workflow(
             RefundWorkflow.run, args=[step, saga_policy(settings)], id=step.refund_id,
             task_queue=settings.temporal_task_queue, memo={"tenant_id": step.tenant_id},
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(PAYMENT_ID, step.payment_id),
+                SearchAttributePair(REFUND_STATUS, "pending"),
+                SearchAttributePair(REFUND_AMOUNT, float(
+                    Decimal(step.amount).scaleb(-currency_exponent(step.currency))))]),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
 
@@ -84,13 +93,15 @@ def opening_view(inp: PaymentInput) -> dict[str, Any]:
             "max_manual_retries": inp.policy.max_manual_retries, "created_at": inp.created_at}
 
 
-def payment_options(inp: PaymentInput, task_queue: str) -> dict[str, Any]:
-    """A payment's start options: its id, once only, its search attributes and its memo."""
+def payment_options(inp: PaymentInput, task_queue: str, user_key: bytes) -> dict[str, Any]:
+    """A payment's start options: its id, once only, its search attributes (the user id only as
+    its HMAC: search attributes are plain text) and its memo (encrypted, as every payload)."""
     return dict(
         id=inp.payment_id, task_queue=task_queue, **ONCE,
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(PAYMENT_STATUS, PaymentStatus.PENDING.value),
-            SearchAttributePair(PAYMENT_USER_ID, inp.user_id),
+            SearchAttributePair(PAYMENT_ID, inp.payment_id),
+            SearchAttributePair(PAYMENT_USER_ID, user_search_hash(user_key, inp.user_id)),
             SearchAttributePair(PAYMENT_CURRENCY, inp.currency),
             # a Double by the contract: for operators' queries only, never for money
             SearchAttributePair(PAYMENT_AMOUNT, float(
@@ -101,17 +112,19 @@ def payment_options(inp: PaymentInput, task_queue: str) -> dict[str, Any]:
               "payment": opening_view(inp)})
 
 
-async def start_payment(client: Client, inp: PaymentInput, task_queue: str) -> None:
+async def start_payment(client: Client, inp: PaymentInput, task_queue: str,
+                        user_key: bytes) -> None:
     """Start the payment's saga (WorkflowAlreadyStartedError: this id ran before)."""
-    await client.start_workflow(PaymentWorkflow.run, inp, **payment_options(inp, task_queue))
+    await client.start_workflow(PaymentWorkflow.run, inp,
+                                **payment_options(inp, task_queue, user_key))
 
 
 async def start_payment_and_wait(client: Client, inp: PaymentInput, task_queue: str,
-                                 seconds: float) -> bool:
+                                 seconds: float, user_key: bytes) -> bool:
     """Start the payment and wait for its first outcome in one call (Update-with-Start): the
     workflow answers when the attempt settles; nothing polls. False when that takes longer than
     `seconds` (it is started either way)."""
-    options = payment_options(inp, task_queue)
+    options = payment_options(inp, task_queue, user_key)
     start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
     try:
         await within(seconds, client.execute_update_with_start_workflow(
@@ -142,7 +155,8 @@ async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue
     options: dict[str, Any] = dict(
         id=t.transfer_id, task_queue=task_queue, **ONCE,
         search_attributes=TypedSearchAttributes([
-            SearchAttributePair(TRANSFER_STATUS, "processing")]),
+            SearchAttributePair(TRANSFER_STATUS, "processing"),
+            SearchAttributePair(PAYMENT_ID, t.transfer_id)]),
         memo={"tenant_id": t.tenant_id, "fingerprint": t.fingerprint,
               "transfer": transfer_view(kind, t)})
     if wait_seconds is None:

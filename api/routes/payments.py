@@ -82,10 +82,11 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
     seconds = wait_seconds(prefer)
     try:
         if seconds is None:  # the 202 path: a single start
-            await start_payment(state.temporal, inp, s.temporal_task_queue)
+            await start_payment(state.temporal, inp, s.temporal_task_queue, state.user_key)
             return views.payment(opening, base)
         applied(response, seconds)
-        if await start_payment_and_wait(state.temporal, inp, s.temporal_task_queue, seconds):
+        if await start_payment_and_wait(state.temporal, inp, s.temporal_task_queue, seconds,
+                                        state.user_key):
             response.status_code = 201
             return views.payment(await load_payment(state, principal.tenant_id, inp.payment_id),
                                  base)

@@ -122,6 +122,9 @@ async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: Rec
                       errors=[{"field": "from", "message": "before `to`, at most 31 days before, "
                                                           "not before 2000-01-01T00:00:00Z"}])
     rid = reconciliation_id(principal.tenant_id, key)
+    # the window is written in milliseconds: `from` rounds down and the exclusive `to` up, so no
+    # record inside the asked window falls out of it in its last sub-millisecond
+    end += timedelta(microseconds=-end.microsecond % 1000)
     window = {"from": views.rfc3339(start), "to": views.rfc3339(end)}
     fp = fingerprint(window)
     s = state.settings

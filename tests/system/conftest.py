@@ -8,6 +8,7 @@ loopback. The worker and the API run in this process, talking to those servers o
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import os
 import secrets
@@ -31,16 +32,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import create_key, create_operator_key
+from codec.server import create_codec_app
 from db.engine import make_engine
 from db.migrate import upgrade
 from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal import dev_server_tuning, search_attribute_keys, temporal_binary
+from domain.ids import user_search_hash
 from fakegateway.app import Behavior
 from fakegateway.app import create_app as create_gateway
 from settings import Settings
 from settings.routing import Connector
-from tests.conftest import eventually
+from tests.conftest import TEST_PAYLOAD_KEYS, TEST_RING, TEST_SEARCH_HASH_KEY, eventually
 from worker.main import build_worker, gateway_connections
 from workflows.converter import data_converter
 
@@ -96,7 +99,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attribute_keys(),
         dev_server_log_level="error",
         dev_server_extra_args=dev_server_tuning(),
-        data_converter=data_converter(),
+        data_converter=data_converter(TEST_RING),
     )
     try:
         yield env
@@ -139,6 +142,10 @@ class System:
     gateways: dict[str, httpx.AsyncClient]  # every connector's, primary and secondary
     servers: Gateways
     operator: httpx.AsyncClient  # the API with a platform operator key (reconciliation)
+
+    def user_hash(self, user_id: str) -> str:
+        """The PaymentUserId search attribute of a user id (an HMAC)."""
+        return user_search_hash(base64.b64decode(self.settings.search_hash_key), user_id)
 
     async def behave(self, **profile: Any) -> None:
         """The same profile at every connector (so a fault fails a payment everywhere)."""
@@ -215,6 +222,7 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         manual_retry_window_seconds=3600,
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
         worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
+        payload_keys=TEST_PAYLOAD_KEYS, search_hash_key=TEST_SEARCH_HASH_KEY,
     )
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"
@@ -254,21 +262,38 @@ async def sys_(system: System) -> AsyncIterator[System]:
     yield system
 
 
-@pytest.fixture(scope="session")
-def api_url(system: System) -> Iterator[str]:
-    """The API behind a real uvicorn server in its own thread and event loop: exercised over
-    HTTP like any client (sockets, Content-Length, connection handling)."""
+def serve(app: Any) -> tuple[str, Any]:
+    """`app` behind a real uvicorn server in its own thread and event loop; (url, stop)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(system.settings), host="127.0.0.1",
-                                           port=port, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     while not server.started:
         thread.join(0.05)
-        assert thread.is_alive(), "the API server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+        assert thread.is_alive(), "the server did not start"
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def api_url(system: System) -> Iterator[str]:
+    """The API behind a real uvicorn server: exercised over HTTP like any client (sockets,
+    Content-Length, connection handling)."""
+    url, stop = serve(create_app(system.settings))
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+def codec_url(system: System) -> Iterator[str]:
+    """The codec server (`python -m codec`'s app), for the real `temporal` CLI."""
+    url, stop = serve(create_codec_app(system.settings))
+    yield url
+    stop()
 
 
 @dataclass

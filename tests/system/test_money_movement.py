@@ -245,7 +245,7 @@ async def test_reconciliation_matches_money_in_and_out_and_reports_a_stray_payou
 
     run = await reconcile(sys_, start)
 
-    assert run["counts"] == {"matched": 2, "unknown_payout": 1}, run  # top-up charge, payout; stray
+    assert run["counts"] == {"matched": 2, "unknown_payout": 1}  # top-up charge, payout; stray
     assert run["critical"] == 1
     [finding] = run["findings"]["items"]
     assert (finding["class"], finding["heal"], finding["status"]) == ("unknown_payout", "none",

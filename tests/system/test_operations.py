@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from devstack.temporal import temporal_binary
 from tests.conftest import eventually
 from tests.system.conftest import System
@@ -13,11 +15,22 @@ from tests.system.conftest import System
 BILLS = {"decline_above": "1000", "retry_success_rate": 0.0}
 
 
+@pytest.fixture(autouse=True)
+def _codec(codec_url: str) -> None:
+    global CODEC_URL
+    CODEC_URL = codec_url
+
+
+CODEC_URL = ""
+
+
 async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
-    """Run the real `temporal` CLI; `ok=False` expects it to fail and returns what it said."""
+    """Run the real `temporal` CLI, decoding through the codec server with an operator key, as
+    the runbook says; `ok=False` expects it to fail and returns what it said."""
     target = sys_.temporal.client.service_client.config.target_host
     proc = await asyncio.create_subprocess_exec(
         temporal_binary(), *args, "--address", target, "--namespace", "default",
+        "--codec-endpoint", CODEC_URL, "--codec-auth", str(sys_.operator.headers["Authorization"]),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert (proc.returncode == 0) == ok, (out + err).decode()
@@ -80,7 +93,7 @@ async def test_bulk_retry_of_what_a_query_selects(sys_: System) -> None:
     pids = [(await sys_.pay(wallet["user_id"], "6.00")).json()["id"] for _ in range(3)]
     for pid in pids:
         await sys_.settled(pid, "failed")
-    query = f"PaymentStatus='failed' AND PaymentUserId='{wallet['user_id']}'"
+    query = f"PaymentStatus='failed' AND PaymentUserId='{sys_.user_hash(wallet['user_id'])}'"
     await eventually(lambda: temporal_cli(sys_, "workflow", "count", "--query", query),
                      lambda out: "3" in out, timeout=20, interval=0.5)
     await temporal_cli(sys_, "workflow", "signal", "--query", query, "--name", "retry",
@@ -180,7 +193,7 @@ async def test_search_attributes_find_the_payments_that_need_an_operator(sys_: S
     wallet = await sys_.wallet(funds="100.00")
     pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
     await sys_.settled(pid, "failed")
-    query = f"PaymentStatus='failed' AND PaymentUserId='{wallet['user_id']}'"
+    query = f"PaymentStatus='failed' AND PaymentUserId='{sys_.user_hash(wallet['user_id'])}'"
 
     async def listed() -> str:
         return await temporal_cli(sys_, "workflow", "list", "--query", query)

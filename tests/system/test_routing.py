@@ -66,7 +66,7 @@ async def test_a_soft_decline_fails_over_and_the_secondary_charges(sys_: System)
     # the Web UI's history says where each charge went and why it moved on
     client = sys_.temporal.client
     history = await client.get_workflow_handle(pid).fetch_history()
-    summaries = [client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
+    summaries = [(await client.data_converter.decode([e.user_metadata.summary], [str]))[0]
                  for e in history.events if e.HasField("user_metadata")]
     assert "charge attempt 0 at primary, until the hold expires" in summaries
     assert "primary: soft decline processor_unavailable; on to secondary" in summaries

@@ -28,7 +28,7 @@ def test_every_part_of_the_system_is_a_service() -> None:
 def test_every_app_command_is_a_module_of_ours() -> None:
     services = compose()["services"]
     ours = {name: s for name, s in services.items() if s.get("image") == "paysaga:latest"}
-    assert set(ours) == {"migrate", "api", "worker", "gateway", "gateway-secondary"}
+    assert set(ours) == {"migrate", "api", "worker", "gateway", "gateway-secondary", "codec"}
     for name, service in ours.items():
         command = service["command"]
         assert command[:2] == ["python", "-m"], name

@@ -38,7 +38,7 @@ def test_the_readme_walkthrough_works_as_written() -> None:
                                                 "TEMPORAL_PORT",
                                                 "TEMPORAL_UI_PORT", "EMBEDDED_PG_PORT",
                                                 "WORKER_METRICS_PORT", "WORKER_SDK_METRICS_PORT",
-                                                "NATS_PORT")}
+                                                "NATS_PORT", "CODEC_PORT")}
     with tempfile.TemporaryDirectory(prefix="paysaga-readme-") as data:
         env = dict(os.environ, DATA_DIR=data, **{k: str(v) for k, v in ports.items()})
         env.pop("DATABASE_URL", None)

@@ -9,13 +9,15 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.temporal import register_search_attributes, test_server_binary
+from tests.conftest import TEST_RING
 from workflows.converter import data_converter
 
 
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=data_converter())
+        test_server_existing_path=test_server_binary(),
+        data_converter=data_converter(TEST_RING))
     await register_search_attributes(environment.client)
     try:
         yield environment

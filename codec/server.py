@@ -1,0 +1,86 @@
+"""`POST /decode` and `POST /encode` (Temporal's codec server protocol: a JSON `{"payloads": [...]}`
+of protobuf `Payload`s, the namespace in `X-Namespace`), with CORS for the Web UI.
+
+Who may decode: a caller with `Authorization: Bearer <platform operator key>` (checked like the
+API's keys), or a request from an origin listed in CODEC_TRUSTED_ORIGINS (`make dev` lists its own
+Web UI, so it shows decoded payloads without a login). Everything else is 401/403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+from temporalio.converter import PayloadCodec
+
+from api.auth import OPERATOR, authenticate
+from db.engine import make_engine
+from settings import Settings
+from workflows.codec import EncryptionCodec, key_ring
+
+ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
+
+
+def create_codec_app(settings: Settings, codec: PayloadCodec | None = None) -> FastAPI:
+    codec = codec or EncryptionCodec(key_ring(settings))
+    trusted = {o.strip().rstrip("/") for o in settings.codec_trusted_origins.split(",") if o.strip()}
+    ui_origin = settings.temporal_ui_url.rstrip("/")
+    engine = make_engine(settings.database_url_or_dev, pool_size=2)
+    app = FastAPI(title="paysaga codec server", docs_url=None, redoc_url=None)
+
+    def cors(request: Request, response: Response) -> Response:
+        origin = request.headers.get("origin", "").rstrip("/")
+        if origin and origin in trusted | {ui_origin}:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def allowed(request: Request) -> Response | None:
+        if request.headers.get("origin", "").rstrip("/") in trusted:
+            return None
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return JSONResponse({"error": "send an operator key: Authorization: Bearer <key>"},
+                                status_code=401)
+        principal = await authenticate(engine, header[7:].strip())
+        if principal is None or principal.kind != OPERATOR:
+            return JSONResponse({"error": "only platform operator keys decode payloads"},
+                                status_code=403)
+        return None
+
+    async def handle(request: Request, transform: Any) -> Response:
+        refused = await allowed(request)
+        if refused is not None:
+            return cors(request, refused)
+        try:
+            payloads = json_format.Parse(await request.body(), Payloads())
+        except json_format.ParseError:
+            return cors(request, JSONResponse({"error": "the body is not a Payloads JSON"},
+                                              status_code=400))
+        result = Payloads(payloads=await transform(payloads.payloads))
+        return cors(request, Response(json_format.MessageToJson(result),
+                                      media_type="application/json"))
+
+    @app.options("/{path:path}")
+    async def preflight(request: Request, path: str) -> Response:
+        return cors(request, Response(status_code=200))
+
+    @app.post("/decode")
+    async def decode(request: Request) -> Response:
+        return await handle(request, codec.decode)
+
+    @app.post("/encode")
+    async def encode(request: Request) -> Response:
+        return await handle(request, codec.encode)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
