@@ -142,6 +142,7 @@ class System:
     gateways: dict[str, httpx.AsyncClient]  # every connector's, primary and secondary
     servers: Gateways
     operator: httpx.AsyncClient  # the API with a platform operator key (reconciliation)
+    codec_url: str  # the codec server (for the real `temporal` CLI)
 
     def user_hash(self, user_id: str) -> str:
         """The PaymentUserId search attribute of a user id (an HMAC)."""
@@ -238,8 +239,10 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
                               headers={"Authorization": f"Bearer {operator_key}"}) as operator, \
             httpx.AsyncClient(base_url=urls["primary"]) as primary, \
             httpx.AsyncClient(base_url=urls["secondary"]) as secondary:
+        codec_url, stop_codec = serve(create_codec_app(settings))
         yield System(settings, api, primary, temporal, engine, tenant, key,
-                     {"primary": primary, "secondary": secondary}, servers, operator)
+                     {"primary": primary, "secondary": secondary}, servers, operator, codec_url)
+        stop_codec()
     for name in list(servers.running):
         await servers.stop(name)
     await engine.dispose()
@@ -288,12 +291,7 @@ def api_url(system: System) -> Iterator[str]:
     stop()
 
 
-@pytest.fixture(scope="session")
-def codec_url(system: System) -> Iterator[str]:
-    """The codec server (`python -m codec`'s app), for the real `temporal` CLI."""
-    url, stop = serve(create_codec_app(system.settings))
-    yield url
-    stop()
+
 
 
 @dataclass

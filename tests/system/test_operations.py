@@ -6,22 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from devstack.temporal import temporal_binary
 from tests.conftest import eventually
 from tests.system.conftest import System
 
 BILLS = {"decline_above": "1000", "retry_success_rate": 0.0}
-
-
-@pytest.fixture(autouse=True)
-def _codec(codec_url: str) -> None:
-    global CODEC_URL
-    CODEC_URL = codec_url
-
-
-CODEC_URL = ""
 
 
 async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
@@ -30,7 +19,7 @@ async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
     target = sys_.temporal.client.service_client.config.target_host
     proc = await asyncio.create_subprocess_exec(
         temporal_binary(), *args, "--address", target, "--namespace", "default",
-        "--codec-endpoint", CODEC_URL, "--codec-auth", str(sys_.operator.headers["Authorization"]),
+        "--codec-endpoint", sys_.codec_url, "--codec-auth", str(sys_.operator.headers["Authorization"]),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert (proc.returncode == 0) == ok, (out + err).decode()
