@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -175,14 +176,16 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             return JSONResponse({"error": "internal error"}, status_code=500)
         return None
 
-    @app.post("/charges")
-    async def charge(body: ChargeIn) -> JSONResponse:
+    async def once(key: str, decide: Callable[[], dict[str, Any]]) -> JSONResponse:
+        """Money moved once per idempotency key (a repeated key answers the stored record),
+        under the faults: before anything, a 5xx/429/down; after the record, a hang (a timeout
+        at the caller) or a lost answer (a 500)."""
         fault = await faults()
         if fault is not None:
             return fault
         async with gw.lock:
-            existing = gw.by_key.get(body.idempotency_key)
-            record = existing or gw.decide_charge(body)
+            existing = gw.by_key.get(key)
+            record = existing or decide()
             hang = existing is None and gw.roll(gw.behavior.timeout_rate)
             lost = record["status"] == "succeeded" and gw.roll(gw.behavior.fail_after_charge_rate)
         if hang:
@@ -191,22 +194,14 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             return JSONResponse({"error": "internal error"}, status_code=500)
         return _answer(record, replay=existing is not None)
 
+    @app.post("/charges")
+    async def charge(body: ChargeIn) -> JSONResponse:
+        return await once(body.idempotency_key, lambda: gw.decide_charge(body))
+
     @app.post("/payouts")
     async def payout(body: PayoutIn) -> JSONResponse:
-        """Money out, once per idempotency key (a repeated key answers the stored payout)."""
-        fault = await faults()
-        if fault is not None:
-            return fault
-        async with gw.lock:
-            existing = gw.by_key.get(body.idempotency_key)
-            record = existing or gw.decide_payout(body)
-            hang = existing is None and gw.roll(gw.behavior.timeout_rate)
-            lost = record["status"] == "succeeded" and gw.roll(gw.behavior.fail_after_charge_rate)
-        if hang:
-            await asyncio.sleep(gw.behavior.timeout_hang_seconds)
-        if lost:
-            return JSONResponse({"error": "internal error"}, status_code=500)
-        return _answer(record, replay=existing is not None)
+        """Money out, once per idempotency key, under the same faults as charges."""
+        return await once(body.idempotency_key, lambda: gw.decide_payout(body))
 
     @app.get("/payouts/by-key/{key}")
     async def lookup_payout(key: str) -> JSONResponse:

@@ -124,17 +124,8 @@ async def start_payment_and_wait(client: Client, inp: PaymentInput, task_queue: 
     """Start the payment and wait for its first outcome in one call (Update-with-Start): the
     workflow answers when the attempt settles; nothing polls. False when that takes longer than
     `seconds` (it is started either way)."""
-    options = payment_options(inp, task_queue, user_key)
-    start = WithStartWorkflowOperation(PaymentWorkflow.run, inp, **options)
-    try:
-        await within(seconds, client.execute_update_with_start_workflow(
-            PaymentWorkflow.outcome, start_workflow_operation=start))
-    except Outlived:
-        _consume_start_error(start)
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await client.start_workflow(PaymentWorkflow.run, inp, **options)
-        return False
-    return True
+    return await _start_with_outcome(client, PaymentWorkflow, inp,
+                                     payment_options(inp, task_queue, user_key), seconds)
 
 
 TRANSFER_WORKFLOWS: dict[str, Any] = {"top_up": TopUpWorkflow, "withdrawal": WithdrawalWorkflow}
@@ -162,14 +153,21 @@ async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue
     if wait_seconds is None:
         await client.start_workflow(workflow_class.run, t, **options)
         return False
-    start = WithStartWorkflowOperation(workflow_class.run, t, **options)
+    return await _start_with_outcome(client, workflow_class, t, options, wait_seconds)
+
+
+async def _start_with_outcome(client: Client, workflow_class: Any, arg: Any,
+                              options: dict[str, Any], seconds: float) -> bool:
+    """Start a saga together with its `outcome` update (Update-with-Start) and wait at most
+    `seconds`: True when it settled in time; False when it takes longer (started either way)."""
+    start = WithStartWorkflowOperation(workflow_class.run, arg, **options)
     try:
-        await within(wait_seconds, client.execute_update_with_start_workflow(
+        await within(seconds, client.execute_update_with_start_workflow(
             workflow_class.outcome, start_workflow_operation=start))
     except Outlived:
         _consume_start_error(start)
         with contextlib.suppress(WorkflowAlreadyStartedError):
-            await client.start_workflow(workflow_class.run, t, **options)
+            await client.start_workflow(workflow_class.run, arg, **options)
         return False
     return True
 
