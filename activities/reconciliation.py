@@ -324,11 +324,14 @@ class ReconciliationActivities:
                 posted = await payments.post_late_charge(conn, step, f.wallet_id)
             done = posted.outcome
             if done in ("captured", "posted", "already"):
-                took(posted.created_at, "completed")
                 outcome = {"captured": "captured the active hold: the payment is completed",
                            "posted": "posted the charge to the wallet: the payment is completed",
                            "already": "the ledger had it already"}[done]
-                return await self._settle(finding_id, step, "healed", Heal(f.heal), outcome, conn)
+                healed = await self._settle(finding_id, step, "healed", Heal(f.heal), outcome,
+                                            conn)
+        if done in ("captured", "posted", "already"):
+            took(posted.created_at, "completed")  # once committed
+            return healed
         return await self._settle(finding_id, step, "open", Heal(f.heal),
                                   f"could not {f.heal}: {done.replace('_', ' ')}")
 

@@ -40,7 +40,9 @@ class TransferActivities:
     async def open_withdrawal(self, step: OpenTransfer) -> Opened:
         plans, why = self._route(step)
         async with self.engine.begin() as conn:
-            return await transfers.open_withdrawal(conn, step, plans, why)
+            opened, recorded = await transfers.open_withdrawal(conn, step, plans, why)
+        _count(transfers.WITHDRAWAL, False, recorded)
+        return opened
 
     @activity.defn(name="record_transfer_failover")
     async def record_transfer_failover(self, step: Failover) -> None:
@@ -58,11 +60,7 @@ class TransferActivities:
     async def _settle(self, kind: str, step: SettleTransfer) -> None:
         async with self.engine.begin() as conn:
             created = await transfers.settle(conn, kind, step)
-        if created is not None:  # recorded now, not by an earlier try
-            outcome = "succeeded" if step.succeeded else "failed"
-            TRANSFERS.labels(kind, outcome).inc()
-            TRANSFER_DURATION.labels(kind, outcome).observe(
-                max((datetime.now(UTC) - created).total_seconds(), 0.0))
+        _count(kind, step.succeeded, created)
 
     @activity.defn(name="send_payout")
     async def send_payout(self, req: PayoutRequest) -> Payout:
@@ -76,3 +74,13 @@ class TransferActivities:
     async def lookup_payout(self, req: PayoutRequest) -> Payout:
         return await self.gateways.at(req.connector).lookup_payout(
             gateway_key(req.withdrawal_id, 0, req.connector))
+
+
+def _count(kind: str, succeeded: bool, created: datetime | None) -> None:
+    """A transfer's outcome, counted once: when this call recorded it (not an earlier try)."""
+    if created is None:
+        return
+    outcome = "succeeded" if succeeded else "failed"
+    TRANSFERS.labels(kind, outcome).inc()
+    TRANSFER_DURATION.labels(kind, outcome).observe(
+        max((datetime.now(UTC) - created).total_seconds(), 0.0))

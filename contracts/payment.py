@@ -226,6 +226,7 @@ class PaymentState:
 GATEWAY_DECLINED = "GatewayDeclined"
 GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 PAYMENT_CONFLICT = "PaymentConflict"
+GATEWAY_RATE_LIMITED = "GatewayRateLimited"
 
 
 # The route of a payment or a top-up, by the declared rules: (its id, tenant, currency, amount in

@@ -89,10 +89,11 @@ async def open_top_up(conn: AsyncConnection, step: OpenTransfer, plans: list[Con
 
 
 async def open_withdrawal(conn: AsyncConnection, step: OpenTransfer, plans: list[ConnectorPlan],
-                          why: str | None) -> Opened:
+                          why: str | None) -> tuple[Opened, datetime | None]:
     """Open the withdrawal and hold amount + fee in one conditional statement (concurrent
     withdrawals and payments can never overdraw the wallet); when the wallet cannot pay, the
-    withdrawal fails `insufficient_funds` here."""
+    withdrawal fails `insufficient_funds` here (then, as `settle`, its creation time when this
+    call recorded that)."""
     t = step.transfer
     fresh = await open_transfer(conn, WITHDRAWAL, step, plans, why)
     if not fresh:
@@ -100,11 +101,11 @@ async def open_withdrawal(conn: AsyncConnection, step: OpenTransfer, plans: list
             "SELECT status, failure_code, failure_message FROM transfers WHERE id = :id"),
             {"id": t.transfer_id})).one()
         if state.failure_code == FailureCode.INSUFFICIENT_FUNDS:
-            return Opened(False, plans, why, state.failure_code, state.failure_message)
+            return Opened(False, plans, why, state.failure_code, state.failure_message), None
         held = (await conn.execute(text("SELECT 1 FROM holds WHERE payment_id = :id"),
                                    {"id": t.transfer_id})).first()
         if held is not None:
-            return Opened(True, plans, why)
+            return Opened(True, plans, why), None
     total = t.amount + t.fee
     reserved = (await conn.execute(text(
         """
@@ -114,10 +115,10 @@ async def open_withdrawal(conn: AsyncConnection, step: OpenTransfer, plans: list
         """), {"w": t.wallet_id, "total": total})).first()
     if reserved is None:
         message = "the wallet's available balance is lower than amount plus fee"
-        await settle(conn, WITHDRAWAL, SettleTransfer(
+        recorded = await settle(conn, WITHDRAWAL, SettleTransfer(
             t.transfer_id, t.tenant_id, False, failure_code=FailureCode.INSUFFICIENT_FUNDS,
             failure_message=message))
-        return Opened(False, plans, why, FailureCode.INSUFFICIENT_FUNDS, message)
+        return Opened(False, plans, why, FailureCode.INSUFFICIENT_FUNDS, message), recorded
     await conn.execute(text(
         "INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at) "
         "VALUES (:id, :p, 0, :w, :amount, 'active', :expires)"),
@@ -127,7 +128,7 @@ async def open_withdrawal(conn: AsyncConnection, step: OpenTransfer, plans: list
         "withdrawal_id": t.transfer_id, "wallet_id": t.wallet_id, "amount": money(total, t.currency),
         "currency": t.currency, "expires_at": step.expires_at, "wallet_version": reserved.version},
         wallet_id=t.wallet_id, dedupe=f"{t.transfer_id}:funds_reserved")
-    return Opened(True, plans, why)
+    return Opened(True, plans, why), None
 
 
 async def settle(conn: AsyncConnection, kind: str, step: SettleTransfer) -> datetime | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack.temporal import _binary
+from devstack.temporal import wheel_binary
 
 
 def nats_binary() -> str:
-    return _binary("nats-server")
+    return wheel_binary("nats-server")
 
 
 def nats_argv(port: int, store: Path) -> list[str]:

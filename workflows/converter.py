@@ -19,13 +19,13 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 
-from contracts.payment import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE
+from contracts.payment import GATEWAY_DECLINED, GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE
 from domain.status import FailureCode
 from workflows.codec import EncryptionCodec, KeyRing
 
 BUSINESS_OUTCOMES = frozenset({*(code.value for code in FailureCode), "refund_failed",
                                # expected and transient at a processor: retried, not a crash
-                               GATEWAY_UNAVAILABLE, GATEWAY_DECLINED, "GatewayRateLimited"})
+                               GATEWAY_UNAVAILABLE, GATEWAY_DECLINED, GATEWAY_RATE_LIMITED})
 
 
 class BusinessOutcomeFailureConverter(DefaultFailureConverter):

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
     )
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
-    from workflows import charging, policies
+    from workflows import charging, steps
     from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
 
 
@@ -320,9 +320,4 @@ class PaymentWorkflow:
                       summary: str) -> Any:
         """Run one ledger step as a local activity: our own database, retried with backoff until
         it works."""
-        return await workflow.execute_local_activity(
-            name, arg, result_type=result_type,
-            start_to_close_timeout=policies.ledger_timeout(),
-            retry_policy=policies.ledger_retry(self._payment.policy),
-            summary=summary,
-        )
+        return await steps.ledger(self._payment.policy, name, arg, result_type, summary=summary)

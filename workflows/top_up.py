@@ -14,7 +14,6 @@ are local activities: a happy top-up is two workflow tasks and one activity task
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -29,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.payment import ChargeRequest, ConnectorPlan, Failover
     from domain.status import FailureCode
-    from workflows import charging, policies
+    from workflows import charging, steps
     from workflows.search import TRANSFER_STATUS
 
 
@@ -42,10 +41,10 @@ class TopUpWorkflow:
     async def run(self, top_up: TransferInput) -> TransferState:
         self._state = TransferState(top_up.transfer_id, "processing")
         deadline = workflow.now() + timedelta(seconds=top_up.policy.hold_ttl_seconds)
-        opened: Opened = await self._ledger(
-            top_up, "open_top_up", OpenTransfer(top_up, workflow.info().run_id,
-                                                deadline.isoformat()),
-            Opened, summary="open the top-up and route its charge")
+        opened: Opened = await steps.ledger(
+            top_up.policy, "open_top_up",
+            OpenTransfer(top_up, workflow.info().run_id, deadline.isoformat()), Opened,
+            summary="open the top-up and route its charge")
 
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(top_up.transfer_id, top_up.tenant_id, 0,
@@ -53,7 +52,7 @@ class TopUpWorkflow:
                                  plan.name if plan else None, fail_fast)
 
         async def failover(plan: ConnectorPlan, following: ConnectorPlan, why: str) -> None:
-            await self._ledger(top_up, "record_transfer_failover", Failover(
+            await steps.ledger(top_up.policy, "record_transfer_failover", Failover(
                 top_up.transfer_id, top_up.tenant_id, 0, plan.name, following.name, why),
                 summary=f"{plan.name}: {why}; on to {following.name}")
 
@@ -73,7 +72,7 @@ class TopUpWorkflow:
                                     failure_code=FailureCode.GATEWAY_UNAVAILABLE,
                                     failure_message="the gateway could not be reached; nothing "
                                                     "was charged")
-        await self._ledger(top_up, "settle_top_up", settle,
+        await steps.ledger(top_up.policy, "settle_top_up", settle,
                            summary="credit the wallet" if settle.succeeded
                            else f"failed: {settle.failure_code}")
         self._state = TransferState(top_up.transfer_id,
@@ -99,9 +98,3 @@ class TopUpWorkflow:
     def state(self) -> TransferState:
         assert self._state is not None
         return self._state
-
-    async def _ledger(self, t: TransferInput, name: str, arg: Any,
-                      result_type: type | None = None, *, summary: str) -> Any:
-        return await workflow.execute_local_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=policies.ledger_timeout(),
-            retry_policy=policies.ledger_retry(t.policy), summary=summary)

@@ -14,7 +14,6 @@ key. A payout goes to the route's first connector only (money out does not fail 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
@@ -31,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.payment import ConnectorPlan
     from domain.status import FailureCode
-    from workflows import policies
+    from workflows import policies, steps
     from workflows.search import TRANSFER_STATUS
 
 
@@ -44,9 +43,10 @@ class WithdrawalWorkflow:
     async def run(self, w: TransferInput) -> TransferState:
         self._state = TransferState(w.transfer_id, "processing")
         deadline = workflow.now() + timedelta(seconds=w.policy.hold_ttl_seconds)
-        opened: Opened = await self._ledger(
-            w, "open_withdrawal", OpenTransfer(w, workflow.info().run_id, deadline.isoformat()),
-            Opened, summary="open the withdrawal and hold amount + fee")
+        opened: Opened = await steps.ledger(
+            w.policy, "open_withdrawal",
+            OpenTransfer(w, workflow.info().run_id, deadline.isoformat()), Opened,
+            summary="open the withdrawal and hold amount + fee")
         if not opened.ok:
             settle = SettleTransfer(w.transfer_id, w.tenant_id, False,
                                     failure_code=opened.failure_code,
@@ -68,7 +68,7 @@ class WithdrawalWorkflow:
                                         failure_code=FailureCode.GATEWAY_UNAVAILABLE,
                                         failure_message="the gateway could not be reached; "
                                                         "nothing was paid out")
-            await self._ledger(w, "settle_withdrawal", settle,
+            await steps.ledger(w.policy, "settle_withdrawal", settle,
                                summary="debit the hold" if settle.succeeded
                                else f"failed: {settle.failure_code}; release the hold")
         self._state = TransferState(w.transfer_id, "succeeded" if settle.succeeded else "failed",
@@ -125,9 +125,3 @@ class WithdrawalWorkflow:
     def state(self) -> TransferState:
         assert self._state is not None
         return self._state
-
-    async def _ledger(self, w: TransferInput, name: str, arg: Any,
-                      result_type: type | None = None, *, summary: str) -> Any:
-        return await workflow.execute_local_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=policies.ledger_timeout(),
-            retry_policy=policies.ledger_retry(w.policy), summary=summary)

@@ -93,14 +93,17 @@ async def _create(state: AppState, tenant_id: str, kind: str, wallet_id: str, ke
     opening = {**transfer_view(kind, t), "status": "pending"}
     seconds = wait_seconds(prefer)
     try:
-        if seconds is not None:
-            applied(response, seconds)
+        if seconds is None:  # the 202 path: a single start
+            await start_transfer(state.temporal, kind, t, s.temporal_task_queue)
+            return views.transfer(opening, base)
+        applied(response, seconds)
         if await start_transfer(state.temporal, kind, t, s.temporal_task_queue, seconds):
             response.status_code = 201
             return views.transfer(await load_transfer(state, tenant_id, kind, t.transfer_id), base)
     except WorkflowAlreadyStartedError:
         found = await load_transfer(state, tenant_id, kind, t.transfer_id)
         return _replay(found, t.fingerprint, response, base)
+    # the saga outlived the wait: 202 with the state so far, as without the header
     return views.transfer(
         await transfers.projection(state.engine, tenant_id, kind, t.transfer_id) or opening, base)
 
