@@ -17,6 +17,7 @@ COPY api api
 COPY fakegateway fakegateway
 COPY devstack devstack
 COPY codec codec
+COPY deploy deploy
 RUN pip install .
 RUN useradd --create-home paysaga
 USER paysaga

@@ -115,6 +115,8 @@ class Stack:
                   GATEWAY_RECORDS_PATH=str(self.root / "gateway-secondary.sqlite"))
         for name in WORKERS:
             self.start_worker(name)
+        subprocess.run([sys.executable, "-m", "deploy", "promote"], env=self.env, check=True,
+                       capture_output=True)  # the workers' build current, as make dev does
         for name, port in APIS.items():
             wait_port(port, self.start_api(name), 30, name)
         wait_port(PORTS["gateway"], self.parts["gateway"], 30, "gateway")

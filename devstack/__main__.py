@@ -23,6 +23,7 @@ from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
 from settings import Settings, get_settings
+from settings.deployment import build_id
 
 DEV_TENANT = "default"
 
@@ -183,6 +184,10 @@ def main() -> int:
         wait_port(s.gateway_secondary_port, secondary, 30, "the secondary fake gateway")
         wait_port(s.api_port, api, 30, "the API")
         wait_port(s.codec_port, codec, 30, "the codec server")
+        # the workers poll as a version of the Worker Deployment: make it current, behind the
+        # replay gate (README: deploying a new build)
+        step(env, [sys.executable, "-m", "deploy", "promote", "--wait", "60"],
+             "making the workers' build current (python -m deploy promote)", logs / "deploy.log")
 
         print(f"""
 paysaga is running
@@ -192,6 +197,8 @@ paysaga is running
                  --codec-endpoint {codec_url} --codec-auth "Bearer $PAYSAGA_OPERATOR_KEY")
   Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}
   Task queue     {s.temporal_task_queue}
+  Workers        deployment {s.worker_deployment_name}, build {build_id(s)}, current
+                 (python -m deploy status)
   Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
                  (GET /charges, PUT /behavior; payments fail over from primary to secondary)
   PostgreSQL     {_redact(database_url)}  ({db_where})

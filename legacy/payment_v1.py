@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -69,7 +70,7 @@ class Failure:
 CANCELED = Failure("canceled", "canceled")
 
 
-@workflow.defn(name="PaymentWorkflow")
+@workflow.defn(name="PaymentWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PaymentWorkflowV1:
     def __init__(self) -> None:
         self._input: PaymentInput | None = None

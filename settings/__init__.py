@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = 250
     worker_workflow_task_pollers: int = Field(default=5, ge=1)
     worker_activity_task_pollers: int = Field(default=5, ge=1)
+    # Worker Versioning (README: deploying a new build). Every worker polls as a version of the
+    # Worker Deployment `worker_deployment_name`; its build id is WORKER_BUILD_ID or, empty, the
+    # package version and a digest of the code it runs (settings/deployment.py).
+    worker_versioning: bool = True
+    worker_deployment_name: str = "paysaga"
+    worker_build_id: str = Field(default="", pattern=r"^[A-Za-z0-9_.+\-]*$",
+                                 description="empty: <version>-<digest of the code>")
     # Hosts webhook endpoints may point at ("*" = any). Loopback only by default, so a
     # development system never sends traffic elsewhere; list your receivers' hosts in production.
     webhook_allowed_hosts: str = "localhost,127.0.0.1,::1"

@@ -9,7 +9,8 @@ from decimal import Decimal
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.common import WorkerDeploymentVersion
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.gateway import GatewayActivities
@@ -24,6 +25,7 @@ from domain.money import to_major
 from gateway.client import Gateways, connect
 from legacy import wing
 from settings import Settings, routing
+from settings.deployment import build_id
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
@@ -31,6 +33,17 @@ from workflows.sweeper import HoldSweeperWorkflow
 from workflows.top_up import TopUpWorkflow
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
+
+
+# every saga this build runs; each declares its versioning behavior (README: deploying a new build)
+WORKFLOWS: list[type] = [PaymentWorkflow, RefundWorkflow, TopUpWorkflow, WithdrawalWorkflow,
+                         HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow,
+                         *wing.WORKFLOWS]
+
+
+def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
+    """The Worker Deployment Version this code polls as."""
+    return WorkerDeploymentVersion(settings.worker_deployment_name, build_id(settings))
 
 
 @asynccontextmanager
@@ -64,7 +77,11 @@ def router(settings: Settings) -> Router:
 
 def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
                  settings: Settings, *, task_queue: str | None = None,
-                 webhook_client: httpx.AsyncClient | None = None) -> Worker:
+                 webhook_client: httpx.AsyncClient | None = None,
+                 workflows: list[type] | None = None,
+                 version: WorkerDeploymentVersion | None = None) -> Worker:
+    """The worker, polling as `version` (default: this code's, `deployment_version`) unless
+    WORKER_VERSIONING is off. `workflows` replaces the build's sagas (a test's other build)."""
     route = router(settings)
     ledger = LedgerActivities(engine, route)
     money = TransferActivities(engine, gateways, route)
@@ -76,9 +93,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[PaymentWorkflow, RefundWorkflow, TopUpWorkflow, WithdrawalWorkflow,
-                   HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow,
-                   *v1["workflows"]],
+        workflows=WORKFLOWS if workflows is None else workflows,
         activities=[
             ledger.start_payment, ledger.retry_payment, ledger.capture_funds, ledger.release_hold,
             ledger.fail_payment, ledger.cancel_payment, ledger.settle_refund, ledger.fail_refund,
@@ -99,6 +114,9 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
         max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
+        deployment_config=WorkerDeploymentConfig(
+            version=version or deployment_version(settings), use_worker_versioning=True,
+        ) if settings.worker_versioning else None,
     )
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +54,9 @@ with workflow.unsafe.imports_passed_through():
 CANCELED = Failure("canceled", "canceled")
 
 
-@workflow.defn(name="Payment")
+# Auto-upgrade: a failed payment waits up to MANUAL_RETRY_WINDOW_SECONDS (3 days) for an
+# operator, longer than a build should live; every change is patched (README: deploying).
+@workflow.defn(name="Payment", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PaymentWorkflow:
     def __init__(self) -> None:
         self._input: PaymentInput | None = None

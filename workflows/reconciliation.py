@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,7 +39,8 @@ HEAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffici
                          maximum_interval=timedelta(seconds=30), maximum_attempts=10)
 
 
-@workflow.defn(name="Reconciliation")
+# Pinned: one window, paged within a run.
+@workflow.defn(name="Reconciliation", versioning_behavior=VersioningBehavior.PINNED)
 class ReconciliationWorkflow:
     @workflow.run
     async def run(self, run: ReconcileRun) -> ReconcileReport:

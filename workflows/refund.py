@@ -12,6 +12,7 @@ this workflow (so concurrent refunds can never exceed the payment), and recorded
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -23,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
 REFUND_FAILED = "refund_failed"
 
 
-@workflow.defn(name="Refund")
+# Pinned: a refund settles within its gateway retries, on the build it started on.
+@workflow.defn(name="Refund", versioning_behavior=VersioningBehavior.PINNED)
 class RefundWorkflow:
     @workflow.run
     async def run(self, refund: RefundStep, policy: SagaPolicy) -> RefundPosted:

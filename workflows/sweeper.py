@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 
-@workflow.defn
+# Pinned: one sweep, minutes at most.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class HoldSweeperWorkflow:
     @workflow.run
     async def run(self) -> int:

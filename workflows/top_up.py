@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,7 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import TRANSFER_STATUS
 
 
-@workflow.defn(name="TopUp")
+# Pinned: over by its charge deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
+@workflow.defn(name="TopUp", versioning_behavior=VersioningBehavior.PINNED)
 class TopUpWorkflow:
     def __init__(self) -> None:
         self._state: TransferState | None = None

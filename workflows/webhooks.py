@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 
@@ -24,7 +24,8 @@ class Delivery:
     policy: DeliveryPolicy
 
 
-@workflow.defn
+# Auto-upgrade: a delivery is retried for up to WEBHOOK_GIVE_UP_AFTER_SECONDS (a day).
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, delivery: Delivery) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -34,7 +35,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import TRANSFER_STATUS
 
 
-@workflow.defn(name="Withdrawal")
+# Pinned: over by its payout deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
+@workflow.defn(name="Withdrawal", versioning_behavior=VersioningBehavior.PINNED)
 class WithdrawalWorkflow:
     def __init__(self) -> None:
         self._state: TransferState | None = None

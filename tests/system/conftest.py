@@ -35,6 +35,7 @@ from api.auth import create_key, create_operator_key
 from codec.server import create_codec_app
 from db.engine import make_engine
 from db.migrate import upgrade
+from deploy.rollout import promote
 from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal import dev_server_tuning, search_attribute_keys, temporal_binary
@@ -44,7 +45,7 @@ from fakegateway.app import create_app as create_gateway
 from settings import Settings
 from settings.routing import Connector
 from tests.conftest import TEST_PAYLOAD_KEYS, TEST_RING, TEST_SEARCH_HASH_KEY, eventually
-from worker.main import build_worker, gateway_connections
+from worker.main import WORKFLOWS, build_worker, deployment_version, gateway_connections
 from workflows.converter import data_converter
 
 CALM = {"fail_rate": 0.0}
@@ -239,6 +240,9 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
                               headers={"Authorization": f"Bearer {operator_key}"}) as operator, \
             httpx.AsyncClient(base_url=urls["primary"]) as primary, \
             httpx.AsyncClient(base_url=urls["secondary"]) as secondary:
+        # as `make dev` does: this build's version made current once its worker polls
+        await promote(temporal.client, deployment_version(settings), WORKFLOWS,
+                      task_queue=settings.temporal_task_queue)
         codec_url, stop_codec = serve(create_codec_app(settings))
         yield System(settings, api, primary, temporal, engine, tenant, key,
                      {"primary": primary, "secondary": secondary}, servers, operator, codec_url)

@@ -28,12 +28,20 @@ def test_every_part_of_the_system_is_a_service() -> None:
 def test_every_app_command_is_a_module_of_ours() -> None:
     services = compose()["services"]
     ours = {name: s for name, s in services.items() if s.get("image") == "paysaga:latest"}
-    assert set(ours) == {"migrate", "api", "worker", "gateway", "gateway-secondary", "codec"}
+    assert set(ours) == {"migrate", "api", "worker", "deploy", "gateway", "gateway-secondary",
+                         "codec"}
     for name, service in ours.items():
         command = service["command"]
         assert command[:2] == ["python", "-m"], name
         assert importlib.util.find_spec(command[2]) is not None, f"{name}: {command}"
         assert service["environment"]["DATABASE_URL"].startswith("postgresql://")
+
+
+def test_the_workers_build_is_made_current_once_they_poll() -> None:
+    deploy = compose()["services"]["deploy"]
+    assert deploy["command"][:4] == ["python", "-m", "deploy", "promote"]
+    assert deploy["restart"] == "no"  # a one-shot step, not a service
+    assert "worker" in deploy["depends_on"]
 
 
 def test_the_contracts_search_attributes_are_registered() -> None:
@@ -45,7 +53,7 @@ def test_the_contracts_search_attributes_are_registered() -> None:
 def test_the_image_copies_every_package_the_commands_need() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("domain", "settings", "db", "activities", "workflows", "worker", "api",
-                    "fakegateway"):
+                    "fakegateway", "deploy"):
         assert f"COPY {package} {package}" in dockerfile
 
 

@@ -47,11 +47,13 @@ def test_the_readme_walkthrough_works_as_written() -> None:
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             assert stack.stdout is not None
+            said = []
             for line in stack.stdout:  # the stack prints this once every part answers
+                said.append(line)
                 if "paysaga is running" in line:
                     break
             else:
-                pytest.fail("make dev's stack did not start")
+                pytest.fail("make dev's stack did not start:\n" + "".join(said[-30:]))
             script = "\n".join(blocks).replace("localhost:8000", f"localhost:{ports['API_PORT']}")
             script = script.replace("localhost:8001", f"localhost:{ports['GATEWAY_PORT']}")
             script = script.replace(".data/", f"{data}/")

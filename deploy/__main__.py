@@ -1,0 +1,120 @@
+"""`python -m deploy`: roll a build of the workers out, ramp it, roll back, see what runs where.
+
+    python -m deploy status                    the routing, every version, runs pinned to each
+    python -m deploy promote [--ramp PCT]      this checkout's build: replay gate, then current
+                                               (or ramping PCT %); refused -> exit 3, unchanged
+    python -m deploy gate                      the replay gate alone
+    python -m deploy rollback --build-id B     make B (still running) current again
+    python -m deploy drained --build-id B      exit 0 when no run is pinned to B (stop it then)
+
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, WORKER_DEPLOYMENT_NAME and the payload
+keys come from the environment as for the worker; WORKER_BUILD_ID or the code names the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
+
+from deploy import versions
+from deploy.gate import replay_gate
+from deploy.rollout import Refused, promote
+from settings import Settings, get_settings
+from settings.deployment import build_id
+from worker.main import WORKFLOWS
+from workflows.codec import MissingKey, key_ring
+from workflows.converter import data_converter
+
+
+async def connect(s: Settings) -> Client:
+    return await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
+                                data_converter=data_converter(key_ring(s)))
+
+
+async def status(client: Client, s: Settings) -> int:
+    state = await versions.deployment(client, s.worker_deployment_name)
+    if state is None:
+        print(f"no worker of deployment {s.worker_deployment_name} has polled yet")
+        return 1
+    print(f"deployment {state.name}: current {state.current or '-'}, "
+          f"ramping {state.ramping or '-'} ({state.ramp_percentage:g} %)")
+    print(f"this checkout's build: {build_id(s)}")
+    for v in state.versions:
+        version = WorkerDeploymentVersion(state.name, v.build_id)
+        pinned = await versions.open_pinned(client, version)
+        print(f"  {v.build_id:<28} {v.status:<9} {v.drainage or '-':<9} {pinned} open pinned runs")
+    return 0
+
+
+async def run(args: argparse.Namespace) -> int:
+    s = get_settings()
+    client = await connect(s)
+    mine = WorkerDeploymentVersion(s.worker_deployment_name, args.build_id or build_id(s))
+    try:
+        if args.command == "status":
+            return await status(client, s)
+        if args.command == "gate":
+            report = await replay_gate(client, s.worker_deployment_name, mine, WORKFLOWS,
+                                       task_queue=s.temporal_task_queue)
+            print("\n".join(report.lines()))
+            return 3 if report.refused else 0
+        if args.command == "promote":
+            report = await promote(client, mine, WORKFLOWS, task_queue=s.temporal_task_queue,
+                                   percentage=args.ramp, wait_seconds=args.wait)
+            print("\n".join(report.lines()))
+            print(f"{mine.deployment_name}:{mine.build_id} is "
+                  + ("current" if args.ramp is None else f"ramping at {args.ramp:g} %"))
+            return 0
+        if args.command == "rollback":
+            await versions.make_current(client, mine)
+            print(f"{mine.deployment_name}:{mine.build_id} is current again")
+            return 0
+        if args.command == "drained":
+            left = await versions.open_pinned(client, mine)
+            print(f"{left} open runs pinned to {mine.build_id}\n"
+                  f"  temporal workflow count --query \"{versions.pinned_query(mine)}\"")
+            return 0 if left == 0 else 1
+    except Refused as refused:
+        print(refused, file=sys.stderr)
+        print("refused: nothing changed", file=sys.stderr)
+        return 3
+    except versions.NotPolling as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="the routing, every version, runs pinned to each")
+    for name, text in (("promote", "replay gate, then make this build current or ramping"),
+                       ("gate", "the replay gate alone"),
+                       ("rollback", "make a build that still runs current again"),
+                       ("drained", "exit 0 when no open run is pinned to the build")):
+        one = sub.add_parser(name, help=text)
+        one.add_argument("--build-id", default="",
+                         help="the build (default: this checkout's, or WORKER_BUILD_ID)")
+        if name == "promote":
+            one.add_argument("--ramp", type=float, metavar="PCT",
+                             help="ramp to PCT %% instead of making it current")
+            one.add_argument("--wait", type=float, default=60,
+                             help="seconds to wait for the build's workers to poll")
+    args = parser.parse_args(argv)
+    if args.command == "rollback" and not args.build_id:
+        parser.error("rollback needs --build-id (the build to return to)")
+    try:
+        key_ring(get_settings())
+    except MissingKey as err:
+        print(f"paysaga deploy: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
