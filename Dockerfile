@@ -11,7 +11,6 @@ COPY gateway gateway
 COPY bus bus
 COPY activities activities
 COPY workflows workflows
-COPY legacy legacy
 COPY worker worker
 COPY api api
 COPY fakegateway fakegateway

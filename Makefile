@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-unit test-workflow test-system lint bench chaos clean install
+.PHONY: dev test test-unit test-workflow test-system lint bench chaos clean install deploy deploy-status
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "paysaga needs Python 3.11+"'
@@ -42,3 +42,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) -m chaos.run
+
+# this checkout's build: replay gate, then current (RAMP=10: ramping at 10 % instead)
+deploy: $(STAMP)
+	$(PY) -m deploy promote $(if $(RAMP),--ramp $(RAMP),)
+
+deploy-status: $(STAMP)
+	$(PY) -m deploy status

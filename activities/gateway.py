@@ -13,7 +13,6 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.payment import GATEWAY_DECLINED, Charge, ChargeRequest
 from contracts.refund import RefundStep
-from db import refunds
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent
@@ -54,9 +53,6 @@ class GatewayActivities:
     @activity.defn(name="refund_gateway")
     async def refund_gateway(self, step: RefundStep) -> str:
         """Give the money back at the gateway, once per refund id (its idempotency key)."""
-        async with self.engine.begin() as conn:
-            # saga v1 queued its refunds in the payment's workflow: recorded and reserved here
-            await refunds.record_if_missing(conn, step)
         refunded = await self.gateways.at(step.connector).refund(
             step.refund_id, step.gateway_reference, to_major(step.amount, step.currency))
         if refunded.status != "succeeded":

@@ -2,7 +2,6 @@
 
 Plain dataclasses, so fields can be added with defaults without breaking running workflows (an
 unknown field is ignored when a payload is read). Money is always integer minor units here.
-Saga v1's own contract is frozen apart, in legacy/types.py.
 """
 
 from __future__ import annotations

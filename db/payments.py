@@ -66,7 +66,7 @@ async def start(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorP
     opened = await open_payment(conn, step, plans, why)
     reservation = await reserve(conn, ReserveFunds(
         p.payment_id, p.tenant_id, 0, p.user_id, p.currency, p.amount + p.fee, step.expires_at),
-        charging=True, fresh=opened)
+        fresh=opened)
     reservation.route, reservation.route_reason = plans, why
     return reservation
 
@@ -76,7 +76,7 @@ async def retry(conn: AsyncConnection, step: BeginRetry) -> Reservation:
     await begin_retry(conn, step)
     return await reserve(conn, ReserveFunds(step.payment_id, step.tenant_id, step.attempt,
                                             step.user_id, step.currency, step.total,
-                                            step.expires_at), charging=True)
+                                            step.expires_at))
 
 
 async def record_failover(conn: AsyncConnection, step: Failover) -> None:
@@ -261,11 +261,10 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
 
 
 
-async def reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool = False,
-                   fresh: bool = False) -> Reservation:
-    """Hold amount + fee on the wallet. `charging`: saga v2 charges in the same workflow task, so
-    the payment is projected `processing` at once (v1 projects `reserved`, then its charge step
-    moved it on). `fresh`: the payment was opened in this transaction, so it holds nothing yet."""
+async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = False) -> Reservation:
+    """Hold amount + fee on the wallet; the saga charges in the same workflow task, so the payment
+    is projected `processing` at once. `fresh`: the payment was opened in this transaction, so it
+    holds nothing yet."""
     done = None if fresh else await _existing_hold(conn, step.payment_id, step.attempt)
     if done is not None:
         return Reservation(ok=True, wallet_id=done)
@@ -298,9 +297,8 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, charging: bool =
         """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
                "a": step.attempt, "w": wallet, "amount": step.total,
                "expires": datetime.fromisoformat(step.expires_at)})
-    await ledger.project(conn, step.payment_id,
-                         PaymentStatus.PROCESSING if charging else PaymentStatus.RESERVED,
-                         wallet_id=wallet, attempt=step.attempt)
+    await ledger.project(conn, step.payment_id, PaymentStatus.PROCESSING, wallet_id=wallet,
+                         attempt=step.attempt)
     await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
                       step.attempt, {"wallet_id": wallet, "amount": money(step.total, step.currency),
                                      "currency": step.currency, "expires_at": step.expires_at,

@@ -144,21 +144,3 @@ async def fail(conn: AsyncConnection, step: RefundStep) -> bool:
                        "currency": step.currency, "message": step.failure_message},
                       dedupe=f"{step.refund_id}:failed")
     return True
-
-
-async def record_if_missing(conn: AsyncConnection, step: RefundStep) -> None:
-    """Record and reserve a refund the API did not (saga v1 queued its refunds in the payment's
-    workflow); a no-op for every refund the API recorded."""
-    await conn.execute(text(
-        """
-        WITH made AS (
-            INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status,
-                                 fingerprint, reason)
-            SELECT :id, :p, :t, :amount, :fee, :c, 'pending', :fp, :reason
-            ON CONFLICT (id) DO NOTHING
-            RETURNING payment_id, amount)
-        UPDATE payments SET refund_reserved = refund_reserved + made.amount
-        FROM made WHERE payments.id = made.payment_id
-        """), {"id": step.refund_id, "p": step.payment_id, "t": step.tenant_id,
-               "amount": step.amount, "fee": step.fee, "c": step.currency,
-               "fp": step.fingerprint, "reason": step.reason})

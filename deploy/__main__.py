@@ -4,30 +4,43 @@
     python -m deploy promote [--ramp PCT]      this checkout's build: replay gate, then current
                                                (or ramping PCT %); refused -> exit 3, unchanged
     python -m deploy gate                      the replay gate alone
-    python -m deploy rollback --build-id B     make B (still running) current again
+    python -m deploy rollback                  from the build to return to (still running): make
+                                               it current again; runs that took the newer
+                                               build's steps stay pinned there
     python -m deploy drained --build-id B      exit 0 when no run is pinned to B (stop it then)
 
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, WORKER_DEPLOYMENT_NAME and the payload
-keys come from the environment as for the worker; WORKER_BUILD_ID or the code names the build.
+keys come from the environment as for the worker (without PAYLOAD_KEYS*, the key ring `make dev`
+keeps in DATA_DIR); WORKER_BUILD_ID or the code names the build.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
 from deploy import versions
 from deploy.gate import replay_gate
-from deploy.rollout import Refused, promote
+from deploy.rollout import Refused, promote, roll_back
 from settings import Settings, get_settings
 from settings.deployment import build_id
 from worker.main import WORKFLOWS
 from workflows.codec import MissingKey, key_ring
 from workflows.converter import data_converter
+
+
+def with_keys(s: Settings) -> Settings:
+    """The payload keys from the environment, else the ring `make dev` made in DATA_DIR."""
+    made = Path(s.data_dir) / "payload_keys"
+    if not s.payload_keys and not s.payload_keys_file and made.exists():
+        return s.model_copy(update={"payload_keys_file": str(made)})
+    return s
 
 
 async def connect(s: Settings) -> Client:
@@ -51,9 +64,10 @@ async def status(client: Client, s: Settings) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    s = get_settings()
+    s = with_keys(get_settings())
     client = await connect(s)
-    mine = WorkerDeploymentVersion(s.worker_deployment_name, args.build_id or build_id(s))
+    mine = WorkerDeploymentVersion(s.worker_deployment_name,
+                                   getattr(args, "build_id", "") or build_id(s))
     try:
         if args.command == "status":
             return await status(client, s)
@@ -70,8 +84,14 @@ async def run(args: argparse.Namespace) -> int:
                   + ("current" if args.ramp is None else f"ramping at {args.ramp:g} %"))
             return 0
         if args.command == "rollback":
-            await versions.make_current(client, mine)
-            print(f"{mine.deployment_name}:{mine.build_id} is current again")
+            ours = mine.build_id == build_id(s)  # else this checkout cannot replay its runs
+            back = await roll_back(client, mine, WORKFLOWS if ours else None,
+                                   wait_seconds=args.wait)
+            print(f"{mine.deployment_name}:{mine.build_id} is current again; from {back.left}: "
+                  f"{back.moved} open runs moved back, {len(back.pinned)} kept there "
+                  f"(pinned: they took its steps{'' if ours else '; no replay from here'}):")
+            for pinned in back.pinned:
+                print(f"  {pinned}")
             return 0
         if args.command == "drained":
             left = await versions.open_pinned(client, mine)
@@ -95,7 +115,7 @@ def main(argv: list[str]) -> int:
     sub.add_parser("status", help="the routing, every version, runs pinned to each")
     for name, text in (("promote", "replay gate, then make this build current or ramping"),
                        ("gate", "the replay gate alone"),
-                       ("rollback", "make a build that still runs current again"),
+                       ("rollback", "make this build (still running) current again"),
                        ("drained", "exit 0 when no open run is pinned to the build")):
         one = sub.add_parser(name, help=text)
         one.add_argument("--build-id", default="",
@@ -103,13 +123,12 @@ def main(argv: list[str]) -> int:
         if name == "promote":
             one.add_argument("--ramp", type=float, metavar="PCT",
                              help="ramp to PCT %% instead of making it current")
+        if name in ("promote", "rollback"):
             one.add_argument("--wait", type=float, default=60,
                              help="seconds to wait for the build's workers to poll")
     args = parser.parse_args(argv)
-    if args.command == "rollback" and not args.build_id:
-        parser.error("rollback needs --build-id (the build to return to)")
     try:
-        key_ring(get_settings())
+        key_ring(with_keys(get_settings()))
     except MissingKey as err:
         print(f"paysaga deploy: {err}", file=sys.stderr)
         return 2
@@ -117,4 +136,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # a short-lived client process can abort in interpreter teardown while the SDK's Rust
+    # threads still run ("PyGILState_Release ... finalizing", temporalio/sdk-python#300): the
+    # work is done and said, so skip the teardown
+    os._exit(code)

@@ -6,6 +6,7 @@
     ramp(client, v, percentage)      send a percentage of them to v instead
     deployment(client, name)         the routing and every version's status
     open_pinned(client, v)           runs still pinned to v (0: v is drained and can be stopped)
+    pin(client, run, v)              keep one run on v until it ends (a rollback's exceptions)
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
+from google.protobuf.field_mask_pb2 import FieldMask
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion as VersionProto
 from temporalio.api.enums.v1 import RoutingConfigUpdateState, VersionDrainageStatus
 from temporalio.api.enums.v1 import WorkerDeploymentVersionStatus as VersionStatus
+from temporalio.api.workflow.v1 import VersioningOverride, WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
     DescribeWorkerDeploymentVersionRequest,
     SetWorkerDeploymentCurrentVersionRequest,
     SetWorkerDeploymentRampingVersionRequest,
+    UpdateWorkflowExecutionOptionsRequest,
 )
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
@@ -37,6 +42,12 @@ class NotPolling(Exception):
 def query(version: WorkerDeploymentVersion) -> str:
     """The visibility query for runs on a version (as `temporal workflow count --query` takes it)."""
     return f"TemporalWorkerDeploymentVersion='{version.deployment_name}:{version.build_id}'"
+
+
+def moving_query(version: WorkerDeploymentVersion) -> str:
+    """Open auto-upgrading runs whose last task ran on `version`."""
+    return (f"{query(version)} AND TemporalWorkflowVersioningBehavior='AutoUpgrade' "
+            "AND ExecutionStatus='Running'")
 
 
 def pinned_query(version: WorkerDeploymentVersion) -> str:
@@ -169,3 +180,20 @@ async def ramp(client: Client, version: WorkerDeploymentVersion, percentage: flo
 async def open_pinned(client: Client, version: WorkerDeploymentVersion) -> int:
     """Runs still pinned to `version`: while this is not 0 its workers must keep running."""
     return (await client.count_workflows(pinned_query(version))).count
+
+
+async def pin(client: Client, workflow_id: str, run_id: str,
+              version: WorkerDeploymentVersion) -> None:
+    """Keep this run on `version` until it ends, whatever becomes current (a versioning
+    override, as `temporal workflow update-options --versioning-override-behavior pinned`)."""
+    pinned = VersioningOverride.PinnedOverride(
+        behavior=VersioningOverride.PinnedOverrideBehavior.PINNED_OVERRIDE_BEHAVIOR_PINNED,
+        version=VersionProto(deployment_name=version.deployment_name, build_id=version.build_id))
+    await client.workflow_service.update_workflow_execution_options(
+        UpdateWorkflowExecutionOptionsRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            workflow_execution_options=WorkflowExecutionOptions(
+                versioning_override=VersioningOverride(pinned=pinned)),
+            update_mask=FieldMask(paths=["versioning_override"]), identity=IDENTITY),
+        timeout=timedelta(seconds=10))

@@ -7,6 +7,7 @@ and any change to it, however small, is a new one (README: deploying a new build
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +19,10 @@ CODE = ("domain", "settings", "contracts", "db", "gateway", "bus", "workflows", 
         "worker")
 
 
+@lru_cache(maxsize=4)
 def code_digest(root: Path = ROOT) -> str:
+    """Read once per process: a file edited under a running process does not make it another
+    build."""
     digest = hashlib.sha256()
     for package in CODE:
         for path in sorted((root / package).rglob("*.py")):

@@ -7,8 +7,7 @@ import base64
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from workflows.codec import KeyRing
 
@@ -32,9 +31,3 @@ async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], boo
             raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
         await asyncio.sleep(interval)
 
-
-def v1_input(inp: Any) -> Any:
-    """A live PaymentInput as saga v1's frozen one (the fields v1 knows), to start a v1 run."""
-    from legacy.types import PaymentInput
-
-    return PaymentInput(**{f.name: getattr(inp, f.name) for f in fields(PaymentInput)})

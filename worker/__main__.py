@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from prometheus_client import start_http_server
+from prometheus_client import Info, start_http_server
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -21,7 +21,13 @@ from db.engine import make_engine
 from settings import get_settings, tracing
 from settings.logs import configure
 from settings.metrics import WORKER_REGISTRY
-from worker.main import build_worker, delivery_policy, gateway_connections, reconciliation_run
+from worker.main import (
+    build_worker,
+    delivery_policy,
+    deployment_version,
+    gateway_connections,
+    reconciliation_run,
+)
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
 from workflows.codec import MissingKey, key_ring
@@ -52,6 +58,10 @@ async def main() -> None:
             bind_address=f"{s.worker_metrics_host}:{s.worker_sdk_metrics_port}")))
     if s.worker_metrics_port:
         start_http_server(s.worker_metrics_port, addr=s.worker_metrics_host, registry=WORKER_REGISTRY)
+    version = deployment_version(s)
+    Info("paysaga_worker_build", "the Worker Deployment Version this worker polls as",
+         registry=WORKER_REGISTRY).info({"deployment": version.deployment_name,
+                                         "build_id": version.build_id})
     traced = tracing.setup("paysaga-worker")
     client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace,
                                   runtime=runtime,

@@ -23,7 +23,6 @@ from contracts.payment import ConnectorPlan, Router
 from contracts.reconciliation import ReconcileRun
 from domain.money import to_major
 from gateway.client import Gateways, connect
-from legacy import wing
 from settings import Settings, routing
 from settings.deployment import build_id
 from workflows.payment import PaymentWorkflow
@@ -34,11 +33,9 @@ from workflows.top_up import TopUpWorkflow
 from workflows.webhooks import DeliveryPolicy, WebhookDeliveryWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
 
-
 # every saga this build runs; each declares its versioning behavior (README: deploying a new build)
 WORKFLOWS: list[type] = [PaymentWorkflow, RefundWorkflow, TopUpWorkflow, WithdrawalWorkflow,
-                         HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow,
-                         *wing.WORKFLOWS]
+                         HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow]
 
 
 def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
@@ -89,7 +86,6 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
                                  settings.webhook_host_allowed)
     gateway = GatewayActivities(engine, gateways)
     recon = ReconciliationActivities(engine, gateways, client, settings.reconciliation_released_charge)
-    v1 = wing.register(engine)  # saga v1's wing: its in-flight runs (README: upgrading)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -104,7 +100,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
             SweeperActivities(client, engine, gateways, settings).sweep_orphaned_holds,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
             recon.begin, recon.reconcile_page, recon.reconcile_ledger_side, recon.heal_finding,
-            recon.heal_failed, recon.finish, *v1["activities"],
+            recon.heal_failed, recon.finish,
         ],
         # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
         workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox

@@ -34,7 +34,6 @@ from domain.fingerprint import fingerprint
 from domain.ids import payment_id
 from domain.money import MoneyError, to_minor
 from domain.status import FailureCode, PaymentStatus
-from legacy import api as v1
 from settings import Settings
 from workflows.client import Outlived, within, workflow_running
 from workflows.payment import PaymentWorkflow
@@ -121,8 +120,7 @@ def _payment_input(tenant_id: str, key: str, body: PaymentCreate, s: Settings) -
 async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: str | None,
                             response: Response) -> PaymentPublic | None:
     """With `Prefer: wait=N`: the payment once its current attempt settled, or None after N s.
-    The workflow's `outcome` update answers; nothing polls (but saga v1's runs, which have no
-    such update)."""
+    The workflow's `outcome` update answers; nothing polls."""
     seconds = wait_seconds(prefer)
     if seconds is None:
         return None
@@ -132,9 +130,6 @@ async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: s
         await within(seconds, handle.execute_update(PaymentWorkflow.outcome))
     except Outlived:
         return None
-    except WorkflowUpdateFailedError:
-        if not await v1.settled(state.engine, tenant_id, pid, seconds):  # saga v1: no update
-            return None
     except RPCError as err:
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise  # else the workflow has closed: its outcome is recorded

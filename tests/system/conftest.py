@@ -202,6 +202,19 @@ class System:
         return [e["type"] for e in response.json()["items"]]
 
 
+async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
+    """Run the real `temporal` CLI, decoding through the codec server with an operator key, as
+    the runbook says; `ok=False` expects it to fail and returns what it said."""
+    target = sys_.temporal.client.service_client.config.target_host
+    proc = await asyncio.create_subprocess_exec(
+        temporal_binary(), *args, "--address", target, "--namespace", "default",
+        "--codec-endpoint", sys_.codec_url, "--codec-auth", str(sys_.operator.headers["Authorization"]),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert (proc.returncode == 0) == ok, (out + err).decode()
+    return (out + err).decode()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncIterator[System]:
     ports = {name: free_port() for name in CONNECTORS}

@@ -1,7 +1,8 @@
 """Two later builds of the sagas, for the deploy test (test_deploy.py): what a team would ship.
 
-Build B: the payment records one more step once it settles (a memo saying which build finished
-it), behind `workflow.patched`, so auto-upgrading payments that began on build A continue on it;
+Build B: the payment records two more steps, a memo saying it started on B and one saying B
+finished it, each behind `workflow.patched`, so auto-upgrading payments that began on build A
+continue on it (but one that started on B cannot go back to A: A's code has no first step);
 and the top-up records that memo *before* it opens, unpatched: a change no running top-up could
 replay, which is fine because top-ups are pinned and finish on the build they began on.
 
@@ -25,14 +26,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.top_up import TopUpWorkflow
 
 RECEIPT = "finished_on"
+STARTED = "started_on"
 
 
 @workflow.defn(name="Payment", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PaymentB(PaymentWorkflow):
     @workflow.run
     async def run(self, payment: PaymentInput) -> PaymentState:
+        if workflow.patched("record-the-starting-build"):  # payments that start on B
+            workflow.upsert_memo({STARTED: "B"})
         state = await super().run(payment)
-        if workflow.patched("record-the-finishing-build"):
+        if workflow.patched("record-the-finishing-build"):  # and those that finish on it
             workflow.upsert_memo({RECEIPT: "B"})
         return state
 

@@ -29,7 +29,7 @@ from api.app import create_app
 from db.invariants import check
 from deploy import versions
 from deploy.gate import replay_gate
-from deploy.rollout import Refused, promote
+from deploy.rollout import Refused, promote, roll_back
 from devstack.temporal import temporal_binary
 from settings import Settings
 from settings.routing import Connector
@@ -38,10 +38,6 @@ from tests.system.conftest import System
 from tests.system.deploy_builds import RECEIPT, PaymentB, PaymentC, Retired, TopUpB
 from worker.main import WORKFLOWS, build_worker, gateway_connections
 
-DEPLOYMENT = "paysaga-deploy-test"
-QUEUE = "paysaga-deploy-test"
-A = WorkerDeploymentVersion(DEPLOYMENT, "build-a")
-B = WorkerDeploymentVersion(DEPLOYMENT, "build-b")
 BUILD_A = [*WORKFLOWS, Retired]
 BUILD_B = [PaymentB if w.__name__ == "PaymentWorkflow" else TopUpB if w.__name__ == "TopUpWorkflow"
            else w for w in WORKFLOWS]
@@ -54,6 +50,7 @@ def replace(workflows: list[type], name: str) -> bool:
 
 @dataclass
 class Builds:
+    deployment: str  # a Worker Deployment and task queue of the test's own
     settings: Settings
     client: Client
     api: httpx.AsyncClient
@@ -66,6 +63,13 @@ class Builds:
         worker: Worker = build_worker(self.client, self.system.engine, gateways, self.settings,
                                       workflows=workflows, version=version)
         self.workers[version.build_id] = (worker, asyncio.create_task(worker.run()))
+
+    @property
+    def queue(self) -> str:
+        return self.settings.temporal_task_queue
+
+    def version(self, build: str) -> WorkerDeploymentVersion:
+        return WorkerDeploymentVersion(self.deployment, build)
 
     async def stop(self, version: WorkerDeploymentVersion) -> None:
         worker, running = self.workers.pop(version.build_id)
@@ -110,8 +114,9 @@ async def builds(sys_: System) -> AsyncIterator[Builds]:
     # key), for up to a minute: a charge stays in flight (5 s answers) until the gateway calms
     slow = {"timeout_seconds": 2.0, "retry_initial_seconds": 0.05,
             "retry_max_interval_seconds": 0.2, "retry_max_attempts": 30, "breaker_failures": 10_000}
+    deployment = f"paysaga-deploy-{secrets.token_hex(3)}"
     settings = sys_.settings.model_copy(update={
-        "temporal_task_queue": QUEUE, "worker_deployment_name": DEPLOYMENT,
+        "temporal_task_queue": deployment, "worker_deployment_name": deployment,
         "gateway_timeout_seconds": 2.0,
         "connectors": [Connector(name=c.name, base_url=c.base_url, **slow)
                        for c in sys_.settings.connector_list]})
@@ -121,13 +126,13 @@ async def builds(sys_: System) -> AsyncIterator[Builds]:
         api = await stack.enter_async_context(httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api",
             headers={"Authorization": f"Bearer {sys_.key}"}))
-        made = Builds(settings, sys_.temporal.client, api, {}, stack, sys_)
+        made = Builds(deployment, settings, sys_.temporal.client, api, {}, stack, sys_)
         try:
             yield made
         finally:
             await sys_.behave()
             for build in list(made.workers):
-                await made.stop(WorkerDeploymentVersion(DEPLOYMENT, build))
+                await made.stop(made.version(build))
 
 
 def count(sys_: System, query: str) -> int:
@@ -146,14 +151,16 @@ async def no_task_failed(client: Client, workflow_id: str) -> bool:
 
 async def test_build_b_replaces_build_a_without_breaking_a_run(builds: Builds) -> None:
     sys_, client = builds.system, builds.client
+    a, b, deployment, queue = (builds.version("build-a"), builds.version("build-b"),
+                               builds.deployment, builds.queue)
     assert replace(WORKFLOWS, "PaymentWorkflow")
     assert replace(WORKFLOWS, "TopUpWorkflow")
 
     # build A serves
-    await builds.start(A, BUILD_A)
-    await promote(client, A, BUILD_A, task_queue=QUEUE)
+    await builds.start(a, BUILD_A)
+    await promote(client, a, BUILD_A, task_queue=queue)
     retired = await client.start_workflow(Retired.run, id=f"retired-{secrets.token_hex(4)}",
-                                          task_queue=QUEUE)
+                                          task_queue=queue)
     await sys_.behave(decline_rate=1.0)
     parked = await builds.pay("12.00")
     await builds.settled(f"/v1/payments/{parked['id']}", "failed")  # waits for a manual retry
@@ -164,32 +171,32 @@ async def test_build_b_replaces_build_a_without_breaking_a_run(builds: Builds) -
     await builds.settled(f"/v1/top-ups/{slow_top_up['id']}", "processing")
 
     # build B starts beside it; the gate refuses while a run of a saga B dropped is open
-    await builds.start(B, BUILD_B)
+    await builds.start(b, BUILD_B)
     with pytest.raises(Refused) as refused:
-        await promote(client, B, BUILD_B, task_queue=QUEUE)
+        await promote(client, b, BUILD_B, task_queue=queue)
     assert refused.value.report.unknown_open == {"Retired": 1}
-    unchanged = await versions.deployment(client, DEPLOYMENT)
+    unchanged = await versions.deployment(client, deployment)
     assert unchanged is not None
-    assert unchanged.current == A.build_id
+    assert unchanged.current == a.build_id
     await retired.signal(Retired.finish)
     assert await retired.result() == "done"
 
     # a build whose payment change is not patched is refused: payments would fail on it
-    report = await replay_gate(client, DEPLOYMENT, B, BUILD_C, task_queue=QUEUE)
+    report = await replay_gate(client, deployment, b, BUILD_C, task_queue=queue)
     assert report.refused
     assert {f.workflow_type for f in report.failures if not f.pinned} == {"Payment"}
 
     # B: ramped, then current
-    ramped = await promote(client, B, BUILD_B, task_queue=QUEUE, percentage=25)
+    ramped = await promote(client, b, BUILD_B, task_queue=queue, percentage=25)
     assert not ramped.refused
     assert ramped.replayed["Payment"] == 2  # the parked and the slow payment
-    state = await versions.deployment(client, DEPLOYMENT)
+    state = await versions.deployment(client, deployment)
     assert state is not None
-    assert (state.current, state.ramping, state.ramp_percentage) == (A.build_id, B.build_id, 25)
-    await promote(client, B, BUILD_B, task_queue=QUEUE)
-    state = await versions.deployment(client, DEPLOYMENT)
+    assert (state.current, state.ramping, state.ramp_percentage) == (a.build_id, b.build_id, 25)
+    await promote(client, b, BUILD_B, task_queue=queue)
+    state = await versions.deployment(client, deployment)
     assert state is not None
-    assert (state.current, state.ramping, state.previous) == (B.build_id, None, A.build_id)
+    assert (state.current, state.ramping, state.previous) == (b.build_id, None, a.build_id)
 
     # new payments run on B; the slow ones finish: the payment (auto-upgrade) on B, the top-up
     # (pinned) on A
@@ -200,24 +207,28 @@ async def test_build_b_replaces_build_a_without_breaking_a_run(builds: Builds) -
     await builds.settled(f"/v1/top-ups/{slow_top_up['id']}", "succeeded")
     fresh_top_up = await builds.top_up("16.00")
     await builds.settled(f"/v1/top-ups/{fresh_top_up['id']}", "succeeded")
-    assert await builds.ran_on(fresh["id"]) == ("COMPLETED", B.build_id, "B")
-    assert await builds.ran_on(slow_payment["id"]) == ("COMPLETED", B.build_id, "B")
-    assert await builds.ran_on(slow_top_up["id"]) == ("COMPLETED", A.build_id, None)
-    assert await builds.ran_on(fresh_top_up["id"]) == ("COMPLETED", B.build_id, "B")
+    assert await builds.ran_on(fresh["id"]) == ("COMPLETED", b.build_id, "B")
+    assert await builds.ran_on(slow_payment["id"]) == ("COMPLETED", b.build_id, "B")
+    assert await builds.ran_on(slow_top_up["id"]) == ("COMPLETED", a.build_id, None)
+    assert await builds.ran_on(fresh_top_up["id"]) == ("COMPLETED", b.build_id, "B")
 
     # the parked payment is retried by an operator and finishes on B
     retried = await builds.api.post(f"/v1/payments/{parked['id']}/retry")
     assert retried.status_code == 202, retried.text
     await builds.settled(f"/v1/payments/{parked['id']}", "completed")
-    assert await builds.ran_on(parked["id"]) == ("COMPLETED", B.build_id, "B")
+    assert await builds.ran_on(parked["id"]) == ("COMPLETED", b.build_id, "B")
     for run in (parked, slow_payment, slow_top_up, fresh):
         assert await no_task_failed(client, run["id"]), run["id"]
 
+    # A's code cannot replay what B did: a plain rollback would break such runs (see below)
+    back = await replay_gate(client, deployment, a, BUILD_A, task_queue=queue)
+    assert {f.workflow_id for f in back.failures if not f.pinned} >= {fresh["id"]}
+
     # A is drained: nothing is pinned to it, as the runbook's check says; it stops
-    assert await versions.open_pinned(client, A) == 0
-    assert count(sys_, versions.pinned_query(A)) == 0
-    assert count(sys_, versions.pinned_query(B)) == 0  # the check counts what it says it does
-    await builds.stop(A)
+    assert await versions.open_pinned(client, a) == 0
+    assert count(sys_, versions.pinned_query(a)) == 0
+    assert count(sys_, versions.pinned_query(b)) == 0  # the check counts what it says it does
+    await builds.stop(a)
     after = await builds.pay("17.00")
     await builds.settled(f"/v1/payments/{after['id']}", "completed")
 
@@ -225,16 +236,42 @@ async def test_build_b_replaces_build_a_without_breaking_a_run(builds: Builds) -
     assert violations == []
 
 
-async def test_the_drain_check_counts_a_run_still_pinned_to_a_build(builds: Builds) -> None:
-    sys_, client = builds.system, builds.client
-    c = WorkerDeploymentVersion(DEPLOYMENT, f"build-{secrets.token_hex(3)}")
-    await builds.start(c, BUILD_B)
-    await promote(client, c, BUILD_B, task_queue=QUEUE)
-    await sys_.behave(latency_ms=5_000)
-    top_up = await builds.top_up("9.00")
-    await builds.settled(f"/v1/top-ups/{top_up['id']}", "processing")
-    assert await versions.open_pinned(client, c) == 1
-    assert count(sys_, versions.pinned_query(c)) == 1
+async def test_a_rollback_keeps_the_runs_that_took_the_new_builds_steps_there(
+        builds: Builds) -> None:
+    """X serves, Y is made current, then X again: a payment that began on X and was last retried
+    on Y goes back with it; one that started on Y (its history has Y's first step) stays pinned
+    to Y, and the drain check counts it until it ends."""
+    sys_, client, queue = builds.system, builds.client, builds.queue
+    x, y = builds.version("build-x"), builds.version("build-y")
+    await builds.start(x, BUILD_A)
+    await promote(client, x, BUILD_A, task_queue=queue)
+    await sys_.behave(decline_rate=1.0)
+    on_x = await builds.pay("5.00")
+    await builds.settled(f"/v1/payments/{on_x['id']}", "failed")
+    await builds.start(y, BUILD_B)
+    await promote(client, y, BUILD_B, task_queue=queue)
+    on_y = await builds.pay("6.00")
+    await builds.settled(f"/v1/payments/{on_y['id']}", "failed")
+    again = await builds.api.post(f"/v1/payments/{on_x['id']}/retry")  # declined again, on Y
+    assert again.status_code == 202, again.text
+    await eventually(lambda: builds.ran_on(on_x["id"]), lambda r: r[1] == y.build_id)
+    await builds.settled(f"/v1/payments/{on_x['id']}", "failed")
+
+    back = await roll_back(client, x, BUILD_A)  # run from X's code, as the runbook says
+    assert (back.left, back.pinned, back.moved) == (y.build_id, [on_y["id"]], 1)
+    state = await versions.deployment(client, builds.deployment)
+    assert state is not None
+    assert state.current == x.build_id
+    assert await versions.open_pinned(client, y) == 1  # Y must keep running for it
+    assert count(sys_, versions.pinned_query(y)) == 1
+
     await sys_.behave()
-    await builds.settled(f"/v1/top-ups/{top_up['id']}", "succeeded")
-    await eventually(lambda: versions.open_pinned(client, c), lambda n: n == 0, timeout=10)
+    for payment in (on_x, on_y):
+        retried = await builds.api.post(f"/v1/payments/{payment['id']}/retry")
+        assert retried.status_code == 202, retried.text
+        await builds.settled(f"/v1/payments/{payment['id']}", "completed")
+    assert await builds.ran_on(on_x["id"]) == ("COMPLETED", x.build_id, None)
+    assert await builds.ran_on(on_y["id"]) == ("COMPLETED", y.build_id, "B")
+    for payment in (on_x, on_y):
+        assert await no_task_failed(client, payment["id"]), payment["id"]
+    await eventually(lambda: versions.open_pinned(client, y), lambda n: n == 0, timeout=10)

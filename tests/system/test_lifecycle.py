@@ -5,7 +5,6 @@ payments started under saga v1 still finish after the upgrade."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,17 +14,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.sweeper import SweeperActivities
-from contracts.payment import PaymentInput
 from contracts.refund import RefundStep
 from db import refunds
-from domain.fees import fee_for
-from domain.ids import payment_id
 from gateway.breaker import CircuitBreaker
 from gateway.client import single
-from legacy.payment_v1 import PaymentWorkflowV1
-from tests.conftest import eventually, v1_input
+from tests.conftest import eventually
 from tests.system.conftest import System
-from workflows.start import saga_policy, start_refund
+from workflows.start import start_refund
 
 
 async def workflow_status(sys_: System, workflow_id: str) -> WorkflowExecutionStatus | None:
@@ -145,35 +140,6 @@ async def test_the_sweeper_starts_a_refund_left_without_its_workflow(sys_: Syste
     assert (await sys_.payment(pid))["status"] == "refunded"
     after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
     assert after["balance"] == "50.00"
-
-
-async def test_a_saga_v1_payment_finishes_and_is_refunded_after_the_upgrade(sys_: System) -> None:
-    """A payment started before the upgrade (workflow type PaymentWorkflow) completes under the
-    frozen v1 code, is refunded by a Refund workflow, and closes when the upgrade tells it to."""
-    wallet = await sys_.wallet(funds="50.00")
-    key = secrets.token_hex(6)
-    pid = payment_id(sys_.tenant, key)
-    amount = 1000
-    inp = PaymentInput(payment_id=pid, tenant_id=sys_.tenant, idempotency_key=key, fingerprint="fp",
-                       user_id=wallet["user_id"], service_id="s", amount=amount,
-                       fee=fee_for(amount, sys_.settings.fee_bps), currency="USD",
-                       created_at=datetime.now(UTC).isoformat(), policy=saga_policy(sys_.settings))
-    handle = await sys_.temporal.client.start_workflow(
-        PaymentWorkflowV1.run, v1_input(inp), id=pid, task_queue=sys_.settings.temporal_task_queue,
-        memo={"tenant_id": sys_.tenant, "fingerprint": "fp"})
-    await eventually(lambda: handle.query(PaymentWorkflowV1.state), lambda s: s.status == "completed")
-    await sys_.settled(pid, "completed")
-    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # v1 waits for refunds
-
-    refunded: Any = await sys_.api.post(f"/v1/payments/{pid}/refunds", json={},
-                                        headers={"Idempotency-Key": secrets.token_hex(6)})
-    assert refunded.status_code == 202, refunded.text
-    assert await closed(sys_, refunded.json()["id"]) == WorkflowExecutionStatus.COMPLETED
-    assert (await sys_.payment(pid))["status"] == "refunded"
-    assert (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()["balance"] == "50.00"
-
-    await handle.signal(PaymentWorkflowV1.close_refund_window)
-    assert await closed(sys_, pid) == WorkflowExecutionStatus.COMPLETED
 
 
 async def test_failure_reasons_are_searchable(sys_: System) -> None:

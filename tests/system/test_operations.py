@@ -3,27 +3,12 @@ search attributes as the operator's queue; the seed's bills scenarios in our con
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from devstack.temporal import temporal_binary
 from tests.conftest import eventually
-from tests.system.conftest import System
+from tests.system.conftest import System, temporal_cli
 
 BILLS = {"decline_above": "1000", "retry_success_rate": 0.0}
-
-
-async def temporal_cli(sys_: System, *args: str, ok: bool = True) -> str:
-    """Run the real `temporal` CLI, decoding through the codec server with an operator key, as
-    the runbook says; `ok=False` expects it to fail and returns what it said."""
-    target = sys_.temporal.client.service_client.config.target_host
-    proc = await asyncio.create_subprocess_exec(
-        temporal_binary(), *args, "--address", target, "--namespace", "default",
-        "--codec-endpoint", sys_.codec_url, "--codec-auth", str(sys_.operator.headers["Authorization"]),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert (proc.returncode == 0) == ok, (out + err).decode()
-    return (out + err).decode()
 
 
 async def timeline(sys_: System, pid: str) -> list[dict[str, Any]]:

@@ -67,3 +67,17 @@ async def test_the_sweeper_runs_on_a_temporal_schedule(sys_: System) -> None:
     await ensure_sweeper(sys_.temporal.client, sys_.settings.temporal_task_queue, timedelta(hours=1))
     schedule = await sys_.temporal.client.get_schedule_handle(SWEEPER_ID).describe()
     assert schedule.schedule.spec.intervals[0].every == timedelta(hours=1)
+
+
+async def test_the_schedule_runs_the_sweep_as_a_workflow(sys_: System) -> None:
+    """Triggered now (as `temporal schedule trigger` does): the sweeper workflow settles a hold."""
+    wallet, _ = await orphan(sys_, "7.00", charged=False)
+    await ensure_sweeper(sys_.temporal.client, sys_.settings.temporal_task_queue, timedelta(hours=1))
+    await sys_.temporal.client.get_schedule_handle(SWEEPER_ID).trigger()
+
+    async def held() -> str:
+        return str((await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()["held"])
+    assert await eventually(held, lambda h: h == "0.00", timeout=30) == "0.00"
+    runs = [r async for r in sys_.temporal.client.list_workflows(
+        "WorkflowType='HoldSweeperWorkflow'")]
+    assert runs

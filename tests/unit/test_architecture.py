@@ -1,6 +1,6 @@
 """The house's rules, read from the imports (the same check anyone can run with `make test`):
 layers only import downwards, no import circle, routes are peers, activities are peers, the ledger
-and the gateway each have one door, and saga v1's wing is registered in one place."""
+and the gateway each have one door."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("domain", "settings", "contracts", "db", "gateway", "bus", "workflows", "activities",
-            "legacy", "api", "fakegateway", "worker", "devstack", "codec", "deploy", "benchmarks", "chaos")
+            "api", "fakegateway", "worker", "devstack", "codec", "deploy", "benchmarks", "chaos")
 # lower number, lower floor; a module imports only from its own floor's package or below
 FLOOR = {"domain": 0, "settings": 0, "contracts": 0, "db": 1, "gateway": 1, "bus": 1,
          "workflows": 1,
-         "fakegateway": 1, "activities": 2, "legacy": 2, "api": 2, "worker": 3, "devstack": 3, "codec": 3,
+         "fakegateway": 1, "activities": 2, "api": 2, "worker": 3, "devstack": 3, "codec": 3,
          "deploy": 4, "benchmarks": 4, "chaos": 4}
 
 
@@ -40,7 +40,7 @@ def imports(path: Path) -> Iterator[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from legacy import api` imports the module legacy.api, `from db.ledger import emit`
+            # `from api import pages` imports the module api.pages, `from db.ledger import emit`
             # the module db.ledger
             names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES
                      else node.module for a in node.names]
@@ -69,9 +69,7 @@ def test_no_import_runs_back_up() -> None:
 def test_packages_on_one_floor_do_not_import_each_other() -> None:
     sideways = [(m, i) for m, deps in GRAPH.items() for i in deps
                 if package(i) != package(m) and FLOOR[package(i)] == FLOOR[package(m)]]
-    # but the API's two lines for saga v1's payments (gone with the wing)
-    assert sorted(sideways) == [("api.routes.payments", "legacy.api"),
-                                ("api.routes.refunds", "legacy.api")]
+    assert sideways == []
 
 
 def test_no_import_circle() -> None:
@@ -114,19 +112,10 @@ def test_the_database_layer_knows_no_workflow_and_no_activity() -> None:
 def test_only_the_gateway_client_speaks_http_to_processors() -> None:
     """Activities call gateway.client's methods, never a connector's raw HTTP client."""
     raw = [str(path.relative_to(ROOT)) for name, path in MODULES.items()
-           if package(name) in ("activities", "legacy", "worker", "api")
+           if package(name) in ("activities", "worker", "api")
            and re.search(r"\.at\([^)]*\)\.http|\.http\.(get|post|request)\(", path.read_text())
            and name != "activities.webhooks"]  # webhooks speak to the tenants' receivers
     assert raw == []
-
-
-def test_saga_v1_lives_in_its_wing() -> None:
-    outside = [(m, i) for m, deps in GRAPH.items() for i in deps
-               if package(i) == "legacy" and package(m) != "legacy"]
-    # the worker registers the wing in one line; the API finds v1's refund ids and waits
-    assert sorted(outside) == [("api.routes.payments", "legacy.api"),
-                               ("api.routes.refunds", "legacy.api"),
-                               ("worker.main", "legacy.wing")]
 
 
 def test_every_package_the_services_run_is_installed_and_in_the_image() -> None:

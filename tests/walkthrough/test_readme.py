@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,13 @@ def test_the_readme_walkthrough_works_as_written() -> None:
                     env, GATEWAY_URL=f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
                     GATEWAY_SECONDARY_URL=f"http://127.0.0.1:{ports['GATEWAY_SECONDARY_PORT']}",
                     TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}"))
+            # make dev made its workers' build current (README: deploying a new build)
+            status = subprocess.run([sys.executable, "-m", "deploy", "status"], cwd=ROOT, env=dict(
+                env, TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}"), capture_output=True,
+                text=True, timeout=60, check=False)
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{ports['WORKER_METRICS_PORT']}/metrics") as scraped:
+                metrics = scraped.read().decode()
         finally:
             stack.send_signal(signal.SIGINT)
             stack.wait(60)
@@ -80,3 +88,8 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert '"decline_above"' in out  # the gateway's new profile
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 violations" in checked.stdout
+    assert status.returncode == 0, status.stdout + status.stderr
+    build = status.stdout.split("this checkout's build: ")[1].split()[0]
+    assert f"deployment paysaga: current {build}," in status.stdout
+    assert (f'paysaga_worker_build_info{{build_id="{build}",deployment="paysaga"}} 1.0'
+            in metrics)

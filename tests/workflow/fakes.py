@@ -105,26 +105,7 @@ class FakeSaga:
         async def record_refusal(step: Refusal) -> None:
             saga.calls.append(("record_refusal", step))
 
-        # saga v1's own steps, for its in-flight runs
-        @activity.defn(name="open_payment")
-        async def open_payment(step: OpenPayment) -> None:
-            saga.calls.append(("open_payment", step))
-
-        @activity.defn(name="reserve_funds")
-        async def reserve_funds(step: ReserveFunds) -> Reservation:
-            saga.calls.append(("reserve_funds", step))
-            return saga._reserve(step)
-
-        @activity.defn(name="begin_retry")
-        async def begin_retry(step: BeginRetry) -> None:
-            saga.calls.append(("begin_retry", step))
-
-        @activity.defn(name="post_refund")
-        async def post_refund(step: RefundStep) -> None:
-            saga.calls.append(("post_refund", step))
-
-        return [record_refusal, open_payment, reserve_funds, begin_retry, post_refund,
-                start_payment, retry_payment,
+        return [record_refusal, start_payment, retry_payment,
                 charge_gateway, lookup_charge, capture_funds, release_hold, fail_payment,
                 cancel_payment, refund_gateway, settle_refund, fail_refund]
 

@@ -1,7 +1,9 @@
 """Record representative histories of the current sagas as JSON fixtures for the replay test.
 
     .venv/bin/python -m tests.workflow.record_histories            # saga v2 -> histories/v2/
-    .venv/bin/python -m tests.workflow.record_histories --v1-close # v1's upgrade path -> histories/v1/
+
+(Every saga's histories as it ran against the real servers are recorded by the system suite:
+PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
 
 Fixtures of a shape that may still be running are never deleted or re-recorded: an incompatible
 change gets a new workflow type (as saga v2 did) or `workflow.patched`, then new fixtures beside
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,8 +27,7 @@ from temporalio.worker import Worker
 from contracts.payment import GATEWAY_DECLINED, Charge, SagaPolicy
 from contracts.refund import RefundStep
 from devstack.temporal import register_search_attributes, test_server_binary
-from legacy.payment_v1 import PaymentWorkflowV1
-from tests.conftest import eventually, v1_input
+from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from tests.workflow.test_payment_workflow import payment
 from workflows.payment import PaymentWorkflow
@@ -81,11 +81,11 @@ def refuse(_: RefundStep) -> str:
     raise ApplicationError("refused", type=GATEWAY_DECLINED, non_retryable=True)
 
 
-async def main(v1_close: bool) -> None:
+async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
     await register_search_attributes(env.client)
     (HERE / "v2").mkdir(parents=True, exist_ok=True)
-    workflows = [PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1]
+    workflows = [PaymentWorkflow, RefundWorkflow]
     try:
         async def record(path: Path, saga: FakeSaga, start: Callable[[str], Awaitable[Handle]],
                          drive: Callable[[Handle], Awaitable[None]]) -> None:
@@ -98,18 +98,6 @@ async def main(v1_close: bool) -> None:
             path.write_text(history.to_json())  # noqa: ASYNC240
             print(f"recorded {path.name}: {len(history.events)} events")
 
-        if v1_close:
-            async def close(handle: Handle) -> None:
-                await eventually(lambda: handle.query("state"), lambda s: s["status"] == "completed")
-                await handle.signal(PaymentWorkflowV1.close_refund_window)
-                await handle.result()
-
-            inp = payment()
-            await record(HERE / "v1" / "completed_then_closed_by_upgrade.json", FakeSaga(),
-                         lambda q: env.client.start_workflow(PaymentWorkflowV1.run, v1_input(inp),
-                                                             id=inp.payment_id, task_queue=q),
-                         close)
-            return
         for name, (saga, policy, drive) in payments().items():
             inp = payment(**policy)
             await record(HERE / "v2" / f"payment_{name}.json", saga,
@@ -129,4 +117,4 @@ async def main(v1_close: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main("--v1-close" in sys.argv))
+    asyncio.run(main())

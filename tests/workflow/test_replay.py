@@ -1,13 +1,15 @@
-"""Recorded histories replay against the current workflow code: a change that would break
-running payments fails here.
+"""The replay gate in CI: recorded histories of every saga replay against the current code, so a
+change that would break a running saga fails here before any build with it can be made current
+(`python -m deploy promote` runs the same gate against the server's histories).
 
-histories/v1/ holds saga v1 (`PaymentWorkflow`) runs recorded before the upgrade, which the
-frozen `PaymentWorkflowV1` must still finish; histories/v2/ holds `Payment` and `Refund` runs.
-Never re-record a fixture whose shape may still be running (README: upgrading the saga)."""
+histories/v2/ holds `Payment` and `Refund` runs recorded with fakes under time skipping
+(record_histories.py); histories/v3/ holds every saga as it ran against the real servers in the
+system suite (tests/system/test_zz_replay.py). Which are kept, and for how long: README, "Recorded
+histories". Saga v1's (`PaymentWorkflow`) went with its code once the drain check said none ran.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from contracts.payment import PaymentInput
-from legacy.payment_v1 import PaymentWorkflowV1
-from workflows.payment import PaymentWorkflow
-from workflows.refund import RefundWorkflow
+from deploy.gate import behaviors
+from tests.conftest import TEST_RING
+from worker.main import WORKFLOWS
+from workflows.converter import data_converter
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("v*/*.json"))
@@ -29,26 +32,32 @@ def _id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
+def _kind(path: Path) -> str:
+    return WorkflowHistory.from_json(path.stem, path.read_text()).events[0] \
+        .workflow_execution_started_event_attributes.workflow_type.name
+
+
 def test_every_representative_shape_is_recorded() -> None:
     assert {_id(p) for p in HISTORIES} >= {
-        "v1/happy", "v1/declined_then_retried", "v1/refunded", "v1/expired_hold", "v1/canceled",
-        "v1/completed_then_closed_by_upgrade",
         "v2/payment_happy", "v2/payment_waited_for", "v2/payment_declined_then_retried",
         "v2/payment_expired_hold", "v2/payment_canceled", "v2/payment_exhausted_window",
         "v2/refund_posted", "v2/refund_refused"}
 
 
-def test_v1_fixtures_are_saga_v1_and_v2_fixtures_are_not() -> None:
-    for path in HISTORIES:
-        started = json.loads(path.read_text())["events"][0]
-        kind = started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
-        assert (kind == "PaymentWorkflow") == (path.parent.name == "v1"), path
+def test_every_saga_this_build_runs_has_recorded_histories() -> None:
+    assert {_kind(p) for p in HISTORIES} >= set(behaviors(WORKFLOWS))
+
+
+def test_no_fixture_is_of_a_saga_this_build_does_not_run() -> None:
+    """A retired saga's histories go with its code (README: retiring a saga)."""
+    assert {_kind(p) for p in HISTORIES} <= set(behaviors(WORKFLOWS))
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=_id)
 async def test_history_replays_on_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
-    replayer = Replayer(workflows=[PaymentWorkflow, RefundWorkflow, PaymentWorkflowV1])
+    # recorded payloads are plain (decoded when recorded); the codec passes plain ones through
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(TEST_RING))
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
 
