@@ -112,8 +112,9 @@ class Builds:
 async def builds(sys_: System) -> AsyncIterator[Builds]:
     # a slow processor: each attempt times out after 2 s and is retried (the same idempotency
     # key), for up to a minute: a charge stays in flight (5 s answers) until the gateway calms
-    slow = {"timeout_seconds": 2.0, "retry_initial_seconds": 0.05,
-            "retry_max_interval_seconds": 0.2, "retry_max_attempts": 30, "breaker_failures": 10_000}
+    slow: dict[str, Any] = {"timeout_seconds": 2.0, "retry_initial_seconds": 0.05,
+                            "retry_max_interval_seconds": 0.2, "retry_max_attempts": 30,
+                            "breaker_failures": 10_000}
     deployment = f"paysaga-deploy-{secrets.token_hex(3)}"
     settings = sys_.settings.model_copy(update={
         "temporal_task_queue": deployment, "worker_deployment_name": deployment,

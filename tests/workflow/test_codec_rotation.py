@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.payment import Charge
+from contracts.payment import Charge, PaymentState
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga
 from tests.workflow.test_payment_workflow import payment
@@ -41,7 +41,7 @@ async def test_a_payment_started_under_key_1_finishes_after_key_2_becomes_curren
     declining = False
     async with Worker(after, task_queue=queue, workflows=[PaymentWorkflow],
                       activities=saga.activities(), max_cached_workflows=0):
-        rotated = after.get_workflow_handle_for(PaymentWorkflow.run, inp.payment_id)
+        rotated = after.get_workflow_handle(inp.payment_id, result_type=PaymentState)
         await rotated.execute_update(PaymentWorkflow.request_retry)
         result = await rotated.result()
     assert result.status == "completed"
