@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -146,34 +148,37 @@ async def _routed(client: Client, name: str, *, current: str | None = None,
     raise TimeoutError(f"the routing of {name} did not reach its task queues in {seconds:.0f} s")
 
 
+@contextmanager
+def _polling() -> Iterator[None]:
+    """The server's refusal of a version no worker polls as, as NotPolling."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise NotPolling(err.message) from None
+        raise
+
+
 async def make_current(client: Client, version: WorkerDeploymentVersion) -> None:
     """Route new runs (and auto-upgrading ones, at their next task) to `version`."""
-    try:
+    with _polling():
         await client.workflow_service.set_worker_deployment_current_version(
             SetWorkerDeploymentCurrentVersionRequest(
                 namespace=client.namespace, deployment_name=version.deployment_name,
                 build_id=version.build_id, identity=IDENTITY),
             timeout=timedelta(seconds=10))
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise NotPolling(err.message) from None
-        raise
     await _routed(client, version.deployment_name, current=version.build_id)
 
 
 async def ramp(client: Client, version: WorkerDeploymentVersion, percentage: float) -> None:
     """Send `percentage` of new and auto-upgrading runs to `version`, the rest to the current one
     (0 keeps it ramping with none: a rollback of the ramp)."""
-    try:
+    with _polling():
         await client.workflow_service.set_worker_deployment_ramping_version(
             SetWorkerDeploymentRampingVersionRequest(
                 namespace=client.namespace, deployment_name=version.deployment_name,
                 build_id=version.build_id, percentage=percentage, identity=IDENTITY),
             timeout=timedelta(seconds=10))
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise NotPolling(err.message) from None
-        raise
     await _routed(client, version.deployment_name, ramping=version.build_id)
 
 
