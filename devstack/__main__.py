@@ -186,10 +186,8 @@ def main() -> int:
         wait_port(s.codec_port, codec, 30, "the codec server")
         # the workers poll as a version of the Worker Deployment: make it current, behind the
         # replay gate (README: deploying a new build)
-        if s.worker_versioning:
-            step(env, [sys.executable, "-m", "deploy", "promote", "--wait", "60"],
-                 "making the workers' build current (python -m deploy promote)",
-                 logs / "deploy.log")
+        step(env, [sys.executable, "-m", "deploy", "promote", "--wait", "60"],
+             "making the workers' build current (python -m deploy promote)", logs / "deploy.log")
 
         print(f"""
 paysaga is running
@@ -199,8 +197,7 @@ paysaga is running
                  --codec-endpoint {codec_url} --codec-auth "Bearer $PAYSAGA_OPERATOR_KEY")
   Temporal       127.0.0.1:{s.temporal_port}  namespace {s.temporal_namespace}
   Task queue     {s.temporal_task_queue}
-  Workers        {f"deployment {s.worker_deployment_name}, build {build_id(s)}, current"
-                  if s.worker_versioning else "unversioned (WORKER_VERSIONING=false)"}
+  Workers        deployment {s.worker_deployment_name}, build {build_id(s)}, current
                  (python -m deploy status)
   Fake gateways  primary http://localhost:{s.gateway_port}, secondary http://localhost:{s.gateway_secondary_port}
                  (GET /charges, PUT /behavior; payments fail over from primary to secondary)

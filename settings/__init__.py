@@ -125,7 +125,6 @@ class Settings(BaseSettings):
     # Worker Versioning (README: deploying a new build). Every worker polls as a version of the
     # Worker Deployment `worker_deployment_name`; its build id is WORKER_BUILD_ID or, empty, the
     # package version and a digest of the code it runs (settings/deployment.py).
-    worker_versioning: bool = True
     worker_deployment_name: str = "paysaga"
     worker_build_id: str = Field(default="", pattern=r"^[A-Za-z0-9_.+\-]*$",
                                  description="empty: <version>-<digest of the code>")

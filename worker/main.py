@@ -77,8 +77,10 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
                  webhook_client: httpx.AsyncClient | None = None,
                  workflows: list[type] | None = None,
                  version: WorkerDeploymentVersion | None = None) -> Worker:
-    """The worker, polling as `version` (default: this code's, `deployment_version`) unless
-    WORKER_VERSIONING is off. `workflows` replaces the build's sagas (a test's other build)."""
+    """The worker, polling as `version` (default: this code's, `deployment_version`); always
+    versioned, since the sagas declare their versioning behavior (the server refuses a workflow
+    task that declares one from an unversioned worker). `workflows` replaces the build's sagas
+    (a test's other build)."""
     route = router(settings)
     ledger = LedgerActivities(engine, route)
     money = TransferActivities(engine, gateways, route)
@@ -111,8 +113,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
         max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
         max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
         deployment_config=WorkerDeploymentConfig(
-            version=version or deployment_version(settings), use_worker_versioning=True,
-        ) if settings.worker_versioning else None,
+            version=version or deployment_version(settings), use_worker_versioning=True),
     )
 
 
