@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +147,19 @@ def count(sys_: System, query: str) -> int:
     return int(out.split("Total:")[1].split()[0]) if "Total:" in out else int(out.split()[-1])
 
 
+async def deploy_cli(builds: Builds, *args: str) -> tuple[int, str]:
+    """`python -m deploy ...` against the test's deployment, as an operator runs it."""
+    s = builds.settings
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=dict(
+            os.environ, TEMPORAL_ADDRESS=s.temporal_address, TEMPORAL_TASK_QUEUE=s.temporal_task_queue,
+            WORKER_DEPLOYMENT_NAME=s.worker_deployment_name, PAYLOAD_KEYS=s.payload_keys))
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
 async def no_task_failed(client: Client, workflow_id: str) -> bool:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     return not any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in history.events)
@@ -265,6 +280,14 @@ async def test_a_rollback_keeps_the_runs_that_took_the_new_builds_steps_there(
     assert state.current == x.build_id
     assert await versions.open_pinned(client, y) == 1  # Y must keep running for it
     assert count(sys_, versions.pinned_query(y)) == 1
+    code, said = await deploy_cli(builds, "drained", "--build-id", y.build_id)
+    assert (code, said.splitlines()[0]) == (1, f"1 open runs pinned to {y.build_id}")
+    code, said = await deploy_cli(builds, "status")
+    assert code == 0, said
+    assert f"current {x.build_id}," in said
+    line = next(t for t in said.splitlines() if t.strip().startswith(y.build_id))
+    assert line.split()[1] == "draining"
+    assert line.endswith("1 open pinned runs")
 
     await sys_.behave()
     for payment in (on_x, on_y):
@@ -276,3 +299,5 @@ async def test_a_rollback_keeps_the_runs_that_took_the_new_builds_steps_there(
     for payment in (on_x, on_y):
         assert await no_task_failed(client, payment["id"]), payment["id"]
     await eventually(lambda: versions.open_pinned(client, y), lambda n: n == 0, timeout=10)
+    code, said = await deploy_cli(builds, "drained", "--build-id", y.build_id)
+    assert code == 0, said
