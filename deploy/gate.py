@@ -4,7 +4,9 @@ replay on its code.
 Replayed against the new build's workflows:
   - the open runs of every auto-upgrading type (whatever version they last ran on: they move to
     the new build at their next task), the most recent first;
-  - the latest runs of every type on the current, ramping and previous versions.
+  - the latest runs of every type on the current, ramping and previous versions
+(an auto-upgrading type's runs pinned by an override, as a rollback leaves some, do not move and
+are left out).
 A history of an auto-upgrading type that fails to replay refuses the build: it would stop those
 runs with a non-determinism error. A pinned type's failure is reported, not refused: its runs
 finish on the version they started on (that is what pinning is for). Open runs of a type the
@@ -70,6 +72,12 @@ def behaviors(workflows: list[type]) -> dict[str, VersioningBehavior]:
     return found
 
 
+# runs that move to the current build at their next task: auto-upgrading, or never versioned
+# (a run pinned by an override, as a rollback leaves some, stays where it is)
+MOVES = ("(TemporalWorkflowVersioningBehavior IS NULL "
+         "OR TemporalWorkflowVersioningBehavior = 'AutoUpgrade')")
+
+
 def _quoted(values: list[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
@@ -95,10 +103,12 @@ async def replay_gate(client: Client, deployment: str, new: WorkerDeploymentVers
     replayer = Replayer(workflows=workflows, data_converter=client.data_converter)
     for kind, behavior in sorted(kinds.items()):
         histories: dict[str, WorkflowHistory] = {}
-        queries = [f"WorkflowType='{kind}' AND {on_versions}"] if on_versions else []
-        if behavior == VersioningBehavior.AUTO_UPGRADE:
+        moving = behavior == VersioningBehavior.AUTO_UPGRADE
+        queries = [f"WorkflowType='{kind}' AND {on_versions}" + (f" AND {MOVES}" if moving else "")
+                   ] if on_versions else []
+        if moving:
             queries.append(f"WorkflowType='{kind}' AND ExecutionStatus='Running' "
-                           f"AND TaskQueue='{task_queue}'")
+                           f"AND TaskQueue='{task_queue}' AND {MOVES}")
         for q in queries:
             histories.update(await _histories(client, q, per_type))
         for run_id, history in histories.items():
@@ -109,9 +119,7 @@ async def replay_gate(client: Client, deployment: str, new: WorkerDeploymentVers
                     str(result.replay_failure)))
         report.replayed[kind] = len(histories)
     unknown = (f"ExecutionStatus='Running' AND TaskQueue='{task_queue}' "
-               f"AND WorkflowType NOT IN ({_quoted(sorted(kinds))}) "
-               "AND (TemporalWorkflowVersioningBehavior IS NULL "
-               "OR TemporalWorkflowVersioningBehavior = 'AutoUpgrade')")
+               f"AND WorkflowType NOT IN ({_quoted(sorted(kinds))}) AND {MOVES}")
     async for run in client.list_workflows(unknown, limit=1000):
         report.unknown_open[run.workflow_type] = report.unknown_open.get(run.workflow_type, 0) + 1
     return report

@@ -282,6 +282,8 @@ async def test_a_rollback_keeps_the_runs_that_took_the_new_builds_steps_there(
     assert count(sys_, versions.pinned_query(y)) == 1
     code, said = await deploy_cli(builds, "drained", "--build-id", y.build_id)
     assert (code, said.splitlines()[0]) == (1, f"1 open runs pinned to {y.build_id}")
+    # X's gate now passes: the run it could not replay no longer moves
+    assert not (await replay_gate(client, builds.deployment, x, BUILD_A, task_queue=queue)).refused
     code, said = await deploy_cli(builds, "status")
     assert code == 0, said
     assert f"current {x.build_id}," in said
