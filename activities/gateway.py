@@ -7,7 +7,6 @@ said is recorded by the ledger step that acts on it, in its own transaction
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -22,8 +21,7 @@ from gateway.metrics import GATEWAY_CALLS
 class GatewayActivities:
     """The gateway steps for every connector; a request names its connector (None: the first)."""
 
-    def __init__(self, engine: AsyncEngine, gateways: Gateways) -> None:
-        self.engine = engine
+    def __init__(self, gateways: Gateways) -> None:
         self.gateways = gateways
 
     @activity.defn(name="charge_gateway")

@@ -44,6 +44,12 @@ def refund_id(tenant_id: str, idempotency_key: str) -> str:
     return f"rfd_{digest('refund', tenant_id, idempotency_key)}"
 
 
+def refund_id_before_v2(payment_id: str, idempotency_key: str) -> str:
+    """Refunds accepted before saga v2 had ids keyed by payment and key (rows that stay, so a
+    replay of such a request still finds its refund)."""
+    return f"ref_{digest('refund', payment_id, idempotency_key)}"
+
+
 def user_search_hash(key: bytes, user_id: str) -> str:
     """The PaymentUserId search attribute's value: an HMAC of the user id (search attributes are
     indexed in plain text), so an operator finds a user's payments without Temporal holding the id."""

@@ -86,7 +86,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
     money = TransferActivities(engine, gateways, route)
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
-    gateway = GatewayActivities(engine, gateways)
+    gateway = GatewayActivities(gateways)
     recon = ReconciliationActivities(engine, gateways, client, settings.reconciliation_released_charge)
     return Worker(
         client,

@@ -19,16 +19,9 @@ from api.schemas import Page, RefundCreate, RefundPublic
 from contracts.refund import RefundStep, RefundView
 from db import refunds
 from domain.fingerprint import fingerprint
-from domain.ids import digest, refund_id
+from domain.ids import refund_id, refund_id_before_v2
 from domain.money import MoneyError, to_major, to_minor
 from workflows.start import start_refund
-
-
-def _keyed_before_v2(payment: str, idempotency_key: str) -> str:
-    """Refunds accepted before saga v2 had ids keyed by payment and key: a replay of such a
-    request still finds its refund (a row in the database, not a running saga)."""
-    return f"ref_{digest('refund', payment, idempotency_key)}"
-
 
 router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
 REFUNDS = Keyset("refunds", descending=False, scope="payment_id = :p")
@@ -71,7 +64,7 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
     rid = refund_id(principal.tenant_id, key)
     fp = fingerprint({"amount": amount, "reason": body.reason})
     response.headers["Location"] = f"/v1/payments/{pid}/refunds"
-    for known in (rid, _keyed_before_v2(pid, key)):
+    for known in (rid, refund_id_before_v2(pid, key)):
         view = await _stored(state, known)
         if view is not None:
             return await _replay(state, view, fp, pid, payment, response)

@@ -7,6 +7,10 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
+
+from domain.fingerprint import fingerprint
+from domain.ids import refund_id_before_v2
 from tests.system.conftest import System
 
 
@@ -77,6 +81,23 @@ async def test_refund_idempotency(sys_: System) -> None:
     assert (await sys_.settled(pid, "partially_refunded"))["amount_refunded"] == "5.00"
     missing = await sys_.api.post(f"/v1/payments/{pid}/refunds", json={})
     assert missing.json()["code"] == "IDEMPOTENCY_KEY_MISSING"
+
+
+async def test_a_refund_accepted_before_saga_v2_is_found_by_its_old_id(sys_: System) -> None:
+    """Saga v1 is gone, its refunds' rows are not: the same request again answers with it."""
+    _, pid = await completed_payment(sys_, "100.00", "10.00")
+    old = refund_id_before_v2(pid, "v1-era-key")
+    async with sys_.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO refunds (id, payment_id, tenant_id, amount, fee, currency, status, "
+            "fingerprint, failure_message) VALUES (:id, :p, :t, 500, 10, 'USD', 'failed', :fp, "
+            "'the gateway refused the refund')"),
+            {"id": old, "p": pid, "t": sys_.tenant,
+             "fp": fingerprint({"amount": 500, "reason": None})})
+    again = await refund(sys_, pid, "5.00", key="v1-era-key")
+    assert again.status_code == 200, again.text
+    assert (again.json()["id"], again.json()["status"]) == (old, "failed")
+    assert again.headers["Idempotent-Replayed"] == "true"
 
 
 async def test_a_failed_payment_cannot_be_refunded(sys_: System) -> None:

@@ -104,7 +104,7 @@ async def test_a_refund_goes_back_to_the_connector_that_charged(sys_: System) ->
 async def test_an_open_circuit_fails_over_before_anything_is_sent(sys_: System) -> None:
     breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=60, connector="primary")
     breaker.failed()
-    gateway = GatewayActivities(sys_.engine, single(sys_.gateway, breaker))
+    gateway = GatewayActivities(single(sys_.gateway, breaker))
     request = ChargeRequest("pay_circuit", sys_.tenant, 0, 100, "USD", "primary", fail_fast=True)
     charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
     assert charge.status == "circuit_open"
