@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
         from workflows.codec import MissingKey, search_key
 
         try:
-            value = user_search_hash(search_key(get_settings()), args.user_id)
+            value = user_search_hash(search_key(get_settings(), or_dev=True), args.user_id)
         except MissingKey as err:
             print(f"refused: {err}", file=sys.stderr)
             return 2

@@ -3,12 +3,14 @@ of protobuf `Payload`s, the namespace in `X-Namespace`), with CORS for the Web U
 
 Who may decode: a caller with `Authorization: Bearer <platform operator key>` (checked like the
 API's keys), or a request from an origin listed in CODEC_TRUSTED_ORIGINS (`make dev` lists its own
-Web UI, so it shows decoded payloads without a login). Everything else is 401/403.
+Web UI, so it shows decoded payloads without a login; a loopback origin is trusted under each of
+its names: localhost, 127.0.0.1, [::1]). Everything else is 401/403.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,9 +26,30 @@ from workflows.codec import EncryptionCodec, key_ring
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
 
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def trusted_origins(listed: str) -> set[str]:
+    """The origins listed (comma-separated), each loopback one under every name this machine
+    answers to: a Web UI opened at `http://127.0.0.1:8233` or `http://[::1]:8233` is the same
+    UI as `http://localhost:8233`."""
+    origins = set()
+    for origin in (o.strip().rstrip("/") for o in listed.split(",")):
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        host = (parts.hostname or "").lower()
+        if host in ("localhost", "127.0.0.1", "::1"):
+            port = f":{parts.port}" if parts.port else ""
+            origins |= {f"{parts.scheme}://{name}{port}" for name in LOOPBACK}
+        else:
+            origins.add(origin)
+    return origins
+
+
 def create_codec_app(settings: Settings, codec: PayloadCodec | None = None) -> FastAPI:
     codec = codec or EncryptionCodec(key_ring(settings))
-    trusted = {o.strip().rstrip("/") for o in settings.codec_trusted_origins.split(",") if o.strip()}
+    trusted = trusted_origins(settings.codec_trusted_origins)
     ui_origin = settings.temporal_ui_url.rstrip("/")
     engine = make_engine(settings.database_url_or_dev, pool_size=2)
     app = FastAPI(title="paysaga codec server", docs_url=None, redoc_url=None)

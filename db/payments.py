@@ -285,7 +285,7 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = Fa
         if exists is None:
             return await _reservation_failed(
                 conn, step, FailureCode.WALLET_NOT_FOUND,
-                f"user {step.user_id} has no {step.currency} wallet")
+                f"the user has no {step.currency} wallet")
         return await _reservation_failed(
             conn, step, FailureCode.INSUFFICIENT_FUNDS,
             "the wallet's available balance is lower than amount plus fee")

@@ -19,6 +19,7 @@ Error mapping (the caller's retry policy does the rest):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class ConnectorClient:
             return Charge(status="not_found")
         if charge.get("status") == "succeeded":
             return Charge(status="succeeded", gateway_reference=str(charge["id"]))
-        code = str(charge.get("decline_code") or "declined")
+        code = as_code(str(charge.get("decline_code") or "declined"))
         return Charge(status="declined", decline_code=code,
                       retryable_elsewhere=code in self.soft_declines)
 
@@ -231,9 +232,20 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
+DECLINE_CODE = re.compile(r"[a-z0-9_]{1,60}")
+
+
 def _decline_code(response: httpx.Response) -> str:
+    """The processor's decline code, as a code: it goes into failure messages that Temporal shows
+    in plain text, so anything not shaped like one (free text could quote a cardholder) is
+    `unrecognized_decline`."""
     try:
         body = response.json()
-        return str(body.get("decline_code") or body.get("code") or f"http_{response.status_code}")
-    except ValueError:
+        code = str(body.get("decline_code") or body.get("code") or f"http_{response.status_code}")
+    except (ValueError, AttributeError):
         return f"http_{response.status_code}"
+    return as_code(code)
+
+
+def as_code(code: str) -> str:
+    return code if DECLINE_CODE.fullmatch(code) else "unrecognized_decline"

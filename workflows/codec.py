@@ -77,8 +77,12 @@ def key_ring(s: Settings) -> KeyRing:
     return KeyRing.parse(text)
 
 
-def search_key(s: Settings) -> bytes:
-    """The key of the PaymentUserId HMAC; MissingKey when there is none."""
+def search_key(s: Settings, *, or_dev: bool = False) -> bytes:
+    """The key of the PaymentUserId HMAC; MissingKey when there is none. `or_dev` (the
+    command-line tools): without SEARCH_HASH_KEY, the key `make dev` keeps under DATA_DIR."""
+    dev_key = Path(s.data_dir) / "search_hash_key"
+    if not s.search_hash_key and or_dev and dev_key.exists():
+        return base64.b64decode(dev_key.read_text().strip())
     if not s.search_hash_key:
         raise MissingKey("set SEARCH_HASH_KEY (base64, 32 bytes): the PaymentUserId search "
                          "attribute holds an HMAC of the user id, never the id. `make dev` "

@@ -1,13 +1,19 @@
 """How paysaga's payloads and failures look in Temporal.
 
-Payloads are encrypted (workflows/codec.py), failures' messages and stack traces included (the
-failure converter encodes their common attributes into an encrypted payload).
+Every payload is encrypted (workflows/codec.py): inputs, results, memos, update arguments and
+failures' details.
 
-A business outcome is not a crash: an exhausted payment fails its workflow with the failure code as
-the error type, a refused refund fails its `Refund` workflow, and an expected, transient gateway
-failure (a 5xx, a timeout, a 429, an open circuit) fails one activity attempt; an operator reads
-those in the Web UI as a type and a one-line message, without a Python stack trace. Every other
-failure keeps its trace.
+A failure's headline (its message) is what an operator reads first in the Web UI, and the Web UI
+cannot decode a failure's message through a codec server. So the failures paysaga expects carry
+their message in plain text and no stack trace at all: a business outcome (an exhausted payment
+fails its workflow with the failure code as the error type, a refused refund fails its `Refund`
+workflow, a refused retry or cancel answers the update), and an expected, transient gateway failure
+(a 5xx, a timeout, a 429, an open circuit) that fails one activity attempt. Their messages are
+written by paysaga's own code from codes, ids paysaga made and the processor's decline code, never
+from user data (tests/unit/test_failures.py and the system tests hold this).
+
+Every other failure is unexpected: its message and stack trace may quote data, so both travel in
+the encrypted attributes (Temporal's `encode_common_attributes`), read through the codec server.
 """
 
 from __future__ import annotations
@@ -17,33 +23,52 @@ from typing import Any
 
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 from contracts.payment import GATEWAY_DECLINED, GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE
 from domain.status import FailureCode
 from workflows.codec import EncryptionCodec, KeyRing
 
-BUSINESS_OUTCOMES = frozenset({*(code.value for code in FailureCode), "refund_failed",
-                               # expected and transient at a processor: retried, not a crash
-                               GATEWAY_UNAVAILABLE, GATEWAY_DECLINED, GATEWAY_RATE_LIMITED})
+# The failures an operator reads in plain text, without a stack trace.
+EXPECTED_FAILURES = frozenset({
+    *(code.value for code in FailureCode), "refund_failed",
+    # expected and transient at a processor: retried, not a crash
+    GATEWAY_UNAVAILABLE, GATEWAY_DECLINED, GATEWAY_RATE_LIMITED,
+    # an operator's command refused by the saga (update validators)
+    "CannotRetryPayment", "CannotCancelPayment"})
 
 
-class BusinessOutcomeFailureConverter(DefaultFailureConverter):
+def expected(exception: BaseException) -> bool:
+    return isinstance(exception, ApplicationError) and exception.type in EXPECTED_FAILURES
+
+
+class OperatorReadableFailureConverter(DefaultFailureConverter):
+    """Expected failures: plain message, no stack trace; every other one: message and stack
+    trace encoded (and so encrypted by the payload codec)."""
+
     def __init__(self) -> None:
-        super().__init__(encode_common_attributes=True)  # the message goes into the payload
+        super().__init__(encode_common_attributes=False)  # decided per failure, below
 
     def to_failure(self, exception: BaseException, payload_converter: PayloadConverter,
                    failure: Failure) -> None:
         super().to_failure(exception, payload_converter, failure)
-        if isinstance(exception, ApplicationError) and exception.type in BUSINESS_OUTCOMES:
+        if isinstance(exception, FailureError) and exception.failure is not None:
+            return  # a failure received from Temporal, passed on as it came
+        if expected(exception):
             failure.stack_trace = ""
+        elif not failure.HasField("encoded_attributes"):
+            failure.encoded_attributes.CopyFrom(payload_converter.to_payloads(
+                [{"message": failure.message, "stack_trace": failure.stack_trace}])[0])
+            failure.message = "Encoded failure"
+            failure.stack_trace = ""
+
 
 
 def data_converter(ring: KeyRing | None = None, **overrides: Any) -> DataConverter:
     """The default converter, its payloads encrypted with `ring` (None: plain, for tools that
-    read only what Temporal shows in plain text), business outcomes without a stack trace."""
+    read only what Temporal shows in plain text), expected failures readable."""
     converter = dataclasses.replace(DataConverter.default,
-                                    failure_converter_class=BusinessOutcomeFailureConverter,
+                                    failure_converter_class=OperatorReadableFailureConverter,
                                     **overrides)
     if ring is not None:
         converter = dataclasses.replace(converter, payload_codec=EncryptionCodec(ring))

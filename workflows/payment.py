@@ -73,6 +73,7 @@ class PaymentWorkflow:
         self._outcome_recorded = False  # the current attempt's outcome is in the projection
         self._route: list[ConnectorPlan] = []  # the connectors to try, in order (none: default)
         self._connector: str | None = None  # the one that settled the current attempt
+        self._indexed_failure_code: str | None = None  # PaymentFailureCode as Temporal holds it
 
     # -- the business process -------------------------------------------------------------
 
@@ -159,8 +160,8 @@ class PaymentWorkflow:
                 p.payment_id, p.tenant_id, self._attempt, plan.name, following.name, why),
                 summary=f"{plan.name}: {why}; on to {following.name}")
 
-        charge, self._connector = await charging.along_route(
-            self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt}")
+        charge, self._connector = await charging.along_route(  # people count attempts from 1
+            self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt + 1}")
         return charge
 
     async def _fail_and_wait_for_retry(self, failure: Failure) -> bool:
@@ -313,10 +314,13 @@ class PaymentWorkflow:
         if publish:
             workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id,
                                  self._status.value, status.value)
-            workflow.upsert_search_attributes([
-                PAYMENT_STATUS.value_set(status.value),
-                PAYMENT_FAILURE_CODE.value_set(self._failure.code) if self._failure
-                else PAYMENT_FAILURE_CODE.value_unset()])
+            code = self._failure.code if self._failure else None
+            changes = [PAYMENT_STATUS.value_set(status.value)]
+            if code != self._indexed_failure_code:  # never an unset of what was never set
+                changes.append(PAYMENT_FAILURE_CODE.value_set(code) if code
+                               else PAYMENT_FAILURE_CODE.value_unset())
+                self._indexed_failure_code = code
+            workflow.upsert_search_attributes(changes)
         self._status = status
 
     async def _ledger(self, name: str, arg: Any, result_type: type | None = None, *,

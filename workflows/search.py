@@ -11,7 +11,9 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 PAYMENT_USER_ID = SearchAttributeKey.for_keyword("PaymentUserId")  # an HMAC of the user id
-PAYMENT_ID = SearchAttributeKey.for_keyword("PaymentId")  # a payment and what followed it
+# The Payment* attributes describe a money movement: a payment (and its refunds, by PaymentId),
+# a top-up or a withdrawal (their own id as PaymentId); WorkflowType tells which.
+PAYMENT_ID = SearchAttributeKey.for_keyword("PaymentId")  # the money movement's id
 REFUND_STATUS = SearchAttributeKey.for_keyword("RefundStatus")
 REFUND_AMOUNT = SearchAttributeKey.for_float("RefundAmount")  # major units, for queries only
 PAYMENT_CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")

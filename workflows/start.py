@@ -54,6 +54,12 @@ ONCE: dict[str, Any] = {"id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE}
 
 
+def major(amount: int, currency: str) -> float:
+    """An amount in major units as a Double search attribute: for operators' queries, never for
+    money (the contract's amounts are decimal strings)."""
+    return float(Decimal(amount).scaleb(-currency_exponent(currency)))
+
+
 def saga_policy(s: Settings) -> SagaPolicy:
     return SagaPolicy(
         hold_ttl_seconds=s.hold_ttl_seconds, max_manual_retries=s.max_manual_retries,
@@ -79,8 +85,7 @@ async def start_refund(client: Client, settings: Settings, step: RefundStep) -> 
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(PAYMENT_ID, step.payment_id),
                 SearchAttributePair(REFUND_STATUS, "pending"),
-                SearchAttributePair(REFUND_AMOUNT, float(
-                    Decimal(step.amount).scaleb(-currency_exponent(step.currency))))]),
+                SearchAttributePair(REFUND_AMOUNT, major(step.amount, step.currency))]),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
 
@@ -104,8 +109,7 @@ def payment_options(inp: PaymentInput, task_queue: str, user_key: bytes) -> dict
             SearchAttributePair(PAYMENT_USER_ID, user_search_hash(user_key, inp.user_id)),
             SearchAttributePair(PAYMENT_CURRENCY, inp.currency),
             # a Double by the contract: for operators' queries only, never for money
-            SearchAttributePair(PAYMENT_AMOUNT, float(
-                Decimal(inp.amount).scaleb(-currency_exponent(inp.currency)))),
+            SearchAttributePair(PAYMENT_AMOUNT, major(inp.amount, inp.currency)),
         ]),
         # the memo holds only what never changes (the status lives in PaymentStatus)
         memo={"tenant_id": inp.tenant_id, "fingerprint": inp.fingerprint,
@@ -147,7 +151,9 @@ async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue
         id=t.transfer_id, task_queue=task_queue, **ONCE,
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(TRANSFER_STATUS, "processing"),
-            SearchAttributePair(PAYMENT_ID, t.transfer_id)]),
+            SearchAttributePair(PAYMENT_ID, t.transfer_id),  # the money movement's id
+            SearchAttributePair(PAYMENT_CURRENCY, t.currency),
+            SearchAttributePair(PAYMENT_AMOUNT, major(t.amount, t.currency))]),
         memo={"tenant_id": t.tenant_id, "fingerprint": t.fingerprint,
               "transfer": transfer_view(kind, t)})
     if wait_seconds is None:

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.payment import ConnectorPlan
     from domain.status import FailureCode
     from workflows import policies, steps
-    from workflows.search import TRANSFER_STATUS
+    from workflows.search import PAYMENT_FAILURE_CODE, TRANSFER_STATUS
 
 
 # Pinned: over by its payout deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
@@ -76,7 +76,9 @@ class WithdrawalWorkflow:
         self._state = TransferState(w.transfer_id, "succeeded" if settle.succeeded else "failed",
                                     settle.failure_code, settle.failure_message,
                                     settle.gateway_reference, settle.connector)
-        workflow.upsert_search_attributes([TRANSFER_STATUS.value_set(self._state.status)])
+        workflow.upsert_search_attributes(
+            [TRANSFER_STATUS.value_set(self._state.status)]
+            + ([PAYMENT_FAILURE_CODE.value_set(settle.failure_code)] if settle.failure_code else []))
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not settle.succeeded:
             raise ApplicationError(settle.failure_message or "failed",

@@ -215,6 +215,6 @@ async def test_declines_read_as_business_outcomes_in_the_history(sys_: System) -
     failure = failed.workflow_execution_failed_event_attributes.failure
     assert failure.application_failure_info.type == "gateway_declined"
     assert failure.stack_trace == ""  # an outcome, not a crash
-    assert failure.message == "Encoded failure"  # the message is encrypted like every payload
-    error = await sys_.temporal.client.data_converter.decode_failure(failure)
-    assert "do_not_honor" in str(error)
+    # the headline an operator reads, in plain text (written from codes, never from user data)
+    assert failure.message == "the gateway declined the charge (do_not_honor)"
+    assert not failure.HasField("encoded_attributes")  # no trace hidden in the encrypted part

@@ -68,9 +68,9 @@ async def test_a_soft_decline_fails_over_and_the_secondary_charges(sys_: System)
     history = await client.get_workflow_handle(pid).fetch_history()
     summaries = [(await client.data_converter.decode([e.user_metadata.summary], [str]))[0]
                  for e in history.events if e.HasField("user_metadata")]
-    assert "charge attempt 0 at primary, until the hold expires" in summaries
+    assert "charge attempt 1 at primary, until the hold expires" in summaries
     assert "primary: soft decline processor_unavailable; on to secondary" in summaries
-    assert "charge attempt 0 at secondary, until the hold expires" in summaries
+    assert "charge attempt 1 at secondary, until the hold expires" in summaries
 
 
 async def test_a_hard_decline_never_fails_over(sys_: System) -> None:

@@ -3,6 +3,8 @@ payloads passed through, and a clear refusal without a key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from temporalio.api.common.v1 import Payload
 
@@ -43,3 +45,27 @@ def test_no_key_stops_start_up_with_a_message_that_says_what_to_set() -> None:
         search_key(Settings(search_hash_key=""))
     with pytest.raises(MissingKey, match="32 bytes"):
         KeyRing.parse("k1:c2hvcnQ=")
+
+
+def test_the_search_hash_helper_reads_make_devs_key_without_the_variable(tmp_path: Path) -> None:
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from domain.ids import user_search_hash
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    (tmp_path / "search_hash_key").write_text(key + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "SEARCH_HASH_KEY"}
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-m", "api", "users", "search-hash", "user-123"],
+                         cwd=root, env=env | {"DATA_DIR": str(tmp_path)}, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"PaymentUserId='{user_search_hash(base64.b64decode(key), 'user-123')}'"
+    refused = subprocess.run([sys.executable, "-m", "api", "users", "search-hash", "user-123"],
+                             cwd=root, env=env | {"DATA_DIR": str(tmp_path / "none")},
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 2
+    assert "SEARCH_HASH_KEY" in refused.stderr
