@@ -3,19 +3,23 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
+# the packages of release/packages.py SHIPPED, in floor order (a test checks)
 COPY domain domain
-COPY contracts contracts
 COPY settings settings
+COPY contracts contracts
+COPY telemetry telemetry
 COPY db db
 COPY gateway gateway
 COPY bus bus
-COPY activities activities
 COPY workflows workflows
-COPY worker worker
-COPY api api
+COPY routing routing
 COPY fakegateway fakegateway
+COPY release release
+COPY temporal_client temporal_client
+COPY activities activities
+COPY api api
+COPY worker worker
 COPY devstack devstack
-COPY codec codec
 COPY deploy deploy
 RUN pip install .
 RUN useradd --create-home paysaga

@@ -10,8 +10,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.payment import GATEWAY_DECLINED, Charge, ChargeRequest
 from contracts.refund import RefundStep
+from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent

@@ -14,15 +14,14 @@ from contracts.payment import (
     BeginRetry,
     CancelPayment,
     CaptureFunds,
-    Failover,
     FailPayment,
     OpenPayment,
     Refusal,
     ReleaseHold,
     Reservation,
-    Router,
 )
 from contracts.refund import RefundPosted, RefundStep
+from contracts.saga import Failover, Router
 from db import payments, refunds
 
 

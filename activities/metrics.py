@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 
 PAYMENT_DURATION = Histogram(
     "paysaga_payment_duration_seconds", "a payment attempt's end to end time, from the payment's "

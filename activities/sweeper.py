@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
@@ -25,8 +24,8 @@ from domain.ids import gateway_key
 from domain.status import FailureCode
 from gateway.client import Gateways
 from settings import Settings
-from workflows.client import workflow_running, workflow_status
-from workflows.start import start_refund
+from temporal_client.ask import workflow_running, workflow_status
+from temporal_client.start import start_refund
 
 
 class SweeperActivities:
@@ -41,18 +40,8 @@ class SweeperActivities:
     @activity.defn(name="sweep_orphaned_holds")
     async def sweep_orphaned_holds(self) -> int:
         async with self.engine.connect() as conn:
-            holds = (await conn.execute(text(
-                """
-                SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency,
-                       p.connector
-                FROM holds h JOIN payments p ON p.id = h.payment_id
-                WHERE h.status = 'active' AND h.expires_at < now() - make_interval(secs => :g)
-                ORDER BY h.expires_at LIMIT 200
-                """), {"g": self.grace_seconds})).all()
-            refunds_pending = (await conn.execute(text(
-                "SELECT id FROM refunds WHERE status = 'pending' AND id LIKE 'rfd\\_%' "
-                "AND created_at < now() - make_interval(secs => :g) ORDER BY created_at LIMIT 200"),
-                {"g": self.grace_seconds})).scalars().all()
+            holds = await payments.expired_holds(conn, self.grace_seconds)
+            refunds_pending = await refunds.left_pending(conn, self.grace_seconds)
         swept = 0
         for hold in holds:
             if await workflow_running(self.client, hold.payment_id):

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.metrics import TRANSFER_DURATION, TRANSFERS
-from contracts.money_movement import Opened, OpenTransfer, Payout, PayoutRequest, SettleTransfer
-from contracts.payment import ConnectorPlan, Failover, Router
+from contracts.saga import ConnectorPlan, Failover, Router
+from contracts.transfers import Opened, OpenTransfer, Payout, PayoutRequest, SettleTransfer
 from db import transfers
 from domain.ids import gateway_key
 from domain.money import to_major

@@ -14,16 +14,9 @@ import sys
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import (
-    OPERATOR_SCOPES,
-    TENANT_SCOPES,
-    ScopeError,
-    create_key,
-    create_operator_key,
-    list_keys,
-    revoke_key,
-)
+from db.api_keys import create_key, create_operator_key, list_keys, revoke_key
 from db.engine import make_engine
+from domain.access import OPERATOR_SCOPES, TENANT_SCOPES, ScopeError
 from settings import get_settings
 
 
@@ -103,7 +96,7 @@ def main(argv: list[str]) -> int:
         return asyncio.run(_keys(args))
     if args.command == "users":
         from domain.ids import user_search_hash
-        from workflows.codec import MissingKey, search_key
+        from temporal_client.codec import MissingKey, search_key
 
         try:
             value = user_search_hash(search_key(get_settings(), or_dev=True), args.user_id)
@@ -116,8 +109,8 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from api.app import create_app
-    from settings import tracing
-    from workflows.codec import MissingKey, key_ring, search_key
+    from telemetry import tracing
+    from temporal_client.codec import MissingKey, key_ring, search_key
 
     s = get_settings()
     try:

@@ -28,8 +28,8 @@ from api.routes import (
 )
 from db.engine import make_engine
 from settings import Settings
-from workflows.codec import key_ring, search_key
-from workflows.converter import data_converter
+from temporal_client.codec import key_ring, search_key
+from temporal_client.converter import data_converter
 
 
 def create_app(settings: Settings, *, temporal: Client | None = None,

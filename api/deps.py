@@ -12,9 +12,10 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.auth import OPERATOR, OPERATOR_SCOPES, Principal, authenticate
 from api.errors import Problem
 from db import rate_limits
+from db.api_keys import authenticate
+from domain.access import OPERATOR, OPERATOR_SCOPES, Principal
 from domain.ids import is_valid_idempotency_key
 from settings import Settings
 

@@ -23,7 +23,7 @@ import secrets
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import Problem, problem_response
-from settings.request_context import REQUEST_ID
+from telemetry.request_context import REQUEST_ID
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9\-_.:]{1,128}$")
 DRAIN_FACTOR = 16  # read and discard at most this many times MAX_BODY_BYTES before answering 413

@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
-from settings.request_context import REQUEST_ID
+from db.pages import PageError
+from telemetry.request_context import REQUEST_ID
 
 log = logging.getLogger("paysaga.api")
 PROBLEM = "application/problem+json"
@@ -96,6 +97,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)
+
+    @app.exception_handler(PageError)
+    async def _page(_: Request, exc: PageError) -> JSONResponse:
+        # a page the list cannot give: an unknown cursor, a cursor with an offset
+        return problem_response(Problem(400, "VALIDATION_ERROR",
+                                        f"the request is invalid: {exc.detail}",
+                                        errors=[{"field": exc.field, "message": exc.message}]))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,7 @@ from api.errors import Problem
 from db import transfers
 from db.payments import projection
 from domain.status import PaymentStatus
-from workflows.client import described
+from temporal_client.ask import described
 from workflows.search import PAYMENT_STATUS
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics: HTTP latency measured here, business figures read from the database.
+"""Prometheus metrics: HTTP latency measured here, business figures read from the database
+(db/metrics.py).
 
 The business figures (seed 002's collector: events by type, amounts by currency, successes,
 failures by code; plus payments by status, those needing attention, holds outstanding and outbox
@@ -16,14 +17,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from sqlalchemy import text
 from temporalio.service import RPCError
 
 from api.deps import StateDep
-from domain.money import currency_exponent
+from db import metrics as db_metrics
 from domain.reconciliation import SEVERITY
 from domain.status import FailureCode
-from workflows.client import workers_polling
+from temporal_client.ask import workers_polling
 
 router = APIRouter(tags=["operations"])
 REGISTRY = CollectorRegistry()
@@ -89,83 +89,35 @@ async def business_metrics(state: Any) -> list[Metric]:
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
-        counted = {r.type: r.n for r in await conn.execute(text(
-            "SELECT type, count(*) AS n FROM events GROUP BY type"))}
-        for kind, n in counted.items():
-            events.add_metric([kind], n)
-        successes.add_metric([], counted.get("payment.completed", 0))
-        refunds.add_metric(["succeeded"], counted.get("payment.refunded", 0))
-        refunds.add_metric(["failed"], counted.get("payment.refund_failed", 0))
-        failed = {code.value: 0 for code in FailureCode}  # every code, 0 until it happens
-        for r in await conn.execute(text(
-                "SELECT data->>'code' AS code, count(*) AS n FROM events "
-                "WHERE type = 'payment.failed' GROUP BY 1")):
-            failed[r.code or "unknown"] = r.n
-        for code, n in failed.items():
-            failures.add_metric([code], n)
-        moved: dict[tuple[str, str], int] = {}
-        for r in await conn.execute(text(
-                """
-                SELECT data->>'currency' AS currency, type, jsonb_typeof(data->'amount') AS form,
-                       sum((data->>'amount')::numeric) AS total
-                FROM events WHERE type IN ('payment.completed', 'payment.refunded')
-                  AND data ? 'currency' GROUP BY 1, 2, 3
-                """)):
-            # events before the money format change carried minor units as numbers
-            minor = int(r.total if r.form == "number"
-                        else r.total.scaleb(currency_exponent(r.currency)))
-            key = (r.currency, "completed" if r.type == "payment.completed" else "refunded")
-            moved[key] = moved.get(key, 0) + minor
-        for (currency, outcome), total in sorted(moved.items()):
-            amounts.add_metric([currency, outcome], total)
-        for r in await conn.execute(text("SELECT status, count(*) AS n FROM payments GROUP BY status")):
-            payments.add_metric([r.status], r.n)
-        waiting = {code.value: 0 for code in FailureCode}
-        for r in await conn.execute(text(
-                "SELECT failure_code, count(*) AS n FROM payments WHERE status = 'failed' "
-                "GROUP BY failure_code")):
-            waiting[r.failure_code or "unknown"] = r.n
-        for code, n in waiting.items():
-            attention.add_metric([code], n)
-        for r in (await conn.execute(text(  # every wallet currency, 0 when nothing is held
-                "SELECT a.currency, count(h.id) AS n, COALESCE(sum(h.amount), 0) AS total "
-                "FROM accounts a LEFT JOIN holds h ON h.wallet_id = a.id AND h.status = 'active' "
-                "WHERE a.kind = 'wallet' GROUP BY a.currency"))):
-            holds.add_metric([r.currency], r.n)
-            held.add_metric([r.currency], r.total)
-        age = (await conn.execute(text(
-            "SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM payments "
-            "WHERE status IN ('pending', 'reserved', 'processing')"))).scalar()
-        oldest.add_metric([], float(age or 0))
-        row = (await conn.execute(text(
-            "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age "
-            "FROM events WHERE published_at IS NULL"))).one()
-        by_class = {(k, sev): 0 for k, sev in SEVERITY.items()}  # every class, 0 until found
-        for r in await conn.execute(text(
-                "SELECT data->>'class' AS class, data->>'severity' AS severity, count(*) AS n "
-                "FROM events WHERE type = 'reconciliation.finding' GROUP BY 1, 2")):
-            by_class[(r[0], r.severity)] = r.n
-        for (klass, severity), n in by_class.items():
-            found.add_metric([klass, severity], n)
-        healed = {"capture": 0, "refund": 0, "post": 0}
-        for r in await conn.execute(text(
-                "SELECT data->>'heal' AS heal, count(*) AS n FROM events "
-                "WHERE type = 'reconciliation.healed' GROUP BY 1")):
-            healed[r.heal] = r.n
-        for heal, n in healed.items():
-            heals.add_metric([heal], n)
-        open_by = {"critical": 0}
-        for r in await conn.execute(text(
-                "SELECT severity, count(*) AS n FROM reconciliation_findings "
-                "WHERE status IN ('open', 'healing') GROUP BY 1")):
-            open_by[r.severity] = r.n
-        for severity, n in open_by.items():
-            exceptions.add_metric([severity], n)
-        last = (await conn.execute(text(
-            "SELECT EXTRACT(EPOCH FROM max(completed_at)) FROM reconciliations"))).scalar()
-        last_run.add_metric([], float(last or 0))
-        pending.add_metric([], row.n)
-        lag.add_metric([], float(row.age or 0))
+        f = await db_metrics.figures(conn)
+    for kind, n in f.events.items():
+        events.add_metric([kind], n)
+    successes.add_metric([], f.events.get("payment.completed", 0))
+    refunds.add_metric(["succeeded"], f.events.get("payment.refunded", 0))
+    refunds.add_metric(["failed"], f.events.get("payment.refund_failed", 0))
+    # every code, class and heal is reported, 0 until it happens
+    for code, n in ({code.value: 0 for code in FailureCode} | f.failures).items():
+        failures.add_metric([code], n)
+    for (currency, outcome), total in sorted(f.moved.items()):
+        amounts.add_metric([currency, outcome], total)
+    for status, n in f.payments.items():
+        payments.add_metric([status], n)
+    for code, n in ({code.value: 0 for code in FailureCode} | f.waiting).items():
+        attention.add_metric([code], n)
+    for currency, (n, total) in f.holds.items():
+        holds.add_metric([currency], n)
+        held.add_metric([currency], total)
+    oldest.add_metric([], f.oldest_in_flight_seconds)
+    for (klass, severity), n in ({(k, sev): 0 for k, sev in SEVERITY.items()}
+                                 | f.findings).items():
+        found.add_metric([klass, severity], n)
+    for heal, n in ({"capture": 0, "refund": 0, "post": 0} | f.heals).items():
+        heals.add_metric([heal], n)
+    for severity, n in ({"critical": 0} | f.open_exceptions).items():
+        exceptions.add_metric([severity], n)
+    last_run.add_metric([], f.last_reconciliation)
+    pending.add_metric([], f.outbox_pending)
+    lag.add_metric([], f.outbox_lag_seconds)
     try:
         polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:

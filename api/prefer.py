@@ -1,7 +1,7 @@
 """`Prefer: wait=N` (RFC 7240): how long a client is willing to wait, and waiting at most that.
 
 A wait that outlives N is not an error: the route answers 202 with the state so far, exactly as
-without the header. Waiting at most N is `workflows.client.within`, which never lets
+without the header. Waiting at most N is `temporal_client.ask.within`, which never lets
 the SDK's cancelled-update error through as a 500.
 """
 

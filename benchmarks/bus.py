@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from db import seed
+
 T = TypeVar("T")
 
 
@@ -18,17 +20,12 @@ async def relay_throughput(database_url: str, n: int) -> dict[str, Any]:
     """Plant `n` unpublished events in the outbox and time the relays draining them."""
     db = await asyncpg.connect(database_url)
     try:
-        await db.execute(
-            "INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data) "
-            "SELECT 'bench:' || g || ':' || $2, 'bench.relayed', 'bench', 'pay_bench_' || g, "
-            """NULL, CAST('{"amount": "1.00", "currency": "USD"}' AS JSONB) """
-            "FROM generate_series(1, $1) g", n, str(time.time()))
+        await seed.plant_events(db, n, str(time.time()))
         started = time.perf_counter()
         waiting = n
         while waiting:  # polled: the relays run in the workers, out of this process
             await asyncio.sleep(0.05)
-            waiting = await db.fetchval("SELECT count(*) FROM events WHERE published_at IS NULL "
-                                        "AND type = 'bench.relayed'")
+            waiting = await seed.unpublished_bench_events(db)
         seconds = time.perf_counter() - started
     finally:
         await db.close()
@@ -42,10 +39,7 @@ async def lag_while(database_url: str, work: Awaitable[T]) -> tuple[T, dict[str,
 
     async def sample() -> None:
         while True:
-            age = await db.fetchval(
-                "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) FROM events "
-                "WHERE published_at IS NULL")
-            samples.append(float(age))
+            samples.append(await seed.outbox_lag(db))
             await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample())

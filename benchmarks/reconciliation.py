@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 
 from benchmarks.stack import PORTS, start_stack
+from db import seed
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,23 +52,7 @@ def plant_gateway(path: Path, n: int) -> None:
 async def plant_ledger(database_url: str, n: int) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(
-            """
-            INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
-                service_id, amount, fee, currency, status, attempt, created_at)
-            SELECT 'pay_rb' || lpad(g::text, 7, '0'), 'default', 'rb-' || g, 'fp', 'run', 'u',
-                   'svc', 100, 2, 'USD', 'completed', 0, $2::timestamptz + make_interval(secs => g / 1000.0)
-            FROM generate_series(0, $1 - 1) AS g ON CONFLICT DO NOTHING
-            """, n, BASE)
-        await conn.execute(
-            """
-            INSERT INTO journals (id, kind, reference, payment_id, currency, created_at)
-            SELECT 'jnl_rb' || g, 'payment', 'capture:pay_rb' || lpad(g::text, 7, '0') || ':0',
-                   'pay_rb' || lpad(g::text, 7, '0'), 'USD',
-                   $2::timestamptz + make_interval(secs => g / 1000.0 + 0.05)
-            FROM generate_series(0, $1 - 1) AS g ON CONFLICT DO NOTHING
-            """, n, BASE)
-        await conn.execute("ANALYZE payments; ANALYZE journals")
+        await seed.plant_captured_payments(conn, n, BASE)
     finally:
         await conn.close()
 

@@ -30,8 +30,9 @@ from benchmarks import bus, money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
-from workflows.codec import KeyRing
-from workflows.converter import data_converter
+from db import seed
+from temporal_client.codec import KeyRing
+from temporal_client.converter import data_converter
 from workflows.search import PAYMENT_STATUS
 
 IN_FLIGHT = 20
@@ -247,16 +248,7 @@ async def list_latency(api: httpx.AsyncClient, database_url: str, rows: int) -> 
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
-    await conn.execute(
-        """
-        INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
-            service_id, amount, fee, currency, status, created_at)
-        SELECT 'pay_bench_' || g, 'default', 'bench-' || g, 'fp', 'run', 'user-' || (g % 1000),
-            'svc', 100, 2, 'USD', (ARRAY['completed','failed','exhausted'])[1 + g % 3],
-            now() - make_interval(secs => g)
-        FROM generate_series(1, $1) AS g ON CONFLICT DO NOTHING
-        """, rows)
-    await conn.execute("ANALYZE payments")
+    await seed.plant_payments(conn, rows)
     await conn.close()
     figures: dict[str, Any] = {"rows": rows}
     for name, params in (("newest", {}), ("status=failed", {"status": "failed"}),

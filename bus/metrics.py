@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 
 BUS_PUBLISHES = Counter(
     "paysaga_bus_publishes", "events published to JetStream by outcome: published, duplicate "

@@ -34,16 +34,16 @@ import httpx
 import nats
 from nats.js import api as js_api
 from nats.js.errors import FetchTimeoutError
-from sqlalchemy import text
 from temporalio.client import Client
 
+from db import outbox, payments
 from db.engine import make_engine
 from db.invariants import check
 from devstack.__main__ import Part, create_dev_keys, wait_port
 from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
-from workflows.codec import KeyRing
+from temporal_client.codec import KeyRing
 
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
          "ui": 28233, "pg": 25433, "nats": 24223}
@@ -330,9 +330,7 @@ async def main(count: int, quick: bool) -> int:
                     base_url=f"http://127.0.0.1:{PORTS['secondary']}", timeout=5) as secondary:
                 records += (await secondary.get("/charges")).json()
             async with engine.connect() as conn:
-                failed_over = int((await conn.execute(text(
-                    "SELECT count(*) FROM payments WHERE connector = 'secondary' "
-                    "AND status IN ('completed', 'partially_refunded', 'refunded')"))).scalar() or 0)
+                failed_over = await payments.charged_at(conn, "secondary")
             violations = await check(engine, records, temporal)
             stream = await stream_check(engine, f"nats://127.0.0.1:{PORTS['nats']}")
             await engine.dispose()
@@ -377,15 +375,13 @@ async def stream_check(engine: Any, url: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the relay drains what the faults held back
         async with engine.connect() as conn:
-            waiting = (await conn.execute(text(
-                "SELECT count(*) FROM events WHERE published_at IS NULL"))).scalar()
+            waiting = await outbox.pending(conn)
         if not waiting:
             break
         await asyncio.sleep(0.5)
     async with engine.connect() as conn:
-        outbox = [r for (r,) in await conn.execute(text("SELECT id FROM events ORDER BY id"))]
-        owner = {r.id: r.payment_id for r in await conn.execute(text(
-            "SELECT id, payment_id FROM events WHERE payment_id IS NOT NULL"))}
+        written = await outbox.event_ids(conn)
+        owner = await outbox.event_owners(conn)
     nc = await nats.connect(url)
     seen: list[int] = []
     try:
@@ -400,8 +396,8 @@ async def stream_check(engine: Any, url: str) -> dict[str, Any]:
     finally:
         await nc.close()
     problems = []
-    if sorted(seen) != outbox:
-        missing, extra = set(outbox) - set(seen), len(seen) - len(set(seen))
+    if sorted(seen) != written:
+        missing, extra = set(written) - set(seen), len(seen) - len(set(seen))
         problems.append(f"{len(missing)} missing, {extra} duplicated")
     per_payment: dict[str, list[int]] = {}
     for event_id in seen:
@@ -410,7 +406,7 @@ async def stream_check(engine: Any, url: str) -> dict[str, Any]:
     unordered = [p for p, ids in per_payment.items() if ids != sorted(ids)]
     if unordered:
         problems.append(f"{len(unordered)} payments' events out of order")
-    return {"outbox": len(outbox), "stream": len(seen), "problems": "; ".join(problems)}
+    return {"outbox": len(written), "stream": len(seen), "problems": "; ".join(problems)}
 
 
 async def reconcile(api: httpx.AsyncClient, began: datetime) -> dict[str, Any]:

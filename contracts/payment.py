@@ -1,4 +1,5 @@
-"""The payment saga's contract: its input, each step's input and result, what it answers.
+"""The payment saga's contract: its input, each step's input and result, what it answers (what
+every saga shares is contracts/saga.py).
 
 Plain dataclasses, so fields can be added with defaults without breaking running workflows (an
 unknown field is ignored when a payload is read). Money is always integer minor units here.
@@ -6,27 +7,10 @@ unknown field is ignored when a payload is read). Money is always integer minor 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class SagaPolicy:
-    """The knobs of one payment's saga, fixed when it starts (workflows may not read settings)."""
-
-    hold_ttl_seconds: int = 15 * 60
-    max_manual_retries: int = 3
-    manual_retry_window_seconds: int = 72 * 3600
-    gateway_timeout_seconds: float = 10.0
-    gateway_retry_initial_seconds: float = 1.0
-    gateway_retry_backoff: float = 2.0
-    gateway_retry_max_interval_seconds: float = 30.0
-    gateway_retry_max_attempts: int = 5
-    ledger_retry_initial_seconds: float = 0.2
-    ledger_retry_max_interval_seconds: float = 10.0
-    ledger_retry_max_attempts: int = 0
-    refund_window_seconds: int = 180 * 24 * 3600
+from contracts.saga import ConnectorPlan, SagaPolicy
 
 
 @dataclass
@@ -79,41 +63,6 @@ class Reservation:
 
 
 @dataclass
-class ConnectorPlan:
-    """One connector of a payment's route, with its own timeout and retry policy."""
-
-    name: str
-    timeout_seconds: float = 10.0
-    retry_initial_seconds: float = 1.0
-    retry_backoff: float = 2.0
-    retry_max_interval_seconds: float = 30.0
-    retry_max_attempts: int = 5
-
-
-@dataclass
-class ChargeRequest:
-    payment_id: str
-    tenant_id: str
-    attempt: int
-    amount: int
-    currency: str
-    connector: str | None = None  # None: the default connector, with the old key (before routing)
-    # another connector follows: an open circuit answers `circuit_open` (nothing was sent) at once
-    fail_fast: bool = False
-
-
-@dataclass
-class Charge:
-    """What the gateway says of one idempotency key: `succeeded`, `declined` or `not_found`
-    (`expired`, in the workflow: not charged before the hold expired)."""
-
-    status: str
-    gateway_reference: str | None = None
-    decline_code: str | None = None
-    retryable_elsewhere: bool = False  # a soft decline the connector declares so
-
-
-@dataclass
 class CaptureFunds:
     payment_id: str
     tenant_id: str
@@ -159,19 +108,6 @@ class BeginRetry:
     total: int = 0
     expires_at: str = ""
     connector: str | None = None  # the route's first connector, tried first again
-
-
-@dataclass
-class Failover:
-    """Charging moves from one connector to the next within an attempt: the first is known not to
-    have charged."""
-
-    payment_id: str
-    tenant_id: str
-    attempt: int
-    source: str
-    target: str
-    reason: str
 
 
 @dataclass
@@ -221,13 +157,4 @@ class PaymentState:
     amount_refunded: int = 0
 
 
-# Error types the workflow switches on (ApplicationError.type).
-GATEWAY_DECLINED = "GatewayDeclined"
-GATEWAY_UNAVAILABLE = "GatewayUnavailable"
-PAYMENT_CONFLICT = "PaymentConflict"
-GATEWAY_RATE_LIMITED = "GatewayRateLimited"
-
-
-# The route of a payment or a top-up, by the declared rules: (its id, tenant, currency, amount in
-# minor units) -> the connectors to try in order, and why.
-Router = Callable[[str, str, str, int], tuple[list[ConnectorPlan], str]]
+PAYMENT_CONFLICT = "PaymentConflict"  # an error type the payment saga switches on (ApplicationError.type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -17,3 +18,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip: the database answers."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

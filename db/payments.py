@@ -8,7 +8,7 @@ journals per reference, events per dedupe key, and a repeated step finds its ear
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,16 +21,16 @@ from contracts.payment import (
     BeginRetry,
     CancelPayment,
     CaptureFunds,
-    ConnectorPlan,
-    Failover,
     FailPayment,
     OpenPayment,
     Refusal,
     Reservation,
     ReserveFunds,
 )
+from contracts.saga import ConnectorPlan, Failover
 from db import ledger
 from db.ledger import Event
+from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
 from domain.status import FailureCode, PaymentStatus
 
@@ -48,6 +48,39 @@ class Posted:
     outcome: str
     created_at: datetime | None = None
     hold_status: str | None = None
+
+
+LISTED = Keyset("payments", scope="tenant_id = :t")
+
+
+@dataclass
+class Filters:
+    """What a list of payments may be narrowed by (every one given must hold)."""
+
+    statuses: list[str] = field(default_factory=list)
+    failure_codes: list[str] = field(default_factory=list)
+    user_id: str | None = None
+    service_id: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+
+async def payments_page(conn: AsyncConnection, tenant_id: str, f: Filters, ask: Ask) -> Page:
+    """The tenant's payments, newest first."""
+    where = Where(["tenant_id = :t"], {"t": tenant_id})
+    if f.statuses:
+        where.add("status = ANY(:statuses)", statuses=f.statuses)
+    if f.failure_codes:
+        where.add("failure_code = ANY(:codes)", codes=f.failure_codes)
+    if f.user_id is not None:
+        where.add("user_id = :user_id", user_id=f.user_id)
+    if f.service_id is not None:
+        where.add("service_id = :service_id", service_id=f.service_id)
+    if f.created_from is not None:
+        where.add("created_at >= :cf", cf=f.created_from)
+    if f.created_to is not None:
+        where.add("created_at < :ct", ct=f.created_to)
+    return await fetch(conn, LISTED, ask, select=COLUMNS, where=where)
 
 
 async def projection(engine: AsyncEngine, tenant_id: str, payment_id: str) -> dict[str, Any] | None:
@@ -354,3 +387,23 @@ async def release(conn: AsyncConnection, payment_id: str, tenant_id: str, attemp
                       {"wallet_id": hold.wallet_id, "amount": money(hold.amount, currency),
                        "currency": currency, "reason": reason},
                       wallet_id=hold.wallet_id)
+
+
+async def expired_holds(conn: AsyncConnection, grace_seconds: int, limit: int = 200) -> list[Any]:
+    """Active holds expired more than `grace_seconds` ago, oldest first, with their payment:
+    (payment_id, attempt, tenant_id, amount, fee, currency, connector)."""
+    return list((await conn.execute(text(
+        """
+        SELECT h.payment_id, h.attempt, p.tenant_id, p.amount, p.fee, p.currency, p.connector
+        FROM holds h JOIN payments p ON p.id = h.payment_id
+        WHERE h.status = 'active' AND h.expires_at < now() - make_interval(secs => :g)
+        ORDER BY h.expires_at LIMIT :n
+        """), {"g": grace_seconds, "n": limit})).all())
+
+
+async def charged_at(conn: AsyncConnection, connector: str) -> int:
+    """Payments charged at `connector` (completed, or refunded since)."""
+    return int((await conn.execute(text(
+        "SELECT count(*) FROM payments WHERE connector = :c "
+        "AND status IN ('completed', 'partially_refunded', 'refunded')"),
+        {"c": connector})).scalar() or 0)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.refund import RefundPosted, RefundStep
+from contracts.refund import RefundPosted, RefundStep, RefundView
 from db import ledger
+from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.fees import refund_fee_share
 from domain.money import to_major as money
 
@@ -21,6 +22,27 @@ REFUNDABLE = ("completed", "partially_refunded")
 class Refused:
     status: str
     refundable: int
+
+
+LISTED = Keyset("refunds", descending=False, scope="payment_id = :p")
+
+
+async def find(conn: AsyncConnection, refund_id: str) -> RefundView | None:
+    """A refund as it was asked for and stands now, or None."""
+    row = (await conn.execute(text(
+        "SELECT id, payment_id, amount, fee, status, fingerprint, reason, failure_message "
+        "FROM refunds WHERE id = :id"), {"id": refund_id})).first()
+    if row is None:
+        return None
+    return RefundView(row.id, row.amount, row.fee, row.status, row.fingerprint, row.reason,
+                      row.failure_message, payment_id=row.payment_id)
+
+
+async def refunds_page(conn: AsyncConnection, payment_id: str, ask: Ask) -> Page:
+    """The payment's refunds, oldest first."""
+    return await fetch(conn, LISTED, ask,
+                       select="id, amount, fee, status, fingerprint, reason, failure_message",
+                       where=Where(["payment_id = :p"], {"p": payment_id}))
 
 
 async def reserve(conn: AsyncConnection, *, refund_id: str, payment_id: str, tenant_id: str,
@@ -144,3 +166,12 @@ async def fail(conn: AsyncConnection, step: RefundStep) -> bool:
                        "currency": step.currency, "message": step.failure_message},
                       dedupe=f"{step.refund_id}:failed")
     return True
+
+
+async def left_pending(conn: AsyncConnection, grace_seconds: int, limit: int = 200) -> list[str]:
+    """Refunds reserved more than `grace_seconds` ago and still pending, oldest first (their saga
+    may never have started)."""
+    return list((await conn.execute(text(
+        "SELECT id FROM refunds WHERE status = 'pending' AND id LIKE 'rfd\\_%' "
+        "AND created_at < now() - make_interval(secs => :g) ORDER BY created_at LIMIT :n"),
+        {"g": grace_seconds, "n": limit})).scalars().all())

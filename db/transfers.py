@@ -17,10 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.exceptions import ApplicationError
 
-from contracts.money_movement import Opened, OpenTransfer, SettleTransfer
-from contracts.payment import PAYMENT_CONFLICT, ConnectorPlan, Failover
+from contracts.payment import PAYMENT_CONFLICT
+from contracts.saga import ConnectorPlan, Failover
+from contracts.transfers import Opened, OpenTransfer, SettleTransfer
 from db import ledger
 from db.ledger import Event
+from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
 from domain.status import FailureCode
 
@@ -37,6 +39,15 @@ async def projection(engine: AsyncEngine, tenant_id: str, kind: str,
             f"SELECT {COLUMNS} FROM transfers WHERE id = :id AND tenant_id = :t AND kind = :k"),
             {"id": transfer_id, "t": tenant_id, "k": kind})).mappings().first()
     return dict(row) if row else None
+
+
+LISTED = Keyset("transfers", scope="wallet_id = :w AND kind = :k")
+
+
+async def transfers_page(conn: AsyncConnection, wallet_id: str, kind: str, ask: Ask) -> Page:
+    """The wallet's top-ups or withdrawals, newest first."""
+    return await fetch(conn, LISTED, ask, select=COLUMNS,
+                       where=Where(["wallet_id = :w", "kind = :k"], {"w": wallet_id, "k": kind}))
 
 
 async def wallet(engine: AsyncEngine, tenant_id: str, wallet_id: str) -> dict[str, Any] | None:

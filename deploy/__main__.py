@@ -28,11 +28,11 @@ from temporalio.common import WorkerDeploymentVersion
 from deploy import versions
 from deploy.gate import replay_gate
 from deploy.rollout import Refused, promote, roll_back
+from release.build import build_id
 from settings import Settings, get_settings
-from settings.deployment import build_id
+from temporal_client.codec import MissingKey, key_ring
+from temporal_client.converter import data_converter
 from worker.main import WORKFLOWS
-from workflows.codec import MissingKey, key_ring
-from workflows.converter import data_converter
 
 
 def with_keys(s: Settings) -> Settings:

@@ -22,8 +22,8 @@ from typing import IO
 from devstack.nats import nats_argv
 from devstack.postgres import EmbeddedPostgres, ensure_database
 from devstack.temporal import SEARCH_ATTRIBUTES, dev_server_tuning, temporal_binary
+from release.build import build_id
 from settings import Settings, get_settings
-from settings.deployment import build_id
 
 DEV_TENANT = "default"
 
@@ -176,7 +176,7 @@ def main() -> int:
                         _worker_env(env, s, i, name))
                    for i, name in enumerate(_worker_names(s.worker_processes))]
         api = Part("api", [sys.executable, "-m", "api"], logs / "api.log", env)
-        codec = Part("codec", [sys.executable, "-m", "codec"], logs / "codec.log", env)
+        codec = Part("codec", [sys.executable, "-m", "temporal_client.codec_server"], logs / "codec.log", env)
         for part in (gateway, secondary, *workers, api, codec):
             part.start()
             parts.append(part)
@@ -261,7 +261,7 @@ def step(env: dict[str, str], argv: list[str], what: str, log: Path) -> None:
 def dev_keys(data: Path, s: Settings) -> dict[str, str]:
     """The payload key ring and the search-hash key: from the environment when set, else made
     once into .data/payload_keys and .data/search_hash_key (kept, so histories stay readable)."""
-    from workflows.codec import KeyRing
+    from temporal_client.codec import KeyRing
 
     found: dict[str, str] = {}
     if not s.payload_keys and not s.payload_keys_file:
@@ -287,7 +287,7 @@ def _existing_dev_key(data: Path, name: str) -> str | None:
 def create_dev_keys(env: dict[str, str], secret: str | None, operator_secret: str | None,
                     log: Path) -> tuple[str, str]:
     """The tenant key (every tenant scope, tenant `default`) and the platform operator key."""
-    from api.auth import create_key, create_operator_key
+    from db.api_keys import create_key, create_operator_key
     from db.engine import make_engine
 
     async def go() -> tuple[str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from prometheus_client import Gauge
 
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 
 STATE = Gauge("paysaga_gateway_circuit_state",
               "gateway circuit by connector: 0 closed, 1 half-open, 2 open", ["connector"],

@@ -29,12 +29,12 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from contracts.money_movement import Payout
-from contracts.payment import GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE, Charge
+from contracts.saga import GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE, Charge
+from contracts.transfers import Payout
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
 from settings import Settings
-from settings.routing import SOFT_DECLINES
+from settings.connectors import SOFT_DECLINES
 
 
 class NotSent(ApplicationError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 
 GATEWAY_CALLS = Counter(
     "paysaga_gateway_calls", "gateway calls by connector, operation and outcome: approved, "

@@ -13,8 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from settings import routing
-from settings.routing import Connector, Rule
+from settings.connectors import Connector, Rule, check_routing
 
 
 class Settings(BaseSettings):
@@ -44,14 +43,14 @@ class Settings(BaseSettings):
     gateway_secondary_port: int = 8002
     gateway_secondary_url: str = "http://127.0.0.1:8002"
 
-    # Payment processors and the routing among them (settings/routing.py). No CONNECTORS: make
+    # Payment processors and the routing among them (settings/connectors.py, routing/). No CONNECTORS: make
     # dev's two, `primary` at GATEWAY_URL and `secondary` at GATEWAY_SECONDARY_URL (empty: none),
     # with the GATEWAY_* timeout, retry and breaker settings. Production sets CONNECTORS.
     connectors: list[Connector] = Field(default_factory=list)
     routing_rules: list[Rule] = Field(default_factory=list)
     routing_default: list[str] | None = None
     embedded_pg_port: int = 5433
-    # Payload encryption (workflows/codec.py): `id:<base64 32 bytes>` keys, newest first, or a file
+    # Payload encryption (temporal_client/codec.py): `id:<base64 32 bytes>` keys, newest first, or a file
     # of them; the key of the PaymentUserId search attribute's HMAC (base64). `make dev` makes both.
     payload_keys: str = Field(default="", repr=False)
     payload_keys_file: str = ""
@@ -124,7 +123,7 @@ class Settings(BaseSettings):
     worker_activity_task_pollers: int = Field(default=5, ge=1)
     # Worker Versioning (README: deploying a new build). Every worker polls as a version of the
     # Worker Deployment `worker_deployment_name`; its build id is WORKER_BUILD_ID or, empty, the
-    # package version and a digest of the code it runs (settings/deployment.py).
+    # package version and a digest of the code it runs (release/build.py).
     worker_deployment_name: str = "paysaga"
     worker_build_id: str = Field(default="", pattern=r"^[A-Za-z0-9_.+\-]*$",
                                  description="empty: <version>-<digest of the code>")
@@ -151,7 +150,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _routing_is_sound(self) -> Settings:
-        routing.check(self.connector_list, self.routing_rules, self.routing_default)
+        check_routing(self.connector_list, self.routing_rules, self.routing_default)
         return self
 
     @property

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from workflows.codec import KeyRing
+from temporal_client.codec import KeyRing
 
 T = TypeVar("T")
 

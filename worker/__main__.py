@@ -18,9 +18,12 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from bus.jetstream import EventBus, stream_settings
 from db.engine import make_engine
-from settings import get_settings, tracing
-from settings.logs import configure
-from settings.metrics import WORKER_REGISTRY
+from settings import get_settings
+from telemetry import tracing
+from telemetry.logs import configure
+from telemetry.metrics import WORKER_REGISTRY
+from temporal_client.codec import MissingKey, key_ring
+from temporal_client.converter import data_converter
 from worker.main import (
     build_worker,
     delivery_policy,
@@ -30,8 +33,6 @@ from worker.main import (
 )
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
-from workflows.codec import MissingKey, key_ring
-from workflows.converter import data_converter
 
 
 async def relay_events(engine: Any, dispatch: Dispatch, s: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from decimal import Decimal
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,12 +18,11 @@ from activities.reconciliation import ReconciliationActivities
 from activities.sweeper import SweeperActivities
 from activities.transfers import TransferActivities
 from activities.webhooks import WebhookActivities
-from contracts.payment import ConnectorPlan, Router
 from contracts.reconciliation import ReconcileRun
-from domain.money import to_major
 from gateway.client import Gateways, connect
-from settings import Settings, routing
-from settings.deployment import build_id
+from release.build import build_id
+from routing import router
+from settings import Settings
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
@@ -51,25 +49,6 @@ async def gateway_connections(settings: Settings) -> AsyncIterator[Gateways]:
         yield made
     finally:
         await made.aclose()
-
-
-def router(settings: Settings) -> Router:
-    """The payment's route by the declared rules (settings/routing.py), with each connector's
-    timeout and retry policy for the workflow."""
-    connectors = settings.connector_list  # a property that builds them: once, not per payment
-    by_name = {c.name: c for c in connectors}
-
-    def decide(subject: str, tenant: str, currency: str, amount: int,
-               ) -> tuple[list[ConnectorPlan], str]:
-        order, why = routing.route(connectors, settings.routing_rules,
-                                   settings.routing_default, payment_id=subject,
-                                   currency=currency, amount=Decimal(to_major(amount, currency)),
-                                   tenant=tenant)
-        return [ConnectorPlan(n, by_name[n].timeout_seconds, by_name[n].retry_initial_seconds,
-                              by_name[n].retry_backoff, by_name[n].retry_max_interval_seconds,
-                              by_name[n].retry_max_attempts) for n in order], why
-
-    return decide
 
 
 def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,

@@ -21,22 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.webhooks import fan_out
 from bus.jetstream import BusUnavailable, EventBus
+from db import outbox
 from domain.times import rfc3339
-from workflows.start import start_deliveries
+from temporal_client.start import start_deliveries
 from workflows.webhooks import DeliveryPolicy
 
 log = logging.getLogger("paysaga.events")
-RELAY_LOCK = 7_061_797_300  # pg_advisory_xact_lock key: one relay publishes at a time
 
 
 @dataclass
@@ -57,33 +56,22 @@ async def relay_once(engine: AsyncEngine, dispatch: Dispatch | None = None, batc
                      bus: EventBus | None = None) -> int:
     """One batch: read, publish (acks awaited), mark, fan out. The number relayed; 0 when
     another relay holds the lock or nothing waits. BusUnavailable: nothing was marked."""
-    async with engine.begin() as conn:
-        if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                   {"k": RELAY_LOCK})).scalar():
-            return 0
-        rows = (await conn.execute(text(
-            "SELECT id, type, tenant_id, payment_id, wallet_id, data, created_at FROM events "
-            "WHERE published_at IS NULL ORDER BY id LIMIT :n"), {"n": batch})).all()
-        if not rows:
-            return 0
-        events = [as_published(r) for r in rows]
+    published: list[dict[str, Any]] = []
+
+    async def publish(rows: Sequence[Any]) -> None:
+        published.extend(as_published(r) for r in rows)
         if bus is not None:
-            await bus.publish(events)
-        await conn.execute(text("UPDATE events SET published_at = now() "
-                                "WHERE id = ANY(CAST(:ids AS BIGINT[]))"),
-                           {"ids": [r.id for r in rows]})
-        deliveries = await fan_out(conn, list(rows))
-        stalled = [] if dispatch is None else list((await conn.execute(text(
-            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND attempts = 0 "
-            "AND created_at < now() - interval '1 minute' LIMIT 100"))).scalars())
+            await bus.publish(published)
+
+    relayed = await outbox.relay_batch(engine, publish, batch, find_stalled=dispatch is not None)
     if bus is None:
-        for event in events:
+        for event in published:
             log.info("event %s %s", event["id"], event["type"], extra={"event": event})
     if dispatch is not None:
-        for did in [*deliveries, *stalled]:
+        for did in [*relayed.deliveries, *relayed.stalled]:
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await start_deliveries(dispatch.client, dispatch.task_queue, [did], dispatch.policy)
-    return len(rows)
+    return len(relayed.events)
 
 
 async def run_relay(engine: AsyncEngine, dispatch: Dispatch | None, bus: EventBus | None = None,

@@ -1,4 +1,5 @@
-"""Charging along a route, shared by the payment and the top-up sagas (workflow code).
+"""Moving money at a connector, shared by the sagas (workflow code): charging along a route (the
+payment and the top-up), and a payout (the withdrawal), each asked for and looked up the same way.
 
 A charge is retried with backoff until its deadline (a payment's hold expiry, a top-up's charge
 window). When the retries or the deadline run out with the outcome unknown, the gateway is asked
@@ -11,13 +12,16 @@ open (or no connection) before anything was sent.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.payment import GATEWAY_DECLINED, Charge, ChargeRequest, ConnectorPlan, SagaPolicy
+    from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest, ConnectorPlan, SagaPolicy
+    from contracts.transfers import Payout, PayoutRequest
     from workflows import policies
 
 Request = Callable[[ConnectorPlan | None, bool], ChargeRequest]  # (connector, fail fast)
@@ -40,47 +44,76 @@ async def along_route(route: list[ConnectorPlan], request: Request, policy: Saga
     raise AssertionError("the route's last connector always answers")
 
 
+@dataclass(frozen=True)
+class Movement:
+    """A way money moves at a connector: the activity that asks for it, the one that looks it up
+    by its idempotency key, what both answer, and what the Web UI calls it."""
+
+    send: str
+    look_up: str
+    result: type
+    noun: str
+
+
+CHARGE = Movement("charge_gateway", "lookup_charge", Charge, "charge")
+PAYOUT = Movement("send_payout", "lookup_payout", Payout, "payout")
+
+
 async def charge(req: ChargeRequest, policy: SagaPolicy, plan: ConnectorPlan | None,
                  deadline: datetime, what: str) -> Charge:
     """One connector's charge, retried until the deadline, then looked up if still unknown.
     `expired`: the deadline passed and the gateway has no charge under the key."""
+    lookup_req = ChargeRequest(req.payment_id, req.tenant_id, req.attempt, req.amount,
+                               req.currency, req.connector)
+    answer: Charge = await move(CHARGE, req, lookup_req, policy, plan, deadline,
+                                f"charge {what}")
+    return answer
+
+
+async def pay_out(req: PayoutRequest, policy: SagaPolicy, plan: ConnectorPlan | None,
+                  deadline: datetime) -> Payout:
+    """A payout, retried until the deadline, then looked up if still unknown (as `charge`)."""
+    answer: Payout = await move(PAYOUT, req, req, policy, plan, deadline, "pay out")
+    return answer
+
+
+async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
+               plan: ConnectorPlan | None, deadline: datetime, doing: str) -> Any:
+    """Ask for the movement until the deadline; an unknown outcome is looked up by its key before
+    anything is compensated. A decline is a result."""
     where = plan.name if plan else "the gateway"
     try:
-        result: Charge = await workflow.execute_activity(
-            "charge_gateway", req, result_type=Charge,
+        return await workflow.execute_activity(
+            m.send, req, result_type=m.result,
             start_to_close_timeout=policies.charge_timeout(policy, plan),
             schedule_to_close_timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
             retry_policy=policies.charge_retry(policy, plan),
-            summary=f"charge {what} at {where}, until the hold expires",
+            summary=f"{doing} at {where}, until the hold expires",
         )
-        return result
     except ActivityError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == GATEWAY_DECLINED:
             code = cause.details[0] if cause.details else "declined"
-            return Charge(status="declined", decline_code=str(code))
+            return m.result(status="declined", decline_code=str(code))
         if err.retry_state == RetryState.TIMEOUT:
             # The deadline came first. A call may still be in flight on a worker: it ends
             # within one attempt's timeout, so wait that long before asking.
             await workflow.sleep(policies.charge_timeout(policy, plan),
                                  summary="hold expired: let any call in flight end")
-            found = await lookup(req, policy, plan)
-            return found if found.status != "not_found" else Charge(status="expired")
+            found = await look_up(m, lookup_req, policy, plan)
+            return found if found.status != "not_found" else m.result(status="expired")
         # Retries are spent and the outcome is unknown (timeouts, 5xx): ask before compensating.
-        return await lookup(req, policy, plan)
+        return await look_up(m, lookup_req, policy, plan)
 
 
-async def lookup(req: ChargeRequest, policy: SagaPolicy, plan: ConnectorPlan | None) -> Charge:
-    found: Charge = await workflow.execute_activity(
-        "lookup_charge", ChargeRequest(req.payment_id, req.tenant_id, req.attempt, req.amount,
-                                       req.currency, req.connector),
-        result_type=Charge,
+async def look_up(m: Movement, req: Any, policy: SagaPolicy, plan: ConnectorPlan | None) -> Any:
+    return await workflow.execute_activity(
+        m.look_up, req, result_type=m.result,
         start_to_close_timeout=policies.charge_timeout(policy, plan),
         retry_policy=policies.lookup_retry(policy),
-        summary=f"outcome unknown: look the charge up at {plan.name if plan else 'the gateway'}"
-                " by its idempotency key",
+        summary=f"outcome unknown: look the {m.noun} up at "
+                f"{plan.name if plan else 'the gateway'} by its idempotency key",
     )
-    return found
 
 
 def failover_reason(charge: Charge) -> str | None:

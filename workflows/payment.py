@@ -32,10 +32,6 @@ with workflow.unsafe.imports_passed_through():
         BeginRetry,
         CancelPayment,
         CaptureFunds,
-        Charge,
-        ChargeRequest,
-        ConnectorPlan,
-        Failover,
         FailPayment,
         Failure,
         OpenPayment,
@@ -45,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseHold,
         Reservation,
     )
+    from contracts.saga import Charge, ChargeRequest, ConnectorPlan, Failover
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import charging, steps
     from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from contracts.payment import GATEWAY_DECLINED, PAYMENT_CONFLICT, ConnectorPlan, SagaPolicy
+from contracts.payment import PAYMENT_CONFLICT
+from contracts.saga import GATEWAY_DECLINED, ConnectorPlan, SagaPolicy
 
 NON_RETRYABLE = [GATEWAY_DECLINED, PAYMENT_CONFLICT]
 

@@ -16,8 +16,8 @@ from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.payment import SagaPolicy
     from contracts.refund import RefundPosted, RefundStep
+    from contracts.saga import SagaPolicy
     from workflows import policies
     from workflows.search import REFUND_STATUS
 

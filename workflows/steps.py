@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.payment import SagaPolicy
+    from contracts.saga import SagaPolicy
     from workflows import policies
 
 

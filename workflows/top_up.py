@@ -17,28 +17,24 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.money_movement import (
+    from contracts.saga import ChargeRequest, ConnectorPlan, Failover
+    from contracts.transfers import (
         Opened,
         OpenTransfer,
         SettleTransfer,
         TransferInput,
         TransferState,
     )
-    from contracts.payment import ChargeRequest, ConnectorPlan, Failover
     from domain.status import FailureCode
     from workflows import charging, steps
-    from workflows.search import PAYMENT_FAILURE_CODE, TRANSFER_STATUS
+    from workflows.transfer import TransferSaga
 
 
 # Pinned: over by its charge deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
 @workflow.defn(name="TopUp", versioning_behavior=VersioningBehavior.PINNED)
-class TopUpWorkflow:
-    def __init__(self) -> None:
-        self._state: TransferState | None = None
-
+class TopUpWorkflow(TransferSaga):
     @workflow.run
     async def run(self, top_up: TransferInput) -> TransferState:
         self._state = TransferState(top_up.transfer_id, "processing")
@@ -77,28 +73,4 @@ class TopUpWorkflow:
         await steps.ledger(top_up.policy, "settle_top_up", settle,
                            summary="credit the wallet" if settle.succeeded
                            else f"failed: {settle.failure_code}")
-        self._state = TransferState(top_up.transfer_id,
-                                    "succeeded" if settle.succeeded else "failed",
-                                    settle.failure_code, settle.failure_message,
-                                    settle.gateway_reference, connector)
-        workflow.upsert_search_attributes(
-            [TRANSFER_STATUS.value_set(self._state.status)]
-            + ([PAYMENT_FAILURE_CODE.value_set(settle.failure_code)] if settle.failure_code else []))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if not settle.succeeded:
-            raise ApplicationError(settle.failure_message or "failed",
-                                   type=settle.failure_code, non_retryable=True)
-        return self._state
-
-    @workflow.update
-    async def outcome(self) -> TransferState:
-        """Returns once the top-up has succeeded or failed (`Prefer: wait` answers from here)."""
-        # (with Update-with-Start this handler runs before `run` has begun)
-        await workflow.wait_condition(
-            lambda: self._state is not None and self._state.status != "processing")
-        return self.state()
-
-    @workflow.query
-    def state(self) -> TransferState:
-        assert self._state is not None
-        return self._state
+        return await self._close(settle)

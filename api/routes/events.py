@@ -6,17 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from api import pages, views
 from api.deps import PaymentsRead, StateDep
 from api.errors import Problem, responses
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.query import Limit
 from api.schemas import Page
+from db import events
 
 router = APIRouter(prefix="/v1", tags=["events"])
-FEED = Keyset("events", ("id",), descending=False, scope="tenant_id = :t", integer_ids=True)
 
 
 class FeedEvent(BaseModel):
@@ -48,30 +47,18 @@ async def feed(principal: PaymentsRead, state: StateDep,
         raise Problem(400, "VALIDATION_ERROR", "the request is invalid: after: use either after "
                       "or starting_after", errors=[{"field": "after",
                                                     "message": "not with starting_after"}])
-    where = ["tenant_id = :t"]
-    params: dict[str, Any] = {"t": principal.tenant_id}
-    if after is not None:  # any id, seen or not (the feed's older, forgiving resume)
-        where.append("id > :a")
-        params["a"] = after
+    asked = pages.ask(limit, 0, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, _ = await pages.fetch(
-            conn, FEED, select="id, type, payment_id, wallet_id, data, created_at", where=where,
-            params=params, limit=limit, starting_after=starting_after, count=False)
-    return pages.page(rows, lambda r: FeedEvent(
+        found = await events.feed_page(conn, principal.tenant_id, after, asked)
+    return pages.page(found, lambda r: FeedEvent(
         id=r["id"], type=r["type"], payment_id=r["payment_id"], wallet_id=r["wallet_id"],
-        data=r["data"], created_at=views.rfc3339(r["created_at"])), has_more=more, limit=limit)
+        data=r["data"], created_at=views.rfc3339(r["created_at"])), asked)
 
 
 @router.get("/outbox/stats", response_model=OutboxStats, responses=responses(401, 403))
 async def outbox_stats(principal: PaymentsRead, state: StateDep) -> OutboxStats:
     """How far the outbox relay is behind (seed 001's statistics), for this tenant."""
     async with state.engine.connect() as conn:
-        row = (await conn.execute(text(
-            """
-            SELECT count(*) AS total, count(published_at) AS published,
-                   EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE published_at IS NULL))
-                     AS oldest
-            FROM events WHERE tenant_id = :t
-            """), {"t": principal.tenant_id})).one()
+        row = await events.outbox_stats(conn, principal.tenant_id)
     return OutboxStats(total=row.total, published=row.published, pending=row.total - row.published,
                        oldest_pending_age_seconds=None if row.oldest is None else float(row.oldest))

@@ -7,18 +7,17 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.schemas import HealthPublic
-from workflows.client import workers_polling
+from db.engine import ping
+from temporal_client.ask import workers_polling
 
 router = APIRouter(tags=["operations"])
 
 
 async def _database(state: AppState) -> str:
-    async with state.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await ping(state.engine)
     return "ok"
 
 

@@ -13,46 +13,34 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import pages, views
-from api.auth import Principal
+from api.creating import Saga, start_once
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
 from api.lookup import load_payment
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.prefer import PreferHeader, applied, wait_seconds
 from api.query import Limit, Offset, Time, comma_list, one_or_more
 from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
 from contracts.payment import PaymentInput
-from db.payments import COLUMNS as PAYMENT_COLUMNS
+from db import events, payments
 from db.payments import projection
+from domain.access import Principal
 from domain.fees import fee_for
 from domain.fingerprint import fingerprint
 from domain.ids import payment_id
 from domain.money import MoneyError, to_minor
 from domain.status import FailureCode, PaymentStatus
 from settings import Settings
-from workflows.client import Outlived, within, workflow_running
+from temporal_client.ask import Outlived, within, workflow_running
+from temporal_client.start import opening_view, saga_policy, start_payment
 from workflows.payment import PaymentWorkflow
-from workflows.start import opening_view, saga_policy, start_payment, start_payment_and_wait
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=ExactJSONRoute)
-PAYMENTS = Keyset("payments", scope="tenant_id = :t")
-PAYMENT_EVENTS = Keyset("events", ("id",), descending=False, scope="payment_id = :p",
-                        integer_ids=True)
-
-
-def _replay(found: dict[str, Any], fp: str, state: AppState, response: Response) -> PaymentPublic:
-    if found.get("fingerprint") != fp:
-        raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
-                      "this Idempotency-Key was used with a different request")
-    response.status_code = 200
-    response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/payments/{found['id']}"
-    return views.original_payment(found, state.settings.temporal_ui_workflow_base)
 
 
 @router.post("", status_code=202, response_model=PaymentPublic,
@@ -72,30 +60,21 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
     ends within N seconds, and 202 as usual when it does not.
     """
     s, base = state.settings, state.settings.temporal_ui_workflow_base
-    inp = _payment_input(principal.tenant_id, key, body, s)
-    existing = await projection(state.engine, principal.tenant_id, inp.payment_id)
-    if existing is not None:
-        return _replay(existing, inp.fingerprint, state, response)
-    response.headers["Location"] = f"/v1/payments/{inp.payment_id}"
-    opening = {**opening_view(inp), "status": PaymentStatus.PENDING.value}
-    seconds = wait_seconds(prefer)
-    try:
-        if seconds is None:  # the 202 path: a single start
-            await start_payment(state.temporal, inp, s.temporal_task_queue, state.user_key)
-            return views.payment(opening, base)
-        applied(response, seconds)
-        if await start_payment_and_wait(state.temporal, inp, s.temporal_task_queue, seconds,
-                                        state.user_key):
-            response.status_code = 201
-            return views.payment(await load_payment(state, principal.tenant_id, inp.payment_id),
-                                 base)
-        # the saga outlived the wait: 202 with the state so far, as without the header
-        return views.payment(
-            await projection(state.engine, principal.tenant_id, inp.payment_id) or opening, base)
-    except WorkflowAlreadyStartedError:
-        # Another request with this key started it first (or it ran before): same answer as it.
-        found = await load_payment(state, principal.tenant_id, inp.payment_id)
-        return _replay(found, inp.fingerprint, state, response)
+    tenant = principal.tenant_id
+    inp = _payment_input(tenant, key, body, s)
+
+    async def start(seconds: float | None) -> bool:
+        return await start_payment(state.temporal, inp, s.temporal_task_queue, state.user_key,
+                                   seconds)
+
+    answer = await start_once(Saga(
+        f"/v1/payments/{inp.payment_id}", inp.fingerprint,
+        {**opening_view(inp), "status": PaymentStatus.PENDING.value}, start,
+        lambda: projection(state.engine, tenant, inp.payment_id),
+        lambda: load_payment(state, tenant, inp.payment_id)), response, prefer)
+    if response.headers.get("Idempotent-Replayed"):
+        return views.original_payment(answer, base)
+    return views.payment(answer, base)
 
 
 def _payment_input(tenant_id: str, key: str, body: PaymentCreate, s: Settings) -> PaymentInput:
@@ -165,34 +144,20 @@ async def list_payments(
 ) -> Page[PaymentPublic]:
     """Payments, newest first. `status=failed` is the operator's queue of payments needing care;
     `status=failed,exhausted&failure_code=gateway_declined` narrows it by reason."""
-    where = ["tenant_id = :t"]
-    params: dict[str, Any] = {"t": principal.tenant_id}
-    for name, values in (("status", comma_list(status, STATUSES, "status")),
-                         ("failure_code", comma_list(failure_code, FAILURE_CODES, "failure_code"))):
-        if values:
-            where.append(f"{name} = ANY(:{name})")
-            params[name] = values
-    for name, value in (("user_id", user_id), ("service_id", service_id)):
-        if value is not None:
-            where.append(f"{name} = :{name}")
-            params[name] = value
-    if created_from is not None:
-        where.append("created_at >= :cf")
-        params["cf"] = _aware(created_from)
-    if created_to is not None:
-        where.append("created_at < :ct")
-        params["ct"] = _aware(created_to)
+    asked = pages.ask(limit, offset, starting_after)
+    filters = payments.Filters(
+        statuses=comma_list(status, STATUSES, "status"),
+        failure_codes=comma_list(failure_code, FAILURE_CODES, "failure_code"),
+        user_id=user_id, service_id=service_id, created_from=_aware(created_from),
+        created_to=_aware(created_to))
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, PAYMENTS, select=PAYMENT_COLUMNS, where=where, params=params, limit=limit, offset=offset,
-            starting_after=starting_after)
+        found = await payments.payments_page(conn, principal.tenant_id, filters, asked)
     base = state.settings.temporal_ui_workflow_base
-    return pages.page(rows, lambda r: views.payment(dict(r), base), has_more=more, limit=limit,
-                      offset=offset, total=total)
+    return pages.page(found, lambda r: views.payment(dict(r), base), asked)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @router.get("/{pid}/events", response_model=Page[EventPublic], responses=responses(401, 403, 404))
@@ -201,13 +166,12 @@ async def payment_events(principal: PaymentsRead, pid: str, state: StateDep,
                          starting_after: StartingAfter = None) -> Page[EventPublic]:
     """The saga's domain events, oldest first."""
     await load_payment(state, principal.tenant_id, pid)
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, PAYMENT_EVENTS, select="id, type, data, created_at", where=["payment_id = :p"],
-            params={"p": pid}, limit=limit, offset=offset, starting_after=starting_after)
-    return pages.page(rows, lambda r: EventPublic(id=r["id"], type=r["type"], data=r["data"],
-                                                  created_at=views.rfc3339(r["created_at"])),
-                      has_more=more, limit=limit, offset=offset, total=total)
+        found = await events.payment_events_page(conn, pid, asked)
+    return pages.page(found, lambda r: EventPublic(id=r["id"], type=r["type"], data=r["data"],
+                                                   created_at=views.rfc3339(r["created_at"])),
+                      asked)
 
 
 @router.post("/{pid}/retry", status_code=202, response_model=PaymentPublic,

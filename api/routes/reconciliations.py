@@ -14,25 +14,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import pages, views
+from api.creating import replay
 from api.deps import IdempotencyKey, ReconciliationsRead, ReconciliationsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.query import Limit, comma_list, one_or_more
 from api.schemas import Page, Strict
 from contracts.reconciliation import ReconcileRun
-from db.ledger import emit
+from db import reconciliations
 from domain.fingerprint import fingerprint
 from domain.ids import reconciliation_id
 from domain.reconciliation import QUIET, Finding, critical
-from workflows.client import described
-from workflows.reconciliation import ReconciliationWorkflow
-from workflows.start import ONCE
+from temporal_client.ask import described
+from temporal_client.start import start_reconciliation
 
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"],
                    route_class=ExactJSONRoute)
@@ -40,8 +39,6 @@ MAX_WINDOW = timedelta(days=31)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 CLASSES = {f.value for f in Finding if f not in QUIET}
 STATUSES = {"open", "healing", "healed", "resolved"}
-RUNS = Keyset("reconciliations")
-FINDINGS = Keyset("reconciliation_findings", ("id",), descending=False, integer_ids=True)
 
 
 class ReconciliationCreate(Strict):
@@ -134,16 +131,12 @@ async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: Rec
                        connectors=[c.name for c in s.connector_list])
     response.headers["Location"] = f"/v1/reconciliations/{rid}"
     try:
-        await state.temporal.start_workflow(
-            ReconciliationWorkflow.run, run, id=rid, task_queue=s.temporal_task_queue,
-            memo={"fingerprint": fp, "window": window, "requested_by": principal.key_id}, **ONCE)
+        await start_reconciliation(state.temporal, run, s.temporal_task_queue,
+                                   {"fingerprint": fp, "window": window,
+                                    "requested_by": principal.key_id})
     except WorkflowAlreadyStartedError:
         desc = await state.temporal.get_workflow_handle(rid).describe()
-        if (await desc.memo_value("fingerprint", default=None)) != fp:
-            raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
-                          "this Idempotency-Key was used with a different request") from None
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+        replay(response, await desc.memo_value("fingerprint", default=None), fp)
         stored = await _stored(state, rid)
         if stored is not None:
             return stored
@@ -153,9 +146,7 @@ async def create(principal: ReconciliationsWrite, key: IdempotencyKey, body: Rec
 
 
 async def _stored(state: Any, rid: str) -> ReconciliationPublic | None:
-    async with state.engine.connect() as conn:
-        row = (await conn.execute(text("SELECT * FROM reconciliations WHERE id = :id"),
-                                  {"id": rid})).first()
+    row = await reconciliations.run(state.engine, rid)
     return None if row is None else _run(row)
 
 
@@ -164,10 +155,10 @@ async def _stored(state: Any, rid: str) -> ReconciliationPublic | None:
 async def list_runs(principal: ReconciliationsRead, state: StateDep, limit: Limit = 20,
                     starting_after: StartingAfter = None) -> Page[ReconciliationPublic]:
     """Runs, newest first."""
+    asked = pages.ask(limit, 0, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, _ = await pages.fetch(conn, RUNS, select="*", where=[], params={},
-                                          limit=limit, starting_after=starting_after, count=False)
-    return pages.page(rows, lambda r: _run(SimpleNamespace(**r)), has_more=more, limit=limit)
+        found = await reconciliations.runs_page(conn, asked)
+    return pages.page(found, lambda r: _run(SimpleNamespace(**r)), asked)
 
 
 FindingStatus = Annotated[str | None, Query(
@@ -180,21 +171,12 @@ FindingClass = Annotated[str | None, Query(
 
 async def _findings(state: Any, *, run: str | None, status: str | None, klass: str | None,
                     after: str | None, limit: int) -> Page[FindingPublic]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if run is not None:
-        where.append("(last_reconciliation_id = :run OR first_reconciliation_id = :run)")
-        params["run"] = run
-    if status is not None:
-        where.append("status = ANY(CAST(:statuses AS TEXT[]))")
-        params["statuses"] = comma_list(status, STATUSES, "status")
-    if klass is not None:
-        where.append("class = ANY(CAST(:classes AS TEXT[]))")
-        params["classes"] = comma_list(klass, CLASSES, "class")
+    asked = pages.ask(limit, 0, after)
+    statuses = comma_list(status, STATUSES, "status")
+    classes = comma_list(klass, CLASSES, "class")
     async with state.engine.connect() as conn:
-        rows, more, _ = await pages.fetch(conn, FINDINGS, select="*", where=where, params=params,
-                                          limit=limit, starting_after=after, count=False)
-    return pages.page(rows, _finding, has_more=more, limit=limit)
+        found = await reconciliations.findings_page(conn, run, statuses, classes, asked)
+    return pages.page(found, _finding, asked)
 
 
 @router.get("/findings", response_model=Page[FindingPublic],
@@ -215,23 +197,14 @@ async def resolve(principal: ReconciliationsWrite, finding_id: Annotated[int, Pa
     """Mark an open exception resolved, with a note of what was done. Only `open` findings can be
     resolved (a healed one needs nothing; one being healed is the workflow's)."""
     async with state.engine.begin() as conn:
-        row = (await conn.execute(text(
-            "UPDATE reconciliation_findings SET status = 'resolved', note = :n, resolved_by = :by, "
-            "resolved_at = now(), updated_at = now() WHERE id = :f AND status = 'open' "
-            "RETURNING *"), {"n": body.note, "by": principal.key_id, "f": finding_id})
-                         ).mappings().first()
+        row, current = await reconciliations.resolve(conn, finding_id, body.note,
+                                                     principal.key_id)
         if row is None:
-            current = (await conn.execute(text(
-                "SELECT status FROM reconciliation_findings WHERE id = :f"), {"f": finding_id})).scalar()
             if current is None:
                 raise Problem(404, "FINDING_NOT_FOUND", f"no finding {finding_id}")
             raise Problem(409, "CANNOT_RESOLVE_FINDING",
                           f"finding {finding_id} is {current}: only open findings are resolved",
                           extra={"finding_status": current})
-        await emit(conn, "reconciliation.resolved", row["tenant_id"] or "_system",
-                   row["payment_id"], 0, {"finding_id": finding_id, "class": row["class"],
-                                          "note": body.note, "resolved_by": principal.key_id},
-                   dedupe=f"finding:{finding_id}:resolved")
     return _finding(row)
 
 

@@ -6,14 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import text
 
 from api import pages
+from api.creating import replay
 from api.deps import AppState, IdempotencyKey, PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
 from api.lookup import load_payment
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.query import Limit, Offset
 from api.schemas import Page, RefundCreate, RefundPublic
 from contracts.refund import RefundStep, RefundView
@@ -21,10 +21,9 @@ from db import refunds
 from domain.fingerprint import fingerprint
 from domain.ids import refund_id, refund_id_before_v2
 from domain.money import MoneyError, to_major, to_minor
-from workflows.start import start_refund
+from temporal_client.start import start_refund
 
 router = APIRouter(prefix="/v1/payments", tags=["refunds"], route_class=ExactJSONRoute)
-REFUNDS = Keyset("refunds", descending=False, scope="payment_id = :p")
 
 
 def _public(view: RefundView, payment: dict[str, Any]) -> RefundPublic:
@@ -36,13 +35,7 @@ def _public(view: RefundView, payment: dict[str, Any]) -> RefundPublic:
 
 async def _stored(state: AppState, rid: str) -> RefundView | None:
     async with state.engine.connect() as conn:
-        row = (await conn.execute(text(
-            "SELECT id, payment_id, amount, fee, status, fingerprint, reason, failure_message "
-            "FROM refunds WHERE id = :id"), {"id": rid})).first()
-    if row is None:
-        return None
-    return RefundView(row.id, row.amount, row.fee, row.status, row.fingerprint, row.reason,
-                      row.failure_message, payment_id=row.payment_id)
+        return await refunds.find(conn, rid)
 
 
 @router.post("/{pid}/refunds", status_code=202, response_model=RefundPublic,
@@ -92,16 +85,13 @@ async def create_refund(principal: PaymentsWrite, pid: str, key: IdempotencyKey,
 
 async def _replay(state: AppState, view: RefundView, fp: str, pid: str, payment: dict[str, Any],
                   response: Response) -> RefundPublic:
-    if view.fingerprint != fp or view.payment_id not in (None, pid):
-        raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
+    replay(response, view.fingerprint if view.payment_id in (None, pid) else None, fp)
     if view.status == "pending" and view.refund_id.startswith("rfd_"):
         # the first request may have stopped between the reservation and the start
         async with state.engine.connect() as conn:
             step = await refunds.pending_step(conn, view.refund_id)
         if step is not None:
             await start_refund(state.temporal, state.settings, step)
-    response.status_code = 200
-    response.headers["Idempotent-Replayed"] = "true"
     return _public(view, payment)
 
 
@@ -111,11 +101,9 @@ async def list_refunds(principal: PaymentsRead, pid: str, state: StateDep,
                        starting_after: StartingAfter = None) -> Page[RefundPublic]:
     """The payment's refunds, oldest first."""
     payment = await load_payment(state, principal.tenant_id, pid)
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, REFUNDS, select="id, amount, fee, status, fingerprint, reason, failure_message",
-            where=["payment_id = :p"], params={"p": pid}, limit=limit, offset=offset,
-            starting_after=starting_after)
-    return pages.page(rows, lambda r: _public(RefundView(
+        found = await refunds.refunds_page(conn, pid, asked)
+    return pages.page(found, lambda r: _public(RefundView(
         r["id"], r["amount"], r["fee"], r["status"], r["fingerprint"], r["reason"],
-        r["failure_message"]), payment), has_more=more, limit=limit, offset=offset, total=total)
+        r["failure_message"]), payment), asked)

@@ -14,15 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Response
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import pages, views
+from api.creating import Saga, start_once
 from api.deps import AppState, IdempotencyKey, StateDep, WalletsRead, WalletsWrite
 from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
 from api.lookup import load_transfer
-from api.pages import Keyset, StartingAfter
-from api.prefer import PreferHeader, applied, wait_seconds
+from api.pages import StartingAfter
+from api.prefer import PreferHeader
 from api.query import Limit, Offset
 from api.schemas import (
     Instrument,
@@ -31,18 +31,16 @@ from api.schemas import (
     TransferPublic,
     WithdrawalCreate,
 )
-from contracts.money_movement import TransferInput
+from contracts.transfers import TransferInput
 from db import transfers
 from domain.fees import fee_for
 from domain.fingerprint import fingerprint
 from domain.ids import top_up_id, withdrawal_id
 from domain.money import MoneyError, to_major, to_minor
-from workflows.start import saga_policy, start_transfer, transfer_view
+from temporal_client.start import saga_policy, start_transfer, transfer_view
 
 router = APIRouter(prefix="/v1", tags=["top-ups and withdrawals"], route_class=ExactJSONRoute)
 TOP_UP, WITHDRAWAL = transfers.TOP_UP, transfers.WITHDRAWAL
-LIST = {kind: Keyset("transfers", scope="wallet_id = :w AND kind = :k") for kind in (TOP_UP,
-                                                                                     WITHDRAWAL)}
 ACCEPTED = ("accepted: the saga runs; follow `links.self`. Also the answer to `Prefer: wait=N` "
             "when it outlives N s (with `Preference-Applied`): the state so far")
 CREATED: dict[int | str, dict[str, Any]] = {
@@ -82,30 +80,22 @@ async def _create(state: AppState, tenant_id: str, kind: str, wallet_id: str, ke
     s, base = state.settings, state.settings.temporal_ui_workflow_base
     wallet = await _wallet(state, tenant_id, wallet_id)
     t = _transfer_input(tenant_id, kind, key, wallet, amount_in, instrument, fee_bps, state)
-    existing = await transfers.projection(state.engine, tenant_id, kind, t.transfer_id)
-    if existing is not None:
-        return _replay(existing, t.fingerprint, response, base)
-    if kind == WITHDRAWAL and wallet["balance"] - wallet["held"] < t.amount + t.fee:
-        raise Problem(422, "INSUFFICIENT_FUNDS", "the wallet's available balance is lower than "
-                      "amount plus fee", extra={"available": to_major(
-                          wallet["balance"] - wallet["held"], t.currency)})
-    response.headers["Location"] = f"/v1/{views.PATHS[kind]}/{t.transfer_id}"
-    opening = {**transfer_view(kind, t), "status": "pending"}
-    seconds = wait_seconds(prefer)
-    try:
-        if seconds is None:  # the 202 path: a single start
-            await start_transfer(state.temporal, kind, t, s.temporal_task_queue)
-            return views.transfer(opening, base)
-        applied(response, seconds)
-        if await start_transfer(state.temporal, kind, t, s.temporal_task_queue, seconds):
-            response.status_code = 201
-            return views.transfer(await load_transfer(state, tenant_id, kind, t.transfer_id), base)
-    except WorkflowAlreadyStartedError:
-        found = await load_transfer(state, tenant_id, kind, t.transfer_id)
-        return _replay(found, t.fingerprint, response, base)
-    # the saga outlived the wait: 202 with the state so far, as without the header
-    return views.transfer(
-        await transfers.projection(state.engine, tenant_id, kind, t.transfer_id) or opening, base)
+
+    def refuse() -> None:
+        if kind == WITHDRAWAL and wallet["balance"] - wallet["held"] < t.amount + t.fee:
+            raise Problem(422, "INSUFFICIENT_FUNDS", "the wallet's available balance is lower "
+                          "than amount plus fee", extra={"available": to_major(
+                              wallet["balance"] - wallet["held"], t.currency)})
+
+    async def start(seconds: float | None) -> bool:
+        return await start_transfer(state.temporal, kind, t, s.temporal_task_queue, seconds)
+
+    answer = await start_once(Saga(
+        f"/v1/{views.PATHS[kind]}/{t.transfer_id}", t.fingerprint,
+        {**transfer_view(kind, t), "status": "pending"}, start,
+        lambda: transfers.projection(state.engine, tenant_id, kind, t.transfer_id),
+        lambda: load_transfer(state, tenant_id, kind, t.transfer_id)), response, prefer, refuse)
+    return views.transfer(answer, base)
 
 
 def _transfer_input(tenant_id: str, kind: str, key: str, wallet: dict[str, Any], amount_in: Any,
@@ -121,16 +111,6 @@ def _transfer_input(tenant_id: str, kind: str, key: str, wallet: dict[str, Any],
     return TransferInput(tid, tenant_id, key, fp, wallet["id"], amount, fee_for(amount, fee_bps),
                          currency, datetime.now(UTC).isoformat(), given,
                          saga_policy(state.settings))
-
-
-def _replay(found: dict[str, Any], fp: str, response: Response, base: str) -> TransferPublic:
-    if found.get("fingerprint") != fp:
-        raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
-                      "this Idempotency-Key was used with a different request")
-    response.status_code = 200
-    response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/{views.PATHS[found['kind']]}/{found['id']}"
-    return views.transfer(found, base)
 
 
 async def _wallet(state: AppState, tenant_id: str, wallet_id: str) -> dict[str, Any]:
@@ -177,10 +157,7 @@ async def _list(state: AppState, tenant_id: str, kind: str, wallet_id: str, limi
                 offset: int, starting_after: str | None) -> Page[TransferPublic]:
     await _wallet(state, tenant_id, wallet_id)
     base = state.settings.temporal_ui_workflow_base
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, LIST[kind], select=transfers.COLUMNS, where=["wallet_id = :w", "kind = :k"],
-            params={"w": wallet_id, "k": kind}, limit=limit, offset=offset,
-            starting_after=starting_after)
-    return pages.page(rows, lambda r: views.transfer(dict(r), base), has_more=more, limit=limit,
-                      offset=offset, total=total)
+        found = await transfers.transfers_page(conn, wallet_id, kind, asked)
+    return pages.page(found, lambda r: views.transfer(dict(r), base), asked)

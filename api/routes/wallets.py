@@ -7,16 +7,14 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import pages, views
+from api.creating import replay
 from api.deps import IdempotencyKey, StateDep, WalletsRead, WalletsWrite
 from api.errors import Problem, money_problem, responses
 from api.exact_json import ExactJSONRoute
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.query import Limit, Offset
 from api.schemas import (
     DepositCreate,
@@ -26,25 +24,17 @@ from api.schemas import (
     WalletCreate,
     WalletPublic,
 )
-from db import ledger
+from db import wallets
 from db.models import Account
 from domain.fingerprint import fingerprint
-from domain.ids import deposit_id, new_id
+from domain.ids import deposit_id
 from domain.money import MoneyError, currency_exponent, to_major, to_minor
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
-WALLET_COLUMNS = "id, user_id, currency, balance, held, version, created_at, updated_at"
-WALLETS = Keyset("accounts", scope="tenant_id = :t AND kind = 'wallet'")
-ENTRIES = Keyset("entries", ("id",), scope="account_id = :w", integer_ids=True)
-
-
-def _wallets(tenant_id: str) -> Any:
-    return select(Account).where(Account.tenant_id == tenant_id, Account.kind == "wallet")
 
 
 async def _wallet_row(state: StateDep, tenant_id: str, wallet_id: str) -> Account:
-    async with AsyncSession(state.engine) as session:
-        wallet = (await session.exec(_wallets(tenant_id).where(Account.id == wallet_id))).first()
+    wallet = await wallets.find(state.engine, tenant_id, wallet_id)
     if wallet is None:
         raise Problem(404, "WALLET_NOT_FOUND", f"no wallet {wallet_id}")
     return wallet
@@ -61,19 +51,10 @@ async def create_wallet(principal: WalletsWrite, body: WalletCreate, state: Stat
     except MoneyError as err:
         raise money_problem(err, "currency") from None
     async with state.engine.begin() as conn:
-        row = (await conn.execute(text(
-            f"""
-            INSERT INTO accounts (id, tenant_id, kind, user_id, currency)
-            VALUES (:id, :t, 'wallet', :u, :c) ON CONFLICT DO NOTHING
-            RETURNING {WALLET_COLUMNS}
-            """), {"id": new_id("wal"), "t": principal.tenant_id, "u": body.user_id,
-                   "c": body.currency})).first()
-        if row is None:
-            response.status_code = 200
-            row = (await conn.execute(text(
-                f"SELECT {WALLET_COLUMNS} FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
-                "AND user_id = :u AND currency = :c"),
-                {"t": principal.tenant_id, "u": body.user_id, "c": body.currency})).one()
+        row, made = await wallets.open_wallet(conn, principal.tenant_id, body.user_id,
+                                              body.currency)
+    if not made:
+        response.status_code = 200
     return views.wallet(row)
 
 
@@ -88,17 +69,10 @@ async def list_wallets(principal: WalletsRead, state: StateDep,
                        limit: Limit = 50, offset: Offset = 0,
                        starting_after: StartingAfter = None) -> Page[WalletPublic]:
     """The tenant's wallets, newest first."""
-    where = ["tenant_id = :t", "kind = 'wallet'"]
-    params: dict[str, Any] = {"t": principal.tenant_id}
-    if user_id:
-        where.append("user_id = :u")
-        params["u"] = user_id
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, WALLETS, select=WALLET_COLUMNS, where=where, params=params, limit=limit,
-            offset=offset, starting_after=starting_after)
-    return pages.page(rows, lambda r: views.wallet(SimpleNamespace(**r)), has_more=more,
-                      limit=limit, offset=offset, total=total)
+        found = await wallets.wallets_page(conn, principal.tenant_id, user_id, asked)
+    return pages.page(found, lambda r: views.wallet(SimpleNamespace(**r)), asked)
 
 
 @router.post("/{wallet_id}/deposits", status_code=201, response_model=DepositPublic,
@@ -117,62 +91,30 @@ async def deposit(principal: WalletsWrite, wallet_id: str, key: IdempotencyKey,
     dep_id = deposit_id(principal.tenant_id, key)
     try:
         async with state.engine.begin() as conn:
-            replay = await _deposit_replay(conn, dep_id, fp)
-            if replay is not None:
-                response.status_code = 200
-                response.headers["Idempotent-Replayed"] = "true"
-                return replay
-            journal = await ledger.journal(conn, "deposit", f"deposit:{dep_id}", None, currency)
-            await conn.execute(text(
-                """
-                INSERT INTO deposits (id, tenant_id, wallet_id, idempotency_key, fingerprint,
-                                      amount, currency, journal_id)
-                VALUES (:id, :t, :w, :k, :fp, :a, :c, :j)
-                """), {"id": dep_id, "t": principal.tenant_id, "w": wallet_id, "k": key, "fp": fp,
-                       "a": amount, "c": currency, "j": journal})
-            after = (await conn.execute(text(
-                "UPDATE accounts SET balance = balance + :a, version = version + 1, "
-                "updated_at = now() WHERE id = :w RETURNING balance"),
-                {"a": amount, "w": wallet_id})).scalar_one()
-            funding = await ledger.system_account(conn, "funding", currency)
-            await ledger.entries(conn, journal, currency, None, [
-                (wallet_id, "deposit", amount, after), (funding, "deposit", -amount, None)])
-            await ledger.emit(conn, "wallet.funds_deposited", principal.tenant_id, None, 0,
-                              {"wallet_id": wallet_id, "deposit_id": dep_id,
-                               "amount": to_major(amount, currency), "currency": currency,
-                               "balance_after": to_major(after, currency)}, wallet_id=wallet_id,
-                              dedupe=f"{dep_id}:deposited")
-            created = (await conn.execute(text("SELECT created_at FROM deposits WHERE id = :id"),
-                                          {"id": dep_id})).scalar_one()
+            before = await wallets.find_deposit(conn, dep_id)
+            if before is not None:
+                replay(response, before.fingerprint, fp)
+                return _deposit(before)
+            after, created = await wallets.deposit(
+                conn, deposit_id=dep_id, tenant_id=principal.tenant_id, wallet_id=wallet_id,
+                idempotency_key=key, fingerprint=fp, amount=amount, currency=currency)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer as its replay.
         async with state.engine.connect() as conn:
-            replay = await _deposit_replay(conn, dep_id, fp)
-        if replay is None:
+            before = await wallets.find_deposit(conn, dep_id)
+        if before is None:
             raise
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-        return replay
+        replay(response, before.fingerprint, fp)
+        return _deposit(before)
     return DepositPublic(id=dep_id, wallet_id=wallet_id, amount=to_major(amount, currency),
                          currency=currency, balance_after=to_major(after, currency),
                          created_at=views.rfc3339(created))
 
 
-async def _deposit_replay(conn: object, dep_id: str, fp: str) -> DepositPublic | None:
-    row = (await conn.execute(text(  # type: ignore[attr-defined]
-        """
-        SELECT d.id, d.wallet_id, d.amount, d.currency, d.fingerprint, d.created_at, e.balance_after
-        FROM deposits d JOIN entries e ON e.journal_id = d.journal_id AND e.account_id = d.wallet_id
-        WHERE d.id = :id
-        """), {"id": dep_id})).first()
-    if row is None:
-        return None
-    if row.fingerprint != fp:
-        raise Problem(422, "IDEMPOTENCY_KEY_REUSED",
-                      "this Idempotency-Key was used with a different request")
-    return DepositPublic(id=row.id, wallet_id=row.wallet_id, amount=to_major(row.amount, row.currency),
-                         currency=row.currency, balance_after=to_major(row.balance_after, row.currency),
-                         created_at=views.rfc3339(row.created_at))
+def _deposit(r: Any) -> DepositPublic:
+    return DepositPublic(id=r.id, wallet_id=r.wallet_id, amount=to_major(r.amount, r.currency),
+                         currency=r.currency, balance_after=to_major(r.balance_after, r.currency),
+                         created_at=views.rfc3339(r.created_at))
 
 
 @router.get("/{wallet_id}/transactions", response_model=Page[TransactionPublic],
@@ -182,10 +124,8 @@ async def transactions(principal: WalletsRead, wallet_id: str, state: StateDep,
                        starting_after: StartingAfter = None) -> Page[TransactionPublic]:
     """The wallet's posted ledger movements, newest first (holds are not movements)."""
     wallet = await _wallet_row(state, principal.tenant_id, wallet_id)
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, ENTRIES, select="id, type, amount, balance_after, payment_id, created_at",
-            where=["account_id = :w"], params={"w": wallet_id}, limit=limit, offset=offset,
-            starting_after=starting_after)
-    return pages.page(rows, lambda r: views.transaction(SimpleNamespace(**r), wallet.currency),
-                      has_more=more, limit=limit, offset=offset, total=total)
+        found = await wallets.entries_page(conn, wallet_id, asked)
+    return pages.page(found, lambda r: views.transaction(SimpleNamespace(**r), wallet.currency),
+                      asked)

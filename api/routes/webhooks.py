@@ -9,17 +9,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
-from sqlalchemy import text
 
 from api import pages, views
 from api.deps import PaymentsRead, PaymentsWrite, StateDep
 from api.errors import Problem, responses
 from api.exact_json import ExactJSONRoute
-from api.pages import Keyset, StartingAfter
+from api.pages import StartingAfter
 from api.query import Limit, Offset
 from api.schemas import Page, Strict
+from db import webhooks
 from domain.ids import new_id
-from workflows.start import start_deliveries
+from temporal_client.start import start_deliveries
 from workflows.webhooks import DeliveryPolicy
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ExactJSONRoute)
@@ -61,10 +61,6 @@ class EndpointPublic(BaseModel):
     secret: str | None = Field(default=None, description="shown once: at creation and rotation")
 
 
-ENDPOINT_COLUMNS = "id, url, events, enabled, created_at, updated_at, previous_secret_expires_at"
-ENDPOINTS = Keyset("webhook_endpoints", descending=False,
-                   scope="tenant_id = :t AND deleted_at IS NULL")
-DELIVERIES = Keyset("webhook_deliveries", ("event_id", "id"), scope="tenant_id = :t")
 
 
 def _endpoint(r: Any, secret: str | None = None) -> EndpointPublic:
@@ -106,11 +102,8 @@ async def create_endpoint(principal: PaymentsWrite, body: EndpointCreate,
     _check_host(state, body.url)
     secret = _new_secret()
     async with state.engine.begin() as conn:
-        row = (await conn.execute(text(
-            "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) "
-            f"VALUES (:id, :t, :u, :e, :s) RETURNING {ENDPOINT_COLUMNS}"),
-            {"id": new_id("whe"), "t": principal.tenant_id, "u": str(body.url),
-             "e": " ".join(body.events), "s": secret})).one()
+        row = await webhooks.create_endpoint(conn, new_id("whe"), principal.tenant_id,
+                                             str(body.url), list(body.events), secret)
     return _endpoint(row, secret)
 
 
@@ -118,12 +111,10 @@ async def create_endpoint(principal: PaymentsWrite, body: EndpointCreate,
 async def list_endpoints(principal: PaymentsRead, state: StateDep, limit: Limit = 50,
                          starting_after: StartingAfter = None) -> Page[EndpointPublic]:
     """The tenant's endpoints, oldest first."""
+    asked = pages.ask(limit, 0, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, _ = await pages.fetch(
-            conn, ENDPOINTS, select=ENDPOINT_COLUMNS,
-            where=["tenant_id = :t", "deleted_at IS NULL"], params={"t": principal.tenant_id},
-            limit=limit, starting_after=starting_after, count=False)
-    return pages.page(rows, lambda r: _endpoint(SimpleNamespace(**r)), has_more=more, limit=limit)
+        found = await webhooks.endpoints_page(conn, principal.tenant_id, asked)
+    return pages.page(found, lambda r: _endpoint(SimpleNamespace(**r)), asked)
 
 
 @router.get("/webhook-endpoints/{eid}", response_model=EndpointPublic,
@@ -143,13 +134,8 @@ async def update_endpoint(principal: PaymentsWrite, eid: str, body: EndpointUpda
         _check_host(state, body.url)
     async with state.engine.begin() as conn:
         await _owned(conn, principal.tenant_id, eid)
-        row = (await conn.execute(text(
-            f"""
-            UPDATE webhook_endpoints SET url = COALESCE(:u, url), events = COALESCE(:e, events),
-                enabled = COALESCE(:en, enabled), updated_at = now()
-            WHERE id = :id RETURNING {ENDPOINT_COLUMNS}
-            """), {"id": eid, "u": str(body.url) if body.url else None,
-                   "e": " ".join(body.events) if body.events else None, "en": body.enabled})).one()
+        row = await webhooks.update_endpoint(conn, eid, str(body.url) if body.url else None,
+                                             body.events, body.enabled)
     return _endpoint(row)
 
 
@@ -158,9 +144,7 @@ async def delete_endpoint(principal: PaymentsWrite, eid: str, state: StateDep) -
     """Stop sending to it for good; its delivery history stays listed."""
     async with state.engine.begin() as conn:
         await _owned(conn, principal.tenant_id, eid)
-        await conn.execute(text(
-            "UPDATE webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now() "
-            "WHERE id = :id"), {"id": eid})
+        await webhooks.delete_endpoint(conn, eid)
     return Response(status_code=204)
 
 
@@ -174,33 +158,24 @@ async def rotate_secret(principal: PaymentsWrite, eid: str, body: SecretRotation
     secret = _new_secret()
     async with state.engine.begin() as conn:
         await _owned(conn, principal.tenant_id, eid)
-        row = (await conn.execute(text(
-            f"""
-            UPDATE webhook_endpoints SET previous_secret = secret, secret = :s,
-                previous_secret_expires_at = now() + make_interval(secs => :o), updated_at = now()
-            WHERE id = :id RETURNING {ENDPOINT_COLUMNS}
-            """), {"id": eid, "s": secret, "o": body.overlap_seconds})).one()
+        row = await webhooks.rotate_secret(conn, eid, secret, body.overlap_seconds)
     return _endpoint(row, secret)
 
 
 async def _owned(conn: Any, tenant_id: str, eid: str) -> Any:
-    row = (await conn.execute(text(
-        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = :id AND tenant_id = :t "
-        "AND deleted_at IS NULL"), {"id": eid, "t": tenant_id})).first()
+    row = await webhooks.owned_endpoint(conn, tenant_id, eid)
     if row is None:
         raise Problem(404, "WEBHOOK_ENDPOINT_NOT_FOUND", f"no webhook endpoint {eid}")
     return row
 
 
-DELIVERY_COLUMNS = ("id, endpoint_id, event_id, status, attempts, last_status_code, last_error, "
-                    "created_at, updated_at")
 
 
-def _delivery(r: object) -> DeliveryPublic:
+def _delivery(r: Any) -> DeliveryPublic:
     return DeliveryPublic(
-        id=r.id, endpoint_id=r.endpoint_id, event_id=r.event_id, status=r.status,  # type: ignore[attr-defined]
-        attempts=r.attempts, last_status_code=r.last_status_code, last_error=r.last_error,  # type: ignore[attr-defined]
-        created_at=views.rfc3339(r.created_at), updated_at=views.rfc3339(r.updated_at))  # type: ignore[attr-defined]
+        id=r.id, endpoint_id=r.endpoint_id, event_id=r.event_id, status=r.status,
+        attempts=r.attempts, last_status_code=r.last_status_code, last_error=r.last_error,
+        created_at=views.rfc3339(r.created_at), updated_at=views.rfc3339(r.updated_at))
 
 
 @router.get("/webhook-deliveries", response_model=Page[DeliveryPublic],
@@ -213,14 +188,10 @@ async def list_deliveries(
     starting_after: StartingAfter = None,
 ) -> Page[DeliveryPublic]:
     """Deliveries, newest first; `status=failed` lists what failed for good (the dead letters)."""
-    where = ["tenant_id = :t"] + (["status = :s"] if status else [])
+    asked = pages.ask(limit, offset, starting_after)
     async with state.engine.connect() as conn:
-        rows, more, total = await pages.fetch(
-            conn, DELIVERIES, select=DELIVERY_COLUMNS, where=where,
-            params={"t": principal.tenant_id, "s": status}, limit=limit, offset=offset,
-            starting_after=starting_after)
-    return pages.page(rows, lambda r: _delivery(SimpleNamespace(**r)), has_more=more, limit=limit,
-                      offset=offset, total=total)
+        found = await webhooks.deliveries_page(conn, principal.tenant_id, status, asked)
+    return pages.page(found, lambda r: _delivery(SimpleNamespace(**r)), asked)
 
 
 @router.post("/webhook-deliveries/{delivery_id}/replay", status_code=202,
@@ -229,14 +200,8 @@ async def replay_delivery(principal: PaymentsWrite, delivery_id: str,
                           state: StateDep) -> DeliveryPublic:
     """Deliver a failed delivery again, with a fresh retry schedule."""
     async with state.engine.begin() as conn:
-        row = (await conn.execute(text(
-            f"UPDATE webhook_deliveries SET status = 'pending', updated_at = now() "
-            f"WHERE id = :id AND tenant_id = :t AND status = 'failed' RETURNING {DELIVERY_COLUMNS}"),
-            {"id": delivery_id, "t": principal.tenant_id})).first()
+        row, exists = await webhooks.reopen_failed(conn, principal.tenant_id, delivery_id)
         if row is None:
-            exists = (await conn.execute(text(
-                "SELECT status FROM webhook_deliveries WHERE id = :id AND tenant_id = :t"),
-                {"id": delivery_id, "t": principal.tenant_id})).scalar()
             if exists is None:
                 raise Problem(404, "DELIVERY_NOT_FOUND", f"no delivery {delivery_id}")
             raise Problem(409, "CANNOT_REPLAY_DELIVERY", f"delivery {delivery_id} is {exists}")

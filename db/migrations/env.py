@@ -1,4 +1,5 @@
-"""Alembic environment: runs migrations over the async engine."""
+"""Alembic environment: runs migrations over the async engine; the models (db/models.py) are the
+target, so `alembic revision --autogenerate` writes the next migration from a model change."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import db.models  # noqa: F401  (declares every table on SQLModel.metadata)
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None)
+    context.configure(connection=connection, target_metadata=SQLModel.metadata,
+                      compare_type=True, compare_server_default=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -31,8 +31,7 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import create_key, create_operator_key
-from codec.server import create_codec_app
+from db.api_keys import create_key, create_operator_key
 from db.engine import make_engine
 from db.migrate import upgrade
 from deploy.rollout import promote
@@ -43,10 +42,11 @@ from domain.ids import user_search_hash
 from fakegateway.app import Behavior
 from fakegateway.app import create_app as create_gateway
 from settings import Settings
-from settings.routing import Connector
+from settings.connectors import Connector
+from temporal_client.codec_server import create_codec_app
+from temporal_client.converter import data_converter
 from tests.conftest import TEST_PAYLOAD_KEYS, TEST_RING, TEST_SEARCH_HASH_KEY, eventually
 from worker.main import WORKFLOWS, build_worker, deployment_version, gateway_connections
-from workflows.converter import data_converter
 
 CALM = {"fail_rate": 0.0}
 CONNECTORS = ("primary", "secondary")  # two fake gateways; payments route primary, then secondary

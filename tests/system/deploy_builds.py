@@ -20,8 +20,8 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.money_movement import TransferInput, TransferState
     from contracts.payment import PaymentInput, PaymentState
+    from contracts.transfers import TransferInput, TransferState
     from workflows.payment import PaymentWorkflow
     from workflows.top_up import TopUpWorkflow
 

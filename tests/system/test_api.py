@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from api.auth import create_key
+from db.api_keys import create_key
 from tests.system.conftest import System
 
 PROBLEM = "application/problem+json"

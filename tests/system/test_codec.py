@@ -20,15 +20,15 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
-from api.auth import create_key
-from codec.server import create_codec_app
 from contracts.refund import RefundStep
 from db import refunds
+from db.api_keys import create_key
 from domain.ids import user_search_hash
+from temporal_client.codec_server import create_codec_app
+from temporal_client.start import start_refund
 from tests.conftest import eventually
 from tests.system.conftest import System
 from tests.system.test_money_movement import top_up, withdraw
-from workflows.start import start_refund
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bus.metrics  # noqa: F401 - registered by the worker through its relay
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 from tests.system.conftest import System
 
 OPS = Path(__file__).resolve().parents[2] / "ops"

@@ -34,7 +34,7 @@ from deploy.gate import replay_gate
 from deploy.rollout import Refused, promote, roll_back
 from devstack.temporal import temporal_binary
 from settings import Settings
-from settings.routing import Connector
+from settings.connectors import Connector
 from tests.conftest import eventually
 from tests.system.conftest import System
 from tests.system.deploy_builds import RECEIPT, PaymentB, PaymentC, Retired, TopUpB

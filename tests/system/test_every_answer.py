@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.auth import ScopeError, create_key, create_operator_key
+from db.api_keys import create_key, create_operator_key
+from domain.access import ScopeError
 from tests.system.conftest import System
 
 ROOT = Path(__file__).resolve().parents[2]

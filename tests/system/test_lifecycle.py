@@ -18,9 +18,9 @@ from contracts.refund import RefundStep
 from db import refunds
 from gateway.breaker import CircuitBreaker
 from gateway.client import single
+from temporal_client.start import start_refund
 from tests.conftest import eventually
 from tests.system.conftest import System
-from workflows.start import start_refund
 
 
 async def workflow_status(sys_: System, workflow_id: str) -> WorkflowExecutionStatus | None:

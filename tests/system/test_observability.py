@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from settings.metrics import WORKER_REGISTRY
+from telemetry.metrics import WORKER_REGISTRY
 from tests.system.conftest import System
 from worker.outbox import relay_once
 

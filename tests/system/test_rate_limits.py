@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 import httpx
 
 from api.app import create_app
-from api.auth import create_key
+from db.api_keys import create_key
 from tests.system.conftest import System
 
 

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.gateway import GatewayActivities
-from contracts.payment import ChargeRequest
+from contracts.saga import ChargeRequest
 from gateway.breaker import CircuitBreaker
 from gateway.client import single
 from tests.conftest import eventually

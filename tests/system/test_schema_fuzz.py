@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import create_key, create_operator_key
+from db.api_keys import create_key, create_operator_key
 from db.engine import make_engine
 from tests.system.conftest import System
 

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from api.app import create_app
-from settings import tracing
+from telemetry import tracing
 from tests.system.conftest import System
 from worker.main import build_worker, gateway_connections
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
-from api.auth import create_key
+from db.api_keys import create_key
 from tests.conftest import eventually
 from tests.system.conftest import System, free_port
 from worker.outbox import Dispatch, relay_once

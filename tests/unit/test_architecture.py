@@ -9,14 +9,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from release.packages import FLOOR as PACKAGE_FLOORS
+from release.packages import PACKAGES as PACKAGE_LIST
+from release.packages import SHIPPED
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("domain", "settings", "contracts", "db", "gateway", "bus", "workflows", "activities",
-            "api", "fakegateway", "worker", "devstack", "codec", "deploy", "benchmarks", "chaos")
+PACKAGES = tuple(PACKAGE_LIST)
 # lower number, lower floor; a module imports only from its own floor's package or below
-FLOOR = {"domain": 0, "settings": 0, "contracts": 0, "db": 1, "gateway": 1, "bus": 1,
-         "workflows": 1,
-         "fakegateway": 1, "activities": 2, "api": 2, "worker": 3, "devstack": 3, "codec": 3,
-         "deploy": 4, "benchmarks": 4, "chaos": 4}
+FLOOR = dict(PACKAGE_FLOORS)
 
 
 def modules() -> dict[str, Path]:
@@ -120,12 +120,43 @@ def test_only_the_gateway_client_speaks_http_to_processors() -> None:
 
 def test_every_package_the_services_run_is_installed_and_in_the_image() -> None:
     """A package left out of pyproject's list or the Dockerfile imports in a checkout but not in
-    the image (`pip install .`)."""
+    the image (`pip install .`); both are checked against release/packages.py, the one list."""
     import tomllib
 
-    shipped = set(FLOOR) - {"benchmarks", "chaos"}  # run from a checkout only
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert shipped <= listed
+    assert listed == set(SHIPPED)
     copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.M))
-    assert shipped <= copied
+    assert copied == set(SHIPPED)
+
+
+def test_every_directory_with_python_is_a_listed_package() -> None:
+    """A new top-level package is declared in release/packages.py, with its floor."""
+    found = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
+    assert found == set(PACKAGES)
+
+
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT INTO|UPDATE\s+\w+\s+SET|DELETE FROM|"
+                 r"ON CONFLICT|CREATE (TABLE|INDEX|DATABASE))\b|\w+ = :\w+|\w+ = ANY\(", re.S)
+# not paysaga's database: the fake processor keeps its own SQLite records, and devstack
+# administers the embedded server (CREATE DATABASE) before any table exists
+NOT_OUR_DATABASE = {"fakegateway.store", "devstack.postgres"}
+
+
+def sql_in(path: Path) -> list[str]:
+    """The string constants of a file that read as SQL, and its imports of SQL builders."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+            found.append(node.value.strip().splitlines()[0][:60])
+        elif isinstance(node, ast.ImportFrom) and node.module in ("sqlalchemy", "sqlmodel"):
+            found += [f"import {a.name}" for a in node.names if a.name in ("text", "select")]
+    return found
+
+
+def test_no_sql_outside_the_database_door() -> None:
+    """Every SQL statement of paysaga's database lives in db/: routes, activities, the worker and
+    the tools call functions named for what they do."""
+    outside = {name: sql_in(path) for name, path in MODULES.items()
+               if package(name) != "db" and name not in NOT_OUR_DATABASE}
+    assert {name: found for name, found in outside.items() if found} == {}

@@ -9,7 +9,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from settings import Settings
-from workflows.codec import EncryptionCodec, KeyRing, MissingKey, key_ring, search_key
+from temporal_client.codec import EncryptionCodec, KeyRing, MissingKey, key_ring, search_key
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"user_id": "user-123"}')
 

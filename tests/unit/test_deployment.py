@@ -7,8 +7,8 @@ from pathlib import Path
 from temporalio.common import VersioningBehavior
 
 from deploy.gate import Failure, Report, behaviors
+from release.build import CODE, build_id, code_digest
 from settings import Settings
-from settings.deployment import CODE, build_id, code_digest
 from worker.main import WORKFLOWS
 
 

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from api.app import create_app
 from api.prefer import wait_seconds
 from settings import Settings
-from workflows.client import Outlived, within
+from temporal_client.ask import Outlived, within
 
 
 async def test_an_unexpected_error_is_a_500_problem_with_the_request_id() -> None:

@@ -9,8 +9,8 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from gateway.client import as_code
+from temporal_client.converter import data_converter
 from tests.conftest import TEST_RING
-from workflows.converter import data_converter
 
 CONVERTER = data_converter(TEST_RING)
 

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from settings.logs import JSONFormatter
+from telemetry.logs import JSONFormatter
 
 
 def test_saga_log_lines_carry_payment_workflow_and_run_ids() -> None:

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from routing import route
 from settings import Settings
-from settings.routing import Connector, Rule, route
+from settings.connectors import Connector, Rule
 
 CONNECTORS = [Connector(name="primary", base_url="http://p"),
               Connector(name="secondary", base_url="http://s")]

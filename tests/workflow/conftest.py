@@ -9,8 +9,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.temporal import register_search_attributes, test_server_binary
+from temporal_client.converter import data_converter
 from tests.conftest import TEST_RING
-from workflows.converter import data_converter
 
 
 @pytest_asyncio.fixture(scope="session")

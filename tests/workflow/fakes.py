@@ -10,12 +10,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.payment import (
-    GATEWAY_UNAVAILABLE,
     BeginRetry,
     CancelPayment,
     CaptureFunds,
-    Charge,
-    ChargeRequest,
     FailPayment,
     OpenPayment,
     Refusal,
@@ -24,6 +21,7 @@ from contracts.payment import (
     ReserveFunds,
 )
 from contracts.refund import RefundPosted, RefundStep
+from contracts.saga import GATEWAY_UNAVAILABLE, Charge, ChargeRequest
 
 
 @dataclass

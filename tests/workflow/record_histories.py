@@ -24,8 +24,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.payment import GATEWAY_DECLINED, Charge, SagaPolicy
 from contracts.refund import RefundStep
+from contracts.saga import GATEWAY_DECLINED, Charge, SagaPolicy
 from devstack.temporal import register_search_attributes, test_server_binary
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable

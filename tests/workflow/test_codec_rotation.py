@@ -10,12 +10,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.payment import Charge, PaymentState
+from contracts.payment import PaymentState
+from contracts.saga import Charge
+from temporal_client.codec import KeyRing
+from temporal_client.converter import data_converter
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga
 from tests.workflow.test_payment_workflow import payment
-from workflows.codec import KeyRing
-from workflows.converter import data_converter
 from workflows.payment import PaymentWorkflow
 
 

@@ -16,21 +16,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.money_movement import (
+from contracts.saga import GATEWAY_UNAVAILABLE, Charge, ChargeRequest, ConnectorPlan, Failover, SagaPolicy
+from contracts.transfers import (
     Opened,
     OpenTransfer,
     Payout,
     PayoutRequest,
     SettleTransfer,
     TransferInput,
-)
-from contracts.payment import (
-    GATEWAY_UNAVAILABLE,
-    Charge,
-    ChargeRequest,
-    ConnectorPlan,
-    Failover,
-    SagaPolicy,
 )
 from workflows.top_up import TopUpWorkflow
 from workflows.withdrawal import WithdrawalWorkflow

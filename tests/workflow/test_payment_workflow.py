@@ -18,7 +18,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.payment import Charge, PaymentInput, PaymentState, Reservation, SagaPolicy
+from contracts.payment import PaymentInput, PaymentState, Reservation
+from contracts.saga import Charge, SagaPolicy
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from workflows.payment import PaymentWorkflow

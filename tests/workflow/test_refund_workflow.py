@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.payment import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, SagaPolicy
 from contracts.refund import RefundStep
+from contracts.saga import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, SagaPolicy
 from tests.workflow.fakes import FakeSaga
 from workflows.refund import RefundWorkflow
 

@@ -20,9 +20,9 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from contracts.payment import PaymentInput
 from deploy.gate import behaviors
+from temporal_client.converter import data_converter
 from tests.conftest import TEST_RING
 from worker.main import WORKFLOWS
-from workflows.converter import data_converter
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("v*/*.json"))

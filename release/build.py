@@ -11,12 +11,11 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from release.packages import WORKER_CODE
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-# what a worker runs: a change in any of these is a new build
-CODE = ("domain", "settings", "contracts", "db", "gateway", "bus", "workflows", "activities",
-        "worker")
+CODE = WORKER_CODE  # what a worker runs: a change in any of these is a new build
 
 
 @lru_cache(maxsize=4)

@@ -1,6 +1,6 @@
 """How paysaga's payloads and failures look in Temporal.
 
-Every payload is encrypted (workflows/codec.py): inputs, results, memos, update arguments and
+Every payload is encrypted (temporal_client/codec.py): inputs, results, memos, update arguments and
 failures' details.
 
 A failure's headline (its message) is what an operator reads first in the Web UI, and the Web UI
@@ -25,9 +25,9 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError, FailureError
 
-from contracts.payment import GATEWAY_DECLINED, GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE
+from contracts.saga import GATEWAY_DECLINED, GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE
 from domain.status import FailureCode
-from workflows.codec import EncryptionCodec, KeyRing
+from temporal_client.codec import EncryptionCodec, KeyRing
 
 # The failures an operator reads in plain text, without a stack trace.
 EXPECTED_FAILURES = frozenset({

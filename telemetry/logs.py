@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from settings.request_context import REQUEST_ID
+from telemetry.request_context import REQUEST_ID
 
 
 class JSONFormatter(logging.Formatter):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.payment import ConnectorPlan, SagaPolicy
+from contracts.saga import ConnectorPlan, SagaPolicy
 
 
 @dataclass

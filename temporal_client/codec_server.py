@@ -1,4 +1,8 @@
-"""`POST /decode` and `POST /encode` (Temporal's codec server protocol: a JSON `{"payloads": [...]}`
+"""The codec server (`python -m temporal_client.codec_server`, on CODEC_HOST:CODEC_PORT, default
+127.0.0.1:8081): Temporal's remote codec protocol over paysaga's key ring, so the Web UI and the
+`temporal` CLI show decrypted payloads to the people allowed to see them.
+
+`POST /decode` and `POST /encode` (Temporal's codec server protocol: a JSON `{"payloads": [...]}`
 of protobuf `Payload`s, the namespace in `X-Namespace`), with CORS for the Web UI.
 
 Who may decode: a caller with `Authorization: Bearer <platform operator key>` (checked like the
@@ -9,6 +13,7 @@ its names: localhost, 127.0.0.1, [::1]). Everything else is 401/403.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,10 +23,11 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from api.auth import OPERATOR, authenticate
+from db.api_keys import authenticate
 from db.engine import make_engine
+from domain.access import OPERATOR
 from settings import Settings
-from workflows.codec import EncryptionCodec, key_ring
+from temporal_client.codec import EncryptionCodec, key_ring
 
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
@@ -107,3 +113,23 @@ def create_codec_app(settings: Settings, codec: PayloadCodec | None = None) -> F
         return {"status": "ok"}
 
     return app
+
+
+def main() -> int:
+    import uvicorn
+
+    from settings import get_settings
+    from temporal_client.codec import MissingKey
+
+    s = get_settings()
+    try:
+        app = create_codec_app(s)
+    except MissingKey as err:
+        print(f"paysaga codec server: {err}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=s.codec_host, port=s.codec_port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

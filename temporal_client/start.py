@@ -1,8 +1,8 @@
 """Starting the sagas from outside a workflow (the API, the sweeper, the outbox relay): one place
 for each saga's start options, search attributes and memo.
 
-    start_payment / start_payment_and_wait   a payment (the latter: Update-with-Start, at most N s)
-    start_transfer                           a top-up or a withdrawal (the same two ways)
+    start_payment      a payment (with a wait: Update-with-Start, at most N s)
+    start_transfer     a top-up or a withdrawal (the same two ways)
     start_refund                             a refund
     start_deliveries                         webhook deliveries
 
@@ -26,15 +26,18 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from contracts.money_movement import TransferInput
-from contracts.payment import PaymentInput, SagaPolicy
+from contracts.payment import PaymentInput
+from contracts.reconciliation import ReconcileRun
 from contracts.refund import RefundStep
+from contracts.saga import SagaPolicy
+from contracts.transfers import TransferInput
 from domain.ids import user_search_hash
 from domain.money import currency_exponent
 from domain.status import PaymentStatus
 from settings import Settings
-from workflows.client import Outlived, within
+from temporal_client.ask import Outlived, within
 from workflows.payment import PaymentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.search import (
     PAYMENT_AMOUNT,
@@ -116,20 +119,13 @@ def payment_options(inp: PaymentInput, task_queue: str, user_key: bytes) -> dict
               "payment": opening_view(inp)})
 
 
-async def start_payment(client: Client, inp: PaymentInput, task_queue: str,
-                        user_key: bytes) -> None:
-    """Start the payment's saga (WorkflowAlreadyStartedError: this id ran before)."""
-    await client.start_workflow(PaymentWorkflow.run, inp,
-                                **payment_options(inp, task_queue, user_key))
-
-
-async def start_payment_and_wait(client: Client, inp: PaymentInput, task_queue: str,
-                                 seconds: float, user_key: bytes) -> bool:
-    """Start the payment and wait for its first outcome in one call (Update-with-Start): the
-    workflow answers when the attempt settles; nothing polls. False when that takes longer than
-    `seconds` (it is started either way)."""
-    return await _start_with_outcome(client, PaymentWorkflow, inp,
-                                     payment_options(inp, task_queue, user_key), seconds)
+async def start_payment(client: Client, inp: PaymentInput, task_queue: str, user_key: bytes,
+                        wait_seconds: float | None = None) -> bool:
+    """Start the payment's saga; with `wait_seconds`, together with its first outcome
+    (Update-with-Start), at most that long: True when it settled in time.
+    WorkflowAlreadyStartedError: this id ran before."""
+    return await start_saga(client, PaymentWorkflow, inp,
+                            payment_options(inp, task_queue, user_key), wait_seconds)
 
 
 TRANSFER_WORKFLOWS: dict[str, Any] = {"top_up": TopUpWorkflow, "withdrawal": WithdrawalWorkflow}
@@ -143,10 +139,7 @@ def transfer_view(kind: str, t: TransferInput) -> dict[str, Any]:
 
 async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue: str,
                          wait_seconds: float | None = None) -> bool:
-    """Start a top-up's or withdrawal's saga; with `wait_seconds`, start it together with its
-    `outcome` update (Update-with-Start) and wait at most that long: True when it settled in
-    time. WorkflowAlreadyStartedError: this id ran before."""
-    workflow_class = TRANSFER_WORKFLOWS[kind]
+    """Start a top-up's or withdrawal's saga (as `start_payment`)."""
     options: dict[str, Any] = dict(
         id=t.transfer_id, task_queue=task_queue, **ONCE,
         search_attributes=TypedSearchAttributes([
@@ -156,19 +149,20 @@ async def start_transfer(client: Client, kind: str, t: TransferInput, task_queue
             SearchAttributePair(PAYMENT_AMOUNT, major(t.amount, t.currency))]),
         memo={"tenant_id": t.tenant_id, "fingerprint": t.fingerprint,
               "transfer": transfer_view(kind, t)})
+    return await start_saga(client, TRANSFER_WORKFLOWS[kind], t, options, wait_seconds)
+
+
+async def start_saga(client: Client, workflow_class: Any, arg: Any, options: dict[str, Any],
+                     wait_seconds: float | None = None) -> bool:
+    """Start a saga; with `wait_seconds`, together with its `outcome` update (Update-with-Start)
+    and wait at most that long: True when it settled in time; False when it takes longer, or
+    without a wait (started either way)."""
     if wait_seconds is None:
-        await client.start_workflow(workflow_class.run, t, **options)
+        await client.start_workflow(workflow_class.run, arg, **options)
         return False
-    return await _start_with_outcome(client, workflow_class, t, options, wait_seconds)
-
-
-async def _start_with_outcome(client: Client, workflow_class: Any, arg: Any,
-                              options: dict[str, Any], seconds: float) -> bool:
-    """Start a saga together with its `outcome` update (Update-with-Start) and wait at most
-    `seconds`: True when it settled in time; False when it takes longer (started either way)."""
     start = WithStartWorkflowOperation(workflow_class.run, arg, **options)
     try:
-        await within(seconds, client.execute_update_with_start_workflow(
+        await within(wait_seconds, client.execute_update_with_start_workflow(
             workflow_class.outcome, start_workflow_operation=start))
     except Outlived:
         _consume_start_error(start)
@@ -184,6 +178,13 @@ def _consume_start_error(start: WithStartWorkflowOperation[Any, Any]) -> None:
     started = getattr(start, "_workflow_handle", None)
     if isinstance(started, asyncio.Future) and started.done() and not started.cancelled():
         started.exception()
+
+
+async def start_reconciliation(client: Client, run: ReconcileRun, task_queue: str,
+                               memo: dict[str, Any]) -> None:
+    """Start a reconciliation run (WorkflowAlreadyStartedError: this id ran before)."""
+    await client.start_workflow(ReconciliationWorkflow.run, run, id=run.reconciliation_id,
+                                task_queue=task_queue, memo=memo, **ONCE)
 
 
 async def start_deliveries(client: Client, task_queue: str, ids: list[str],

@@ -1,4 +1,5 @@
-"""Connectors (payment processors) and the routing rules that choose among them, in one place.
+"""Connectors (payment processors) and the routing rules that choose among them, as settings
+declare them (the decision itself is `routing/`).
 
     CONNECTORS='[{"name": "primary", "base_url": "http://127.0.0.1:8001"},
                  {"name": "secondary", "base_url": "http://127.0.0.1:8002"}]'
@@ -17,7 +18,6 @@ does not sum to 100 or a bad amount stops the process with an error naming the r
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, Field, field_validator
@@ -68,7 +68,7 @@ class Rule(BaseModel):
                 and (self.tenant is None or tenant in self.tenant))
 
 
-def check(connectors: list[Connector], rules: list[Rule], default: list[str] | None) -> None:
+def check_routing(connectors: list[Connector], rules: list[Rule], default: list[str] | None) -> None:
     """Raise ValueError naming what is wrong with the routing configuration."""
     names = [c.name for c in connectors]
     if not names:
@@ -92,26 +92,3 @@ def check(connectors: list[Connector], rules: list[Rule], default: list[str] | N
     for n in default or []:
         if n not in names:
             raise ValueError(f"ROUTING_DEFAULT: unknown connector {n}; configured: {known}")
-
-
-def route(connectors: list[Connector], rules: list[Rule], default: list[str] | None, *,
-          payment_id: str, currency: str, amount: Decimal, tenant: str) -> tuple[list[str], str]:
-    """The ordered connectors a payment tries, and why."""
-    for rule in rules:
-        if not rule.matches(currency, amount, tenant):
-            continue
-        order = list(rule.fallback)
-        reason = f"rule {rule.name}"
-        if rule.split:
-            bucket = int(hashlib.sha256(payment_id.encode()).hexdigest()[:8], 16) % 100
-            edge = 0
-            for name, percent in rule.split.items():
-                edge += percent
-                if bucket < edge:
-                    order = [name, *[n for n in order if n != name]]
-                    reason = f"rule {rule.name}: split bucket {bucket} -> {name}"
-                    break
-        return order, reason
-    if default:
-        return list(default), "default order"
-    return [c.name for c in connectors], "default order"
