@@ -1,1 +1,2 @@
-"""The HTTP API: translates HTTP to Temporal and database calls; no business rules here."""
+"""The HTTP API: translates HTTP into one Temporal call or one `db/` function, and answers in the
+contract's shapes (docs/contract.md); no business rules and no SQL here."""

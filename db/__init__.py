@@ -1,1 +1,3 @@
-"""PostgreSQL: the ledger, the payment projection and the outbox. Tables in `models`, engine in `engine`."""
+"""The database's one door: every SQL statement paysaga runs, one module per thing stored, each
+run inside the caller's transaction where a step needs one; every table declared in `models`
+(SQLModel), the engine in `engine`, the migrations under `migrations/`."""

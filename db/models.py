@@ -18,7 +18,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Column,
     DateTime,
     Double,
     ForeignKeyConstraint,
@@ -35,12 +34,39 @@ from sqlmodel import Field, SQLModel
 
 def _col(type_: Any, *, name: str | None = None, pk: bool = False, null: bool = False,
          default: str | None = None, autoincrement: bool = False) -> Any:
-    """A column as the migrations made it: its type, NOT NULL unless `null`, its server default."""
-    options: dict[str, Any] = {"primary_key": pk, "nullable": null,
-                               "server_default": text(default) if default else None,
+    """A column as the migrations made it: its type, NOT NULL unless `null`, its server default
+    (a new Column for each table, so a mixin can declare columns several tables share)."""
+    options: dict[str, Any] = {"server_default": text(default) if default else None,
                                "autoincrement": True if autoincrement else "auto"}
-    column = Column(name, type_, **options) if name else Column(type_, **options)
-    return Field(default=None, sa_column=column) if null else Field(sa_column=column)
+    if name:
+        options["name"] = name
+    if null:
+        return Field(default=None, sa_type=type_, nullable=True, sa_column_kwargs=options)
+    return Field(sa_type=type_, nullable=False, primary_key=pk, sa_column_kwargs=options)
+
+
+class SagaProjection(SQLModel):
+    """The read projection of a saga's workflow (the workflow is the source of truth), as payments
+    and transfers share it: its id (the workflow id), the key that made it, money in minor units,
+    status and failure, where it was charged and why."""
+
+    id: str = _col(Text, pk=True)
+    tenant_id: str = _col(Text)
+    idempotency_key: str = _col(Text)
+    fingerprint: str = _col(Text)
+    run_id: str = _col(Text)
+    amount: int = _col(BigInteger)
+    fee: int = _col(BigInteger)
+    currency: str = _col(Text)
+    status: str = _col(Text)
+    version: int = _col(Integer, default='1')
+    created_at: datetime = _col(DateTime(timezone=True))
+    updated_at: datetime = _col(DateTime(timezone=True), default='now()')
+    failure_code: str | None = _col(Text, null=True)
+    failure_message: str | None = _col(Text, null=True)
+    gateway_reference: str | None = _col(Text, null=True)
+    connector: str | None = _col(Text, null=True)
+    routing_reason: str | None = _col(Text, null=True)
 
 
 class Account(SQLModel, table=True):
@@ -90,6 +116,8 @@ class ApiKey(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
+    """The outbox: each domain event, written in the transaction of the change it reports."""
+
     __tablename__ = "events"
     __table_args__ = (
         PrimaryKeyConstraint('id', name='events_pkey'),
@@ -110,6 +138,8 @@ class Event(SQLModel, table=True):
 
 
 class Journal(SQLModel, table=True):
+    """A movement of money; its entries sum to zero. `reference` makes posting idempotent."""
+
     __tablename__ = "journals"
     __table_args__ = (
         PrimaryKeyConstraint('id', name='journals_pkey'),
@@ -125,7 +155,9 @@ class Journal(SQLModel, table=True):
     payment_id: str | None = _col(Text, null=True)
 
 
-class Payment(SQLModel, table=True):
+class Payment(SagaProjection, table=True):
+    """A payment's read projection (the `Payment` workflow is the source of truth)."""
+
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint('amount > 0', name='payments_amount_check'),
@@ -140,34 +172,17 @@ class Payment(SQLModel, table=True):
         Index('ix_payments_tenant_user', 'tenant_id', 'user_id', text('created_at DESC'))
     )
 
-    id: str = _col(Text, pk=True)
-    tenant_id: str = _col(Text)
-    idempotency_key: str = _col(Text)
-    fingerprint: str = _col(Text)
-    run_id: str = _col(Text)
     user_id: str = _col(Text)
     service_id: str = _col(Text)
-    amount: int = _col(BigInteger)
-    fee: int = _col(BigInteger)
-    currency: str = _col(Text)
-    status: str = _col(Text)
     attempt: int = _col(Integer, default='0')
     manual_retries: int = _col(Integer, default='0')
     max_manual_retries: int = _col(Integer, default='3')
     amount_refunded: int = _col(BigInteger, default='0')
-    version: int = _col(Integer, default='1')
-    created_at: datetime = _col(DateTime(timezone=True))
-    updated_at: datetime = _col(DateTime(timezone=True), default='now()')
     refund_reserved: int = _col(BigInteger, default='0')
     wallet_id: str | None = _col(Text, null=True)
     description: str | None = _col(Text, null=True)
     reference: str | None = _col(Text, null=True)
     metadata_: dict[str, Any] | None = _col(JSONB, name='metadata', null=True)
-    failure_code: str | None = _col(Text, null=True)
-    failure_message: str | None = _col(Text, null=True)
-    gateway_reference: str | None = _col(Text, null=True)
-    connector: str | None = _col(Text, null=True)
-    routing_reason: str | None = _col(Text, null=True)
 
 
 class RateLimit(SQLModel, table=True):
@@ -315,6 +330,9 @@ class Entry(SQLModel, table=True):
 
 
 class Hold(SQLModel, table=True):
+    """Funds held on a wallet for one attempt of a payment (or a withdrawal): active, then
+    captured or released."""
+
     __tablename__ = "holds"
     __table_args__ = (
         CheckConstraint('amount > 0', name='holds_amount_check'),
@@ -365,7 +383,10 @@ class Refund(SQLModel, table=True):
     gateway_reference: str | None = _col(Text, null=True)
 
 
-class Transfer(SQLModel, table=True):
+class Transfer(SagaProjection, table=True):
+    """A top-up (kind top_up: money in, a charge) or a withdrawal (kind withdrawal: money out, a
+    payout): the read projection of its workflow."""
+
     __tablename__ = "transfers"
     __table_args__ = (
         CheckConstraint('amount > 0', name='transfers_amount_check'),
@@ -381,26 +402,9 @@ class Transfer(SQLModel, table=True):
         Index('ix_transfers_wallet', 'wallet_id', text('created_at DESC'), text('id DESC'))
     )
 
-    id: str = _col(Text, pk=True)
     kind: str = _col(Text)
-    tenant_id: str = _col(Text)
-    idempotency_key: str = _col(Text)
-    fingerprint: str = _col(Text)
-    run_id: str = _col(Text)
     wallet_id: str = _col(Text)
-    amount: int = _col(BigInteger)
-    fee: int = _col(BigInteger)
-    currency: str = _col(Text)
-    status: str = _col(Text)
     instrument: dict[str, Any] = _col(JSONB, default="'{}'::jsonb")
-    created_at: datetime = _col(DateTime(timezone=True))
-    updated_at: datetime = _col(DateTime(timezone=True), default='now()')
-    version: int = _col(Integer, default='1')
-    failure_code: str | None = _col(Text, null=True)
-    failure_message: str | None = _col(Text, null=True)
-    gateway_reference: str | None = _col(Text, null=True)
-    connector: str | None = _col(Text, null=True)
-    routing_reason: str | None = _col(Text, null=True)
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -1,1 +1,2 @@
-"""Pure payment domain: money, fees, statuses, identifiers, fingerprints. No I/O."""
+"""Pure rules: money, fees, statuses, identifiers, fingerprints, access scopes, reconciliation
+classes. No I/O."""

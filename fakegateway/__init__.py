@@ -1,1 +1,2 @@
-"""The fake payment gateway: a real HTTP service with runtime fault injection (see CONTRACT.md)."""
+"""The fake payment processor we ship: a real HTTP service (charges, payouts, refunds, lookups by
+key, a settlement report) with fault injection through `PUT /behavior`."""

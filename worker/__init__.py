@@ -1,4 +1,5 @@
-"""The Temporal worker: runs payment and refund workflows, their ledger and gateway activities."""
+"""The worker process: registers every saga and its activities, polls as its Worker Deployment
+Version, relays the outbox to the bus and the webhooks, and serves its metrics."""
 
 import sys
 

@@ -13,23 +13,14 @@ are local activities: a happy top-up is two workflow tasks and one activity task
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from contracts.saga import ChargeRequest, ConnectorPlan, Failover
-    from contracts.transfers import (
-        Opened,
-        OpenTransfer,
-        SettleTransfer,
-        TransferInput,
-        TransferState,
-    )
-    from domain.status import FailureCode
+    from contracts.transfers import TransferInput, TransferState
     from workflows import charging, steps
-    from workflows.transfer import TransferSaga
+    from workflows.transfer import TransferSaga, settlement
 
 
 # Pinned: over by its charge deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
@@ -37,12 +28,8 @@ with workflow.unsafe.imports_passed_through():
 class TopUpWorkflow(TransferSaga):
     @workflow.run
     async def run(self, top_up: TransferInput) -> TransferState:
-        self._state = TransferState(top_up.transfer_id, "processing")
-        deadline = workflow.now() + timedelta(seconds=top_up.policy.hold_ttl_seconds)
-        opened: Opened = await steps.ledger(
-            top_up.policy, "open_top_up",
-            OpenTransfer(top_up, workflow.info().run_id, deadline.isoformat()), Opened,
-            summary="open the top-up and route its charge")
+        opened, deadline = await self._open(top_up, "open_top_up",
+                                            "open the top-up and route its charge")
 
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(top_up.transfer_id, top_up.tenant_id, 0,
@@ -56,20 +43,9 @@ class TopUpWorkflow(TransferSaga):
 
         charge, connector = await charging.along_route(
             opened.route, request, top_up.policy, deadline, failover, "the top-up")
-        if charge.status == "succeeded":
-            settle = SettleTransfer(top_up.transfer_id, top_up.tenant_id, True,
-                                    charge.gateway_reference, connector)
-        elif charge.status == "declined":
-            settle = SettleTransfer(top_up.transfer_id, top_up.tenant_id, False,
-                                    connector=connector, failure_code=FailureCode.GATEWAY_DECLINED,
-                                    failure_message=f"the gateway declined the charge "
-                                                    f"({charge.decline_code})")
-        else:
-            settle = SettleTransfer(top_up.transfer_id, top_up.tenant_id, False,
-                                    connector=connector,
-                                    failure_code=FailureCode.GATEWAY_UNAVAILABLE,
-                                    failure_message="the gateway could not be reached; nothing "
-                                                    "was charged")
+        settle = settlement(top_up, charge.status, connector, reference=charge.gateway_reference,
+                            decline_code=charge.decline_code, noun="charge",
+                            nothing_done="charged")
         await steps.ledger(top_up.policy, "settle_top_up", settle,
                            summary="credit the wallet" if settle.succeeded
                            else f"failed: {settle.failure_code}")

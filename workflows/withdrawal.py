@@ -13,23 +13,13 @@ key. A payout goes to the route's first connector only (money out does not fail 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.transfers import (
-        Opened,
-        OpenTransfer,
-        PayoutRequest,
-        SettleTransfer,
-        TransferInput,
-        TransferState,
-    )
-    from domain.status import FailureCode
+    from contracts.transfers import PayoutRequest, SettleTransfer, TransferInput, TransferState
     from workflows import charging, steps
-    from workflows.transfer import TransferSaga
+    from workflows.transfer import TransferSaga, settlement
 
 
 # Pinned: over by its payout deadline (HOLD_TTL_SECONDS) and a lookup, on the build it started on.
@@ -37,12 +27,8 @@ with workflow.unsafe.imports_passed_through():
 class WithdrawalWorkflow(TransferSaga):
     @workflow.run
     async def run(self, w: TransferInput) -> TransferState:
-        self._state = TransferState(w.transfer_id, "processing")
-        deadline = workflow.now() + timedelta(seconds=w.policy.hold_ttl_seconds)
-        opened: Opened = await steps.ledger(
-            w.policy, "open_withdrawal",
-            OpenTransfer(w, workflow.info().run_id, deadline.isoformat()), Opened,
-            summary="open the withdrawal and hold amount + fee")
+        opened, deadline = await self._open(w, "open_withdrawal",
+                                            "open the withdrawal and hold amount + fee")
         if not opened.ok:
             settle = SettleTransfer(w.transfer_id, w.tenant_id, False,
                                     failure_code=opened.failure_code,
@@ -52,20 +38,10 @@ class WithdrawalWorkflow(TransferSaga):
             payout = await charging.pay_out(
                 PayoutRequest(w.transfer_id, w.tenant_id, w.amount, w.currency,
                               plan.name if plan else None), w.policy, plan, deadline)
-            connector = plan.name if plan else None
-            if payout.status == "succeeded":
-                settle = SettleTransfer(w.transfer_id, w.tenant_id, True,
-                                        payout.gateway_reference, connector)
-            elif payout.status == "declined":
-                settle = SettleTransfer(w.transfer_id, w.tenant_id, False, connector=connector,
-                                        failure_code=FailureCode.GATEWAY_DECLINED,
-                                        failure_message=f"the gateway declined the payout "
-                                                        f"({payout.decline_code})")
-            else:
-                settle = SettleTransfer(w.transfer_id, w.tenant_id, False, connector=connector,
-                                        failure_code=FailureCode.GATEWAY_UNAVAILABLE,
-                                        failure_message="the gateway could not be reached; "
-                                                        "nothing was paid out")
+            settle = settlement(w, payout.status, plan.name if plan else None,
+                                reference=payout.gateway_reference,
+                                decline_code=payout.decline_code, noun="payout",
+                                nothing_done="paid out")
             await steps.ledger(w.policy, "settle_withdrawal", settle,
                                summary="debit the hold" if settle.succeeded
                                else f"failed: {settle.failure_code}; release the hold")
