@@ -1,4 +1,5 @@
-"""Gateway steps: charge by idempotency key, look a charge up when its outcome is unknown, refund.
+"""Gateway steps: charge (or authorize) by idempotency key, look a charge up when its outcome is
+unknown, capture or void an authorization, refund.
 
 Thin I/O over gateway.client (its error mapping is the retry policy's input). What the gateway
 said is recorded by the ledger step that acts on it, in its own transaction
@@ -10,6 +11,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts.payment import CaptureCharge, Captured
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
 from domain.ids import gateway_key
@@ -36,7 +38,7 @@ class GatewayActivities:
         activity.logger.info("charging %s at %s", key, client.name)
         try:
             return await client.charge(key, req.payment_id, to_major(req.amount, req.currency),
-                                       req.currency)
+                                       req.currency, capture=req.capture)
         except NotSent:
             if req.fail_fast and first_try:
                 # no connection, and no earlier attempt: nothing was ever sent under this key
@@ -47,6 +49,20 @@ class GatewayActivities:
     async def lookup_charge(self, req: ChargeRequest) -> Charge:
         return await self.gateways.at(req.connector).lookup(
             gateway_key(req.payment_id, req.attempt, req.connector))
+
+    @activity.defn(name="capture_charge")
+    async def capture_charge(self, step: CaptureCharge) -> Captured:
+        """Capture a manual payment's authorization (idempotent by the charge: a retried
+        capture answers the first one's outcome)."""
+        captured = await self.gateways.at(step.connector).capture(
+            step.gateway_reference, to_major(step.amount, step.currency))
+        return Captured(captured.status, step.amount if captured.status == "captured" else 0,
+                        captured.code)
+
+    @activity.defn(name="void_charge")
+    async def void_charge(self, step: CaptureCharge) -> Captured:
+        """Void a manual payment's authorization (idempotent)."""
+        return await self.gateways.at(step.connector).void(step.gateway_reference)
 
     @activity.defn(name="refund_gateway")
     async def refund_gateway(self, step: RefundStep) -> str:

@@ -11,9 +11,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.metrics import REFUNDS, took
 from contracts.payment import (
+    Authorized,
     BeginRetry,
     CancelPayment,
     CaptureFunds,
+    EndAuthorization,
     FailPayment,
     OpenPayment,
     Refusal,
@@ -75,6 +77,17 @@ class LedgerActivities:
         async with self.engine.begin() as conn:
             created = await payments.cancel(conn, step)
         took(created, "canceled")
+
+    @activity.defn(name="authorize_payment")
+    async def authorize_payment(self, step: Authorized) -> None:
+        async with self.engine.begin() as conn:
+            await payments.authorize(conn, step)
+
+    @activity.defn(name="end_authorization")
+    async def end_authorization(self, step: EndAuthorization) -> None:
+        async with self.engine.begin() as conn:
+            created = await payments.end_authorization(conn, step)
+        took(created, "expired" if step.outcome == "expired" else "canceled")
 
     @activity.defn(name="record_refusal")
     async def record_refusal(self, step: Refusal) -> None:

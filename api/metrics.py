@@ -86,6 +86,10 @@ async def business_metrics(state: Any) -> list[Metric]:
                                    labels=["severity"])
     last_run = GaugeMetricFamily("paysaga_reconciliation_last_completed_timestamp_seconds",
                                  "when the last reconciliation run completed (0: never)")
+    captures = CounterMetricFamily("paysaga_captures", "manual-capture authorizations by how "
+                                   "they ended (captured, voided, expired)", labels=["outcome"])
+    expiring = GaugeMetricFamily("paysaga_authorizations_expiring_soon",
+                                 "authorizations waiting for a capture that lapse within 24 h")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
@@ -118,12 +122,15 @@ async def business_metrics(state: Any) -> list[Metric]:
     last_run.add_metric([], f.last_reconciliation)
     pending.add_metric([], f.outbox_pending)
     lag.add_metric([], f.outbox_lag_seconds)
+    for outcome, n in f.captures.items():
+        captures.add_metric([outcome], n)
+    expiring.add_metric([], f.expiring_soon)
     try:
         polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
-            holds, held, pending, lag, found, heals, exceptions, last_run]
+            holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring]
 
 
 @router.get("/metrics", response_class=Response,

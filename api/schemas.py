@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
 def _amount_type(value: Any) -> Any:
@@ -81,6 +81,18 @@ class PaymentCreate(Strict):
     description: str | None = Field(default=None, max_length=500)
     reference: str | None = Field(default=None, max_length=128)
     metadata: dict[str, str] | None = Field(default=None, max_length=50)
+    capture_method: Literal["automatic", "manual"] = Field(
+        default="automatic", description="automatic: charged at once; manual: authorized now, "
+        "captured (all or less) with `POST /v1/payments/{id}/capture` before `capture_before`")
+    capture_before: AwareDatetime | None = Field(
+        default=None, description="manual only (RFC 3339): when an uncaptured authorization is "
+        "voided and the payment expires; default now + AUTHORIZATION_TTL_SECONDS (7 days), at "
+        "most that, at least 5 s ahead")
+
+
+class CaptureCreate(Strict):
+    amount: AmountIn | None = Field(default=None, description="at most the authorized amount; "
+                                    "default: all of it")
 
 
 class Failure(BaseModel):
@@ -115,6 +127,12 @@ class PaymentPublic(BaseModel):
                                   "was) charged at: its route's first, or where it failed over")
     routing_reason: str | None = Field(default=None, description="why: the routing rule, split "
                                        "bucket or default order that chose its route")
+    capture_method: str = "automatic"
+    capture_before: str | None = None
+    amount_authorized: str | None = Field(default=None, description="manual capture: what the "
+                                          "processor authorized")
+    amount_captured: str | None = Field(default=None, description="what was charged: all of "
+                                        "it, or (manual) what was captured")
     created_at: str
     updated_at: str
     links: PaymentLinks

@@ -38,9 +38,17 @@ def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
     pid = p["id"]
     failure = (Failure(code=p["failure_code"], message=p.get("failure_message") or "")
                if p.get("failure_code") else None)
+    authorized, captured = p.get("amount_authorized"), p.get("amount_captured")
+    before = p.get("capture_before")
     return PaymentPublic(
         id=pid, status=p["status"], user_id=p["user_id"], service_id=p["service_id"],
-        wallet_id=p.get("wallet_id"), amount=to_major(p["amount"], c), fee=to_major(p["fee"], c),
+        # the amount asked for (a partial capture's is in amount_captured)
+        wallet_id=p.get("wallet_id"), amount=to_major(authorized or p["amount"], c),
+        fee=to_major(p["fee"], c),
+        capture_method=p.get("capture_method") or "automatic",
+        capture_before=rfc3339(before) if before else None,
+        amount_authorized=None if authorized is None else to_major(authorized, c),
+        amount_captured=None if captured is None else to_major(captured, c),
         currency=c, description=p.get("description"), reference=p.get("reference"),
         metadata=p.get("metadata"), failure=failure,
         manual_retries=p.get("manual_retries", 0), max_manual_retries=p["max_manual_retries"],
@@ -75,5 +83,6 @@ def original_payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
     """The payment exactly as the request that created it was answered (for idempotent replays)."""
     created = {**p, "status": "pending", "wallet_id": None, "failure_code": None,
                "manual_retries": 0, "amount_refunded": 0, "gateway_reference": None,
-               "connector": None, "routing_reason": None, "updated_at": p["created_at"]}
+               "connector": None, "routing_reason": None, "updated_at": p["created_at"],
+               "amount_captured": None}
     return payment(created, ui_base)

@@ -7,6 +7,7 @@ Prints, and writes to bench-results.json:
 - the 202 path: POST p50/p95/p99 at half the measured maximum rate (open loop);
 - the worker's RSS after 0, 1,000 and 5,000 completed payments, and with 1,000 parked in `failed`;
 - the Running workflows after the bench, by type and payment status;
+- authorize + capture pairs/s at 20 in flight and the capture's round trip (manual capture);
 - a hot-wallet run, list latency with 100,000 payments in the table, and a reconciliation of
   100,000 gateway records with the worker's peak RSS (extras).
 """
@@ -26,7 +27,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from benchmarks import bus, money
+from benchmarks import bus, capture, money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
@@ -342,6 +343,15 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
                     api, kind, spread[1], 50)
                 print(f"  one at a time: {results[f'{kind}_one_at_a_time']}", flush=True)
 
+            print(f"authorize now, capture later: {count} authorize + capture pairs, {IN_FLIGHT} in "
+                  "flight, and the capture's round trip ...", flush=True)
+            results["capture_pairs"] = await capture.pairs(api, spread, count, IN_FLIGHT)
+            results["capture_pairs_ratio"] = round(
+                results["capture_pairs"]["per_second"] / results["bare"]["per_second"], 2)
+            print(f"  {results['capture_pairs']}", flush=True)
+            results["capture_one_at_a_time"] = await capture.capture_round_trip(api, spread[2], 50)
+            print(f"  one at a time: {results['capture_one_at_a_time']}", flush=True)
+
             print("CPU per operation by process ...", flush=True)
             n = 100
             results["cpu_ms_per_operation"] = {
@@ -443,6 +453,12 @@ def report(r: dict[str, Any]) -> None:
             rows += [(f"{kind}s / bare, {IN_FLIGHT} in flight", r[f"{kind}_ratio"], ">= 1.0"),
                      (f"  {kind}s/s", r[kind]["per_second"], ""),
                      (f"{kind} POST + Prefer: wait, one at a time, p50 ms", o["p50"], "<= 60")]
+    if "capture_pairs" in r:
+        c = r["capture_one_at_a_time"]["latency_ms"]
+        rows += [(f"authorize + capture pairs / bare, {IN_FLIGHT} in flight",
+                  r["capture_pairs_ratio"], ""),
+                 ("  authorize + capture pairs/s", r["capture_pairs"]["per_second"], ""),
+                 ("POST capture, one at a time, p50 / p99 ms", f"{c['p50']} / {c['p99']}", "")]
     print(f"\n{'figure':<50} {'value':<24} target")
     for name, value, target in rows:
         print(f"{name:<50} {value!s:<24} {target}")

@@ -48,8 +48,10 @@ from temporal_client.codec import KeyRing
 PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "temporal": 27233,
          "ui": 28233, "pg": 25433, "nats": 24223}
 SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded",
-           "succeeded"}
+           "succeeded", "expired"}
+NEW_BUILD = "chaos-build-b"  # the workers promoted in the middle of the run
 WORKERS = ("worker-1", "worker-2")
+NEW_WORKERS = ("worker-b1",)
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
 
 
@@ -185,6 +187,18 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
 
     await asyncio.sleep(step)
     await kill_worker()
+    # a new build of the workers, made current while payments (and parked authorizations) run:
+    # auto-upgrading sagas move to it, pinned ones finish on the build they started on
+    for name in NEW_WORKERS:
+        stack.part(name, [sys.executable, "-m", "worker"], WORKER_IDENTITY=name,
+                   WORKER_BUILD_ID=NEW_BUILD)
+    promoted = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "deploy", "promote", "--wait", "60"],
+        env={**stack.env, "WORKER_BUILD_ID": NEW_BUILD}, capture_output=True, text=True,
+        check=False)
+    log.append(f"deploy: build {NEW_BUILD} promoted mid-run (exit {promoted.returncode})")
+    if promoted.returncode != 0:
+        log.append(f"  {promoted.stdout[-500:]} {promoted.stderr[-500:]}")
     await behave("5xx storm", fail_rate=0.8)
     await asyncio.sleep(step)
     await behave("timeouts", timeout_rate=0.3, timeout_hang_seconds=5)
@@ -270,12 +284,39 @@ async def main(count: int, quick: bool) -> int:
                         return None if made is None else f"/v1/withdrawals/{made['id']}"
                     body = {"user_id": wallet["user_id"], "service_id": "chaos",
                             "amount": amount, "currency": "USD"}
+                    if i % 5 == 3:  # authorize now, capture later: captured, in part, voided, lapsed
+                        body |= {"capture_method": "manual", "capture_before": (
+                            datetime.now(UTC) + timedelta(seconds=8 + i % 13)).isoformat()}
                     made = await submit(apis, "/v1/payments", body, deadline)
                     if made is None:
                         return None
+                    if i % 5 == 3:
+                        settling.append(asyncio.create_task(settle_manual(str(made["id"]), i)))
                     if i % 3 == 0:  # refund a third of them, while the faults go on
                         refunding.append(asyncio.create_task(refund_later(str(made["id"]))))
                     return f"/v1/payments/{made['id']}"
+
+            settling: list[asyncio.Task[None]] = []
+            manual: dict[str, int] = {}
+
+            async def settle_manual(pid: str, i: int) -> None:
+                """Once authorized: capture it all, capture less, void it, or let it lapse (a
+                capture sent near the deadline races the expiry), under the same faults."""
+                status = None
+                while time.monotonic() < deadline and status not in SETTLED | {"requires_capture"}:
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                        status = (await api.get(f"/v1/payments/{pid}")).json()["status"]
+                if status != "requires_capture":
+                    return
+                choice = ("capture", "capture less", "void", "lapse")[i % 4]
+                manual[choice] = manual.get(choice, 0) + 1
+                if choice == "lapse":
+                    return
+                await asyncio.sleep(random.Random(i).uniform(0, 6))
+                path = f"/v1/payments/{pid}/" + ("cancel" if choice == "void" else "capture")
+                body = {"amount": "0.50"} if choice == "capture less" else {}
+                await submit(apis, path, body, deadline, refused=(409,))
 
             async def refund_later(pid: str) -> None:
                 status = None
@@ -301,7 +342,7 @@ async def main(count: int, quick: bool) -> int:
             await chaos
             ids += extra
             lost = sum(1 for pid in ids if pid is None)
-            await asyncio.gather(*refunding)
+            await asyncio.gather(*refunding, *settling)
             print("waiting for every payment to settle ...", flush=True)
             outcomes: dict[str, int] = {}
             while time.monotonic() < deadline + 120:
@@ -346,6 +387,8 @@ async def main(count: int, quick: bool) -> int:
     print(f"| withdrawals refused at once (insufficient funds) | {ids.count('refused')} |")
     print(f"| charged at the secondary (failed over) | {failed_over} |")
     print(f"| never accepted by the API | {lost} |")
+    print(f"| manual-capture payments settled by the run: "
+          f"{', '.join(f'{k} {n}' for k, n in sorted(manual.items())) or 'none'} |")
     print(f"| refunds requested during the faults | {len(refunds)} |")
     print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")
     for status, n in sorted(outcomes.items()):

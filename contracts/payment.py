@@ -29,6 +29,15 @@ class PaymentInput:
     reference: str | None = None
     metadata: dict[str, Any] | None = None
     policy: SagaPolicy = field(default_factory=SagaPolicy)
+    # manual capture: authorize now, capture (all or less) before `capture_before` (RFC 3339),
+    # the fee recomputed on the captured amount at `fee_bps`
+    capture_method: str = "automatic"
+    capture_before: str | None = None
+    fee_bps: int = 0
+
+    @property
+    def manual(self) -> bool:
+        return self.capture_method == "manual"
 
 
 @dataclass
@@ -158,3 +167,64 @@ class PaymentState:
 
 
 PAYMENT_CONFLICT = "PaymentConflict"  # an error type the payment saga switches on (ApplicationError.type)
+
+
+@dataclass
+class Authorized:
+    """A manual payment's authorization succeeded: it waits for a capture until
+    `capture_before`."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    amount: int
+    currency: str
+    gateway_reference: str | None
+    capture_before: str
+    connector: str | None = None
+
+
+@dataclass
+class CaptureRequest:
+    """The `capture` update's argument (REST and `temporal workflow update execute --name
+    capture --input '{"amount": "6.00"}'`): a decimal string in the payment's currency, at most
+    the authorized amount; none: all of it."""
+
+    amount: str | None = None
+
+
+@dataclass
+class CaptureCharge:
+    """Capture an authorization at its connector (idempotent by the charge)."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    gateway_reference: str
+    amount: int
+    currency: str
+    connector: str | None = None
+
+
+@dataclass
+class Captured:
+    """What the connector did with a capture or a void: `captured` (with the amount), `voided`,
+    or `refused` (with its code: authorization_expired, already_voided)."""
+
+    status: str
+    amount: int = 0
+    code: str | None = None
+
+
+@dataclass
+class EndAuthorization:
+    """A manual payment's authorization ends uncaptured: `voided` (canceled by a caller) or
+    `expired` (its window lapsed); the hold is released."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    outcome: str
+    reason: str
+    requested_by: str | None = None
+

@@ -49,11 +49,12 @@ class ChargeRequest:
     connector: str | None = None  # None: the default connector, with the old key (before routing)
     # another connector follows: an open circuit answers `circuit_open` (nothing was sent) at once
     fail_fast: bool = False
+    capture: bool = True  # False: authorize only (a manual-capture payment)
 
 @dataclass
 class Charge:
-    """What the gateway says of one idempotency key: `succeeded`, `declined` or `not_found`
-    (`expired`, in the workflow: not charged before the hold expired)."""
+    """What the gateway says of one idempotency key: `succeeded`, `authorized` (captured later),
+    `declined` or `not_found` (`expired`, in the workflow: not charged before the hold expired)."""
 
     status: str
     gateway_reference: str | None = None

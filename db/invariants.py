@@ -6,9 +6,12 @@
 1. per currency, all ledger entries sum to zero;
 2. every wallet's balance equals the sum of its entries, its held amount equals its active holds,
    and its available balance is never negative;
-3. every completed (or refunded) payment has exactly one accepted charge and one capture;
-4. no failed, canceled or exhausted payment has an accepted charge;
-5. no hold is active for a payment that is not in flight;
+3. every completed (or refunded) payment has exactly one accepted charge (or captured
+   authorization) and one capture; the database refuses a capture above its authorization;
+4. no failed, canceled, exhausted or expired payment has an accepted charge (a manual payment's
+   authorization, voided or lapsed, took no money; nothing is captured for one);
+5. no hold is active for a payment that is not in flight (an authorization waiting for its
+   capture is in flight: its hold stands until `capture_before`);
 6. refunds at the gateway match refunds posted in the ledger;
 7. (given a Temporal client) every payment whose workflow has ended has a settled projection;
 8. every succeeded top-up has exactly one accepted charge and is credited exactly once; a failed
@@ -38,8 +41,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from domain.reconciliation import HEAL_KEY_PREFIX
 
 CHARGED = ("completed", "partially_refunded", "refunded")
-NOT_CHARGED = ("failed", "canceled", "exhausted")
-IN_FLIGHT = ("pending", "reserved", "processing")
+NOT_CHARGED = ("failed", "canceled", "exhausted", "expired")
+IN_FLIGHT = ("pending", "reserved", "processing", "requires_capture")
+
+
+def moved_money(record: dict[str, Any]) -> bool:
+    """A gateway charge record that took money: a charge, or a captured authorization (a bare,
+    voided or lapsed authorization took none; a charge the processor reversed on its side did)."""
+    if "amount_authorized" in record:
+        return record.get("status") == "succeeded"
+    return True
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,8 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
     healed = {r.get("charge_id") for r in gateway_records if r.get("object") == "refund"
               and str(r.get("idempotency_key", "")).startswith(HEAL_KEY_PREFIX)}
     charges = Counter(c["payment_id"] for c in gateway_records
-                      if c.get("object") == "charge" and c.get("id") not in healed)
+                      if c.get("object") == "charge" and c.get("id") not in healed
+                      and moved_money(c))
     for pid, p in payments.items():
         if p.status in CHARGED:
             if charges[pid] != 1 or p.captures != 1:

@@ -1,7 +1,8 @@
 """The business figures `/metrics` reports, read from the tables at scrape time (so every API
 process reports the same, whole-system truth): events by type, payment failures by code, money
 moved by currency, payments by status, those waiting for an operator, holds, the oldest payment
-in flight, reconciliation's findings, heals and open exceptions, the outbox's backlog."""
+in flight, reconciliation's findings, heals and open exceptions, the outbox's backlog, manual
+captures by outcome and the authorizations about to lapse."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class Figures:
     last_reconciliation: float = 0.0  # epoch seconds, 0: never
     outbox_pending: int = 0
     outbox_lag_seconds: float = 0.0
+    captures: dict[str, int] = field(default_factory=dict)  # manual capture: by outcome
+    expiring_soon: int = 0  # authorizations waiting for a capture that lapse within 24 h
 
 
 async def figures(conn: AsyncConnection) -> Figures:
@@ -77,4 +80,14 @@ async def figures(conn: AsyncConnection) -> Figures:
         "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age "
         "FROM events WHERE published_at IS NULL"))).one()
     f.outbox_pending, f.outbox_lag_seconds = outbox.n, float(outbox.age or 0)
+    manual = (await conn.execute(text(
+        """
+        SELECT count(*) FILTER (WHERE amount_captured IS NOT NULL) AS captured,
+               count(*) FILTER (WHERE status = 'requires_capture'
+                                  AND capture_before < now() + interval '24 hours') AS soon
+        FROM payments WHERE capture_method = 'manual'
+        """))).one()
+    f.captures = {"captured": manual.captured, "voided": f.events.get("payment.voided", 0),
+                  "expired": f.events.get("payment.authorization_expired", 0)}
+    f.expiring_soon = manual.soon
     return f

@@ -169,7 +169,14 @@ class Payment(SagaProjection, table=True):
         UniqueConstraint('tenant_id', 'idempotency_key', name='uq_payments_idempotency'),
         Index('ix_payments_tenant_created', 'tenant_id', text('created_at DESC'), text('id DESC')),
         Index('ix_payments_tenant_status', 'tenant_id', 'status', text('created_at DESC')),
-        Index('ix_payments_tenant_user', 'tenant_id', 'user_id', text('created_at DESC'))
+        Index('ix_payments_tenant_user', 'tenant_id', 'user_id', text('created_at DESC')),
+        CheckConstraint("capture_method = ANY (ARRAY['automatic'::text, 'manual'::text])",
+                        name='payments_capture_method_check'),
+        CheckConstraint('amount_captured IS NULL OR amount_authorized IS NULL '
+                        'OR amount_captured <= amount_authorized',
+                        name='ck_captured_within_authorized'),
+        Index('ix_payments_authorizations', 'capture_before',
+              postgresql_where="(status = 'requires_capture'::text)"),
     )
 
     user_id: str = _col(Text)
@@ -183,6 +190,11 @@ class Payment(SagaProjection, table=True):
     description: str | None = _col(Text, null=True)
     reference: str | None = _col(Text, null=True)
     metadata_: dict[str, Any] | None = _col(JSONB, name='metadata', null=True)
+    # manual capture (automatic: charged at once): authorized until capture_before
+    capture_method: str = _col(Text, default="'automatic'::text")
+    capture_before: datetime | None = _col(DateTime(timezone=True), null=True)
+    amount_authorized: int | None = _col(BigInteger, null=True)
+    amount_captured: int | None = _col(BigInteger, null=True)
 
 
 class RateLimit(SQLModel, table=True):

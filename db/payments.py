@@ -18,9 +18,11 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.payment import (
     PAYMENT_CONFLICT,
+    Authorized,
     BeginRetry,
     CancelPayment,
     CaptureFunds,
+    EndAuthorization,
     FailPayment,
     OpenPayment,
     Refusal,
@@ -37,7 +39,8 @@ from domain.status import FailureCode, PaymentStatus
 COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, amount, fee, "
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
-           "connector, routing_reason, created_at, updated_at")
+           "connector, routing_reason, created_at, updated_at, capture_method, capture_before, "
+           "amount_authorized, amount_captured")
 
 
 @dataclass
@@ -156,6 +159,38 @@ async def cancel(conn: AsyncConnection, step: CancelPayment) -> datetime | None:
     return created if first else None
 
 
+async def authorize(conn: AsyncConnection, step: Authorized) -> None:
+    """A manual payment's authorization succeeded: `requires_capture`, with its charge, and
+    `payment.authorized` (the hold stays until `capture_before`)."""
+    await ledger.project(conn, step.payment_id, PaymentStatus.REQUIRES_CAPTURE,
+                         gateway_reference=step.gateway_reference)
+    c = step.currency
+    await ledger.emit(conn, "payment.authorized", step.tenant_id, step.payment_id, step.attempt,
+                      {"amount": money(step.amount, c), "currency": c,
+                       "gateway_reference": step.gateway_reference,
+                       "capture_before": step.capture_before,
+                       **({"connector": step.connector} if step.connector else {})})
+
+
+async def end_authorization(conn: AsyncConnection, step: EndAuthorization) -> datetime | None:
+    """A manual payment's authorization ends uncaptured (voided at the gateway, or lapsed): the
+    hold is released, the payment `canceled` (payment.voided) or `expired` with
+    `authorization_expired` (payment.authorization_expired). The creation time when this call
+    ended it."""
+    await release(conn, step.payment_id, step.tenant_id, step.attempt, step.reason)
+    expired = step.outcome == "expired"
+    created = await ledger.project(
+        conn, step.payment_id, PaymentStatus.EXPIRED if expired else PaymentStatus.CANCELED,
+        failure_code=FailureCode.AUTHORIZATION_EXPIRED if expired else None,
+        failure_message=step.reason if expired else None)
+    first = await ledger.emit(conn, "payment.authorization_expired" if expired
+                              else "payment.voided", step.tenant_id, step.payment_id,
+                              step.attempt, {"reason": step.reason,
+                                             **({} if expired
+                                                else {"requested_by": step.requested_by})})
+    return created if first else None
+
+
 async def record_refusal(conn: AsyncConnection, step: Refusal) -> None:
     """An operator's signal the payment refused: on its timeline, with who asked and why."""
     await ledger.emit(conn, f"payment.{step.command}_refused", step.tenant_id, step.payment_id,
@@ -186,11 +221,22 @@ async def capture(conn: AsyncConnection, step: CaptureFunds) -> Posted:
             "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
             {"p": step.payment_id, "a": step.attempt})).scalar()
         return Posted("already" if state == "captured" else "no_hold", hold_status=state)
+    # the whole hold is released; what is debited is what was captured with its fee (less than
+    # the hold after a manual payment's partial capture)
     balance_after = (await conn.execute(text(
-        "UPDATE accounts SET balance = balance - :t, held = held - :t, "
+        "UPDATE accounts SET balance = balance - :t, held = held - :h, "
         "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
-        {"t": step.amount + step.fee, "w": hold.wallet_id})).scalar_one()
-    return Posted("captured", await _post_payment(conn, step, hold.wallet_id, balance_after))
+        {"t": step.amount + step.fee, "h": hold.amount, "w": hold.wallet_id})).scalar_one()
+    created = await _post_payment(conn, step, hold.wallet_id, balance_after)
+    if hold.amount > step.amount + step.fee:
+        currency = step.currency
+        await ledger.emit(conn, "wallet.funds_released", step.tenant_id, step.payment_id,
+                          step.attempt, {"wallet_id": hold.wallet_id,
+                                         "amount": money(hold.amount - step.amount - step.fee,
+                                                         currency),
+                                         "currency": currency, "reason": "partial_capture"},
+                          wallet_id=hold.wallet_id)
+    return Posted("captured", created)
 
 
 
@@ -228,6 +274,10 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
     ])
     created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
                                    gateway_reference=step.gateway_reference)
+    # what was paid: all of it, or (a manual payment's partial capture) less, its fee recomputed
+    await conn.execute(text(
+        "UPDATE payments SET amount = :a, fee = :f, amount_captured = :a WHERE id = :p"),
+        {"a": step.amount, "f": step.fee, "p": step.payment_id})
     on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
     await ledger.emit_all(conn, [
         Event("gateway.payment_approved", *on, {
@@ -254,10 +304,11 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
         """
         INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
             service_id, amount, fee, currency, description, reference, metadata, status,
-            max_manual_retries, created_at, connector, routing_reason)
+            max_manual_retries, created_at, connector, routing_reason, capture_method,
+            capture_before, amount_authorized)
         VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
             :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
-            :created_at, :connector, :why)
+            :created_at, :connector, :why, :method, :before, :authorized)
         ON CONFLICT DO NOTHING
         RETURNING id
         """), {
@@ -269,7 +320,9 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
             "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
             "max_retries": p.policy.max_manual_retries,
             "created_at": datetime.fromisoformat(p.created_at),
-            "connector": connector, "why": why,
+            "connector": connector, "why": why, "method": p.capture_method,
+            "before": datetime.fromisoformat(p.capture_before) if p.capture_before else None,
+            "authorized": p.amount if p.manual else None,
         })).first()
     if row is None:
         owner = (await conn.execute(

@@ -9,10 +9,12 @@ class PaymentStatus(StrEnum):
     PENDING = "pending"
     RESERVED = "reserved"
     PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"  # manual capture: authorized, waiting for a capture
     COMPLETED = "completed"
     FAILED = "failed"
     EXHAUSTED = "exhausted"
     CANCELED = "canceled"
+    EXPIRED = "expired"  # manual capture: the authorization lapsed uncaptured and was voided
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
@@ -23,10 +25,11 @@ class FailureCode(StrEnum):
     GATEWAY_DECLINED = "gateway_declined"
     GATEWAY_UNAVAILABLE = "gateway_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"
+    AUTHORIZATION_EXPIRED = "authorization_expired"
 
 
 FINAL = frozenset(
-    {PaymentStatus.EXHAUSTED, PaymentStatus.CANCELED, PaymentStatus.REFUNDED}
+    {PaymentStatus.EXHAUSTED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED, PaymentStatus.REFUNDED}
 )
 # Statuses in which the saga no longer moves money by itself.
 SETTLED = frozenset(
@@ -36,6 +39,7 @@ SETTLED = frozenset(
         PaymentStatus.REFUNDED,
         PaymentStatus.EXHAUSTED,
         PaymentStatus.CANCELED,
+        PaymentStatus.EXPIRED,
     }
 )
 CANCELABLE = frozenset({PaymentStatus.PENDING, PaymentStatus.RESERVED, PaymentStatus.FAILED})

@@ -1,6 +1,12 @@
 """Charges, refunds and payouts by idempotency key, with a fault profile replaced through
 PUT /behavior (the same faults for each: 5xx, timeouts, 429, declines, down, a lost answer).
 
+A charge with `"capture": false` is an authorization (`authorized`): `POST /charges/{id}/capture`
+(`{"amount"}`, at most what was authorized; idempotent) makes it `succeeded` with
+`amount_captured`, `POST /charges/{id}/void` (idempotent) makes it `voided`, and one left past
+AUTHORIZATION_EXPIRY_SECONDS is `expired` (a capture is refused `authorization_expired`). The
+settlement report lists captures at the captured amount, never bare authorizations.
+
 The same idempotency key never charges twice: a repeated request answers the stored outcome.
 A "timeout" records the charge first and then hangs past the caller's timeout, as a real
 gateway that charged but whose answer was lost would. With GATEWAY_RECORDS_PATH its records are
@@ -11,6 +17,7 @@ settlement report (a window, paginated by cursor).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
 from collections.abc import Callable
@@ -45,6 +52,11 @@ class Behavior(BaseModel):
     # another currency
     amount_skew: Decimal = Decimal(0)
     charge_currency: str | None = Field(default=None, min_length=3, max_length=3)
+    # an authorization (`capture: false`) left uncaptured this long lapses: `expired`, and a
+    # capture is refused `authorization_expired` (card networks: 7 days for most)
+    authorization_expiry_seconds: float = Field(
+        default_factory=lambda: float(os.environ.get("AUTHORIZATION_EXPIRY_SECONDS", 604800)),
+        gt=0)
 
 
 class ChargeIn(BaseModel):
@@ -52,6 +64,11 @@ class ChargeIn(BaseModel):
     payment_id: str
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
+    capture: bool = True  # False: authorize only; `POST /charges/{id}/capture` captures it
+
+
+class CaptureIn(BaseModel):
+    amount: Decimal | None = Field(default=None, gt=0)  # none: all that was authorized
 
 
 class PayoutIn(BaseModel):
@@ -88,9 +105,12 @@ class Gateway:
             self.accepted.append(record)
 
     def void(self, charge_id: str) -> dict[str, Any] | None:
-        """The processor reverses a charge on its side: it leaves the settlement report."""
+        """Void an authorization (idempotent; a lapsed one stays `expired`), or, as a lever for
+        tests, reverse a charge on the processor's side: either leaves the settlement report."""
         record = next((c for c in self.accepted if c["id"] == charge_id), None)
-        if record is not None and record["status"] == "succeeded":
+        if record is not None:
+            record = self.aged(record)
+        if record is not None and record["status"] in ("succeeded", "authorized"):
             record["status"] = "voided"
             self.records.replace(record)
         return record
@@ -121,14 +141,45 @@ class Gateway:
             "payment_id": body.payment_id,
             "amount": str(body.amount + b.amount_skew),
             "currency": b.charge_currency or body.currency,
-            "status": "declined" if decline else "succeeded",
+            "status": "declined" if decline else "succeeded" if body.capture else "authorized",
             "decline_code": b.decline_code if decline else None,
             "connector": self.name,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
+        if not body.capture and not decline:
+            record["amount_authorized"] = record["amount"]
         self.keep(record)
         return record
 
+    def aged(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An authorization past its expiry has lapsed: `expired` (kept so)."""
+        if record.get("status") == "authorized":
+            created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
+            if (datetime.now(UTC) - created).total_seconds() > self.behavior.authorization_expiry_seconds:
+                record["status"] = "expired"
+                self.records.replace(record)
+        return record
+
+    def capture(self, charge_id: str, amount: Decimal | None) -> tuple[int, dict[str, Any]]:
+        """Capture an authorization (all or less), once: (HTTP status, answer)."""
+        record = next((c for c in self.accepted if c["id"] == charge_id), None)
+        if record is None:
+            return 404, {"error": "no such charge", "code": "unknown_charge"}
+        record = self.aged(record)
+        if record["status"] == "succeeded" and "amount_captured" in record:
+            return 200, record  # captured before: the same answer
+        if record["status"] != "authorized":
+            code = {"expired": "authorization_expired", "voided": "already_voided"}.get(
+                record["status"], "not_capturable")
+            return 409, {"error": f"the charge is {record['status']}", "code": code}
+        authorized = Decimal(record["amount_authorized"])
+        taken = authorized if amount is None else amount
+        if taken > authorized:
+            return 400, {"error": "more than was authorized", "code": "amount_too_large"}
+        record.update(status="succeeded", amount=str(taken), amount_captured=str(taken),
+                      captured_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+        self.records.replace(record)
+        return 200, record
 
     def decide_payout(self, body: PayoutIn) -> dict[str, Any]:
         b = self.behavior
@@ -187,7 +238,8 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             existing = gw.by_key.get(key)
             record = existing or decide()
             hang = existing is None and gw.roll(gw.behavior.timeout_rate)
-            lost = record["status"] == "succeeded" and gw.roll(gw.behavior.fail_after_charge_rate)
+            lost = (record["status"] in ("succeeded", "authorized")
+                    and gw.roll(gw.behavior.fail_after_charge_rate))
         if hang:
             await asyncio.sleep(gw.behavior.timeout_hang_seconds)
         if lost:
@@ -214,8 +266,22 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
             return JSONResponse({"error": "no such payout"}, status_code=404)
         return JSONResponse(record)
 
+    @app.post("/charges/{charge_id}/capture")
+    async def capture(charge_id: str, body: CaptureIn | None = None) -> JSONResponse:
+        """Capture an authorization, all or less of it, once (under the same faults)."""
+        fault = await faults()
+        if fault is not None:
+            return fault
+        async with gw.lock:
+            status, answer = gw.capture(charge_id, body.amount if body else None)
+        return JSONResponse(answer, status_code=status)
+
     @app.post("/charges/{charge_id}/void")
     async def void(charge_id: str) -> JSONResponse:
+        """Void an authorization, once (under the same faults)."""
+        fault = await faults()
+        if fault is not None:
+            return fault
         async with gw.lock:
             record = gw.void(charge_id)
         if record is None:
@@ -231,7 +297,7 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
         record = gw.by_key.get(key)
         if record is None:
             return JSONResponse({"error": "no such charge"}, status_code=404)
-        return JSONResponse(record)
+        return JSONResponse(gw.aged(record))
 
     @app.post("/refunds")
     async def refund(body: RefundIn) -> JSONResponse:
@@ -259,7 +325,7 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
     @app.get("/charges")
     async def charges(request: Request) -> list[dict[str, Any]]:
         payment = request.query_params.get("payment_id")
-        return [c for c in gw.accepted if payment is None or c["payment_id"] == payment]
+        return [gw.aged(c) for c in gw.accepted if payment is None or c["payment_id"] == payment]
 
     @app.get("/reports/transactions")
     async def report(start: str = Query(alias="from"), end: str = Query(alias="to"),

@@ -1,8 +1,10 @@
 """One client per connector: the gateway's HTTP API as methods, each call through the connector's
 circuit breaker and counted.
 
-    charge(key, ...)        -> Charge: succeeded, declined (with its code)
-    lookup(key)             -> Charge: succeeded, declined, not_found
+    charge(key, ...)        -> Charge: succeeded (authorized with capture=False), declined
+    lookup(key)             -> Charge: succeeded, authorized, declined, not_found
+    capture(charge, amount) -> Captured: captured (with the amount) or refused (with its code)
+    void(charge)            -> Captured: voided, or refused (already captured)
     record(key)             -> the gateway's charge record, or None
     refund(key, charge, amount) -> Refunded: succeeded (with its id) or refused (with its code)
     payout(key, ...)        -> Payout: succeeded, declined (with its code)
@@ -29,6 +31,7 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from contracts.payment import Captured
 from contracts.saga import GATEWAY_RATE_LIMITED, GATEWAY_UNAVAILABLE, Charge
 from contracts.transfers import Payout
 from gateway.breaker import CircuitBreaker
@@ -57,12 +60,18 @@ class ConnectorClient:
     breaker: CircuitBreaker
     soft_declines: frozenset[str] = frozenset(SOFT_DECLINES)
 
-    async def charge(self, key: str, payment_id: str, amount: str, currency: str) -> Charge:
-        response = await self.send("POST", "/charges", "charge", headers={"Idempotency-Key": key},
-                                   json={"idempotency_key": key, "payment_id": payment_id,
-                                         "amount": amount, "currency": currency})
+    async def charge(self, key: str, payment_id: str, amount: str, currency: str,
+                     capture: bool = True) -> Charge:
+        body: dict[str, Any] = {"idempotency_key": key, "payment_id": payment_id,
+                                "amount": amount, "currency": currency}
+        if not capture:
+            body["capture"] = False  # authorize only
+        response = await self.send("POST", "/charges", "charge" if capture else "authorize",
+                                   headers={"Idempotency-Key": key}, json=body)
         if response.status_code in (200, 201):
-            return Charge(status="succeeded", gateway_reference=str(response.json()["id"]))
+            answer = response.json()
+            return Charge(status="authorized" if answer.get("status") == "authorized"
+                          else "succeeded", gateway_reference=str(answer["id"]))
         _raise_unless_answered(response)
         # a decline is a business outcome, not an error: a result, with its decline code
         code = _decline_code(response)
@@ -73,8 +82,8 @@ class ConnectorClient:
         charge = await self.record(key)
         if charge is None:
             return Charge(status="not_found")
-        if charge.get("status") == "succeeded":
-            return Charge(status="succeeded", gateway_reference=str(charge["id"]))
+        if charge.get("status") in ("succeeded", "authorized"):
+            return Charge(status=str(charge["status"]), gateway_reference=str(charge["id"]))
         code = as_code(str(charge.get("decline_code") or "declined"))
         return Charge(status="declined", decline_code=code,
                       retryable_elsewhere=code in self.soft_declines)
@@ -89,6 +98,27 @@ class ConnectorClient:
                                    type=GATEWAY_UNAVAILABLE)
         found: dict[str, Any] = response.json()
         return found
+
+    async def capture(self, charge_id: str, amount: str) -> Captured:
+        """Capture an authorization (idempotent by the charge): `captured`, or `refused` with
+        the processor's code (authorization_expired, already_voided)."""
+        response = await self.send("POST", f"/charges/{charge_id}/capture", "capture",
+                                   json={"amount": amount})
+        if response.status_code == 200:
+            return Captured("captured")
+        _raise_unless_answered(response)
+        return Captured("refused", code=_decline_code(response))
+
+    async def void(self, charge_id: str) -> Captured:
+        """Void an authorization (idempotent): `voided` (or `expired`: it lapsed first, which
+        moved no money either), or `refused` when it was captured."""
+        response = await self.send("POST", f"/charges/{charge_id}/void", "void")
+        if response.status_code == 200:
+            status = str(response.json().get("status"))
+            return Captured(status if status in ("voided", "expired") else "refused",
+                            code=None if status in ("voided", "expired") else f"charge_{status}")
+        _raise_unless_answered(response)
+        return Captured("refused", code=_decline_code(response))
 
     async def refund(self, key: str, charge_id: str | None, amount: str) -> Refunded:
         response = await self.send("POST", "/refunds", "refund", headers={"Idempotency-Key": key},

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     top_up_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
     withdrawal_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
     hold_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    # manual capture: how long an authorization waits for its capture at most (and by default);
+    # card networks let most card-not-present authorizations lapse after 7 days
+    authorization_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=10)
     max_manual_retries: int = Field(default=3, ge=0)
     manual_retry_window_seconds: int = Field(default=72 * 3600, ge=1)
     refund_window_seconds: int = Field(default=180 * 24 * 3600, ge=1)

@@ -35,7 +35,7 @@ EXPECTED_FAILURES = frozenset({
     # expected and transient at a processor: retried, not a crash
     GATEWAY_UNAVAILABLE, GATEWAY_DECLINED, GATEWAY_RATE_LIMITED,
     # an operator's command refused by the saga (update validators)
-    "CannotRetryPayment", "CannotCancelPayment"})
+    "CannotRetryPayment", "CannotCancelPayment", "CannotCapturePayment", "InvalidCaptureAmount"})
 
 
 def expected(exception: BaseException) -> bool:

@@ -98,7 +98,9 @@ def opening_view(inp: PaymentInput) -> dict[str, Any]:
     return {"id": inp.payment_id, "user_id": inp.user_id, "service_id": inp.service_id,
             "amount": inp.amount, "fee": inp.fee, "currency": inp.currency,
             "description": inp.description, "reference": inp.reference, "metadata": inp.metadata,
-            "max_manual_retries": inp.policy.max_manual_retries, "created_at": inp.created_at}
+            "max_manual_retries": inp.policy.max_manual_retries, "created_at": inp.created_at,
+            "capture_method": inp.capture_method, "capture_before": inp.capture_before,
+            "amount_authorized": inp.amount if inp.manual else None}
 
 
 def payment_options(inp: PaymentInput, task_queue: str, user_key: bytes) -> dict[str, Any]:

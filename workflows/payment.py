@@ -6,6 +6,13 @@ them or compensate.
                                      -> exhausted                   the workflow fails (failure code)
         pending / reserved / failed -> canceled                     the workflow completes
 
+    Manual capture (`capture_method: manual`): the charge is an authorization, and
+    processing -> requires_capture -> completed      captured (all or less) by the `capture` update
+                                   -> canceled       voided by a cancel
+                                   -> expired        its window (`capture_before`) lapsed: voided
+    The workflow is the authorization's window: one durable timer, nothing polls. A capture
+    accepted before the deadline wins; after it, the expiry has already been decided.
+
 The workflow stays open only while it waits for something: a charge in flight, or an operator's
 retry of a failed payment. Refunds are their own workflows (`workflows.refund`).
 
@@ -20,6 +27,7 @@ payment is two workflow tasks and one activity task.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,9 +37,14 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.payment import (
+        Authorized,
         BeginRetry,
         CancelPayment,
+        CaptureCharge,
+        Captured,
         CaptureFunds,
+        CaptureRequest,
+        EndAuthorization,
         FailPayment,
         Failure,
         OpenPayment,
@@ -42,13 +55,16 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
     )
     from contracts.saga import Charge, ChargeRequest, ConnectorPlan, Failover
+    from domain.fees import fee_for
+    from domain.money import MoneyError, to_major, to_minor
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
-    from workflows import charging, steps
+    from workflows import charging, policies, steps
     from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
 
 
 
 CANCELED = Failure("canceled", "canceled")
+MANUAL_CAPTURE = "manual-capture"  # the patch that brought authorize-now-capture-later
 
 
 # Auto-upgrade: a failed payment waits up to MANUAL_RETRY_WINDOW_SECONDS (3 days) for an
@@ -71,6 +87,8 @@ class PaymentWorkflow:
         self._route: list[ConnectorPlan] = []  # the connectors to try, in order (none: default)
         self._connector: str | None = None  # the one that settled the current attempt
         self._indexed_failure_code: str | None = None  # PaymentFailureCode as Temporal holds it
+        self._capture: int | None = None  # manual capture: the amount asked for (minor units)
+        self._closing: str | None = None  # manual capture: voided or expired, once decided
 
     # -- the business process -------------------------------------------------------------
 
@@ -115,6 +133,10 @@ class PaymentWorkflow:
         self._set_status(PaymentStatus.PROCESSING)
         charge = await self._charge_along_route(expires_at)
 
+        if charge.status == "authorized" and p.manual and workflow.patched(MANUAL_CAPTURE):
+            self._gateway_reference = charge.gateway_reference
+            return await self._authorized()
+
         if charge.status == "succeeded":
             # Charged: completion is decided. The capture step retries until it is posted, and
             # the workflow's state is never behind the projection clients read.
@@ -150,7 +172,11 @@ class PaymentWorkflow:
 
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
-                                 plan.name if plan else None, fail_fast)
+                                 plan.name if plan else None, fail_fast, capture=not p.manual)
+
+        if p.manual:  # an authorization's retries end with the hold's TTL, as a charge's
+            expires_at = min(expires_at, workflow.now()
+                             + timedelta(seconds=p.policy.hold_ttl_seconds))
 
         async def failover(plan: ConnectorPlan, following: ConnectorPlan, why: str) -> None:
             await self._ledger("record_failover", Failover(
@@ -247,13 +273,131 @@ class PaymentWorkflow:
     async def request_cancel(self, requested_by: str | None = None) -> PaymentState:
         self._cancel_requested = True
         self._requested_by = requested_by or "temporal-cli"
-        await workflow.wait_condition(lambda: self._status == PaymentStatus.CANCELED)
+        # canceled; or, for an authorization, whatever settled it first (a capture accepted in
+        # the same instant wins, and the caller reads the state it answers)
+        await workflow.wait_condition(lambda: self._status in (
+            PaymentStatus.CANCELED, PaymentStatus.COMPLETED, PaymentStatus.EXPIRED))
         return self.state()
 
     @request_cancel.validator
     def _validate_cancel(self, requested_by: str | None = None) -> None:
         if not self._can_cancel():
             raise ApplicationError(self._refusal("canceled"), type="CannotCancelPayment")
+
+    @workflow.update
+    async def capture(self, request: CaptureRequest | None = None) -> PaymentState:
+        """Capture a `requires_capture` payment, all of its authorization or less (REST
+        `POST /v1/payments/{id}/capture`, or `temporal workflow update execute --name capture
+        --input '{"amount": "6.00"}'`); answers the payment once the capture has settled it."""
+        self._capture = self._capture_amount(request)
+        await workflow.wait_condition(lambda: self._status != PaymentStatus.REQUIRES_CAPTURE)
+        return self.state()
+
+    @capture.validator
+    def _validate_capture(self, request: CaptureRequest | None = None) -> None:
+        if not self._payment.manual or self._status != PaymentStatus.REQUIRES_CAPTURE \
+                or self._capture is not None or self._closing is not None \
+                or self._cancel_requested:
+            raise ApplicationError(self._capture_refusal(), type="CannotCapturePayment")
+        self._capture_amount(request)
+
+    def _capture_amount(self, request: CaptureRequest | None) -> int:
+        p = self._payment
+        if request is None or request.amount is None:
+            return p.amount
+        try:
+            amount = to_minor(request.amount, p.currency)
+        except MoneyError as err:
+            raise ApplicationError(f"amount: {err.message}", type="InvalidCaptureAmount") from None
+        if amount > p.amount:
+            raise ApplicationError(f"amount: {to_major(amount, p.currency)} is more than the "
+                                   f"{to_major(p.amount, p.currency)} authorized",
+                                   type="InvalidCaptureAmount")
+        return amount
+
+    def _capture_refusal(self) -> str:
+        p = self._payment
+        if not p.manual:
+            return f"payment {p.payment_id} cannot be captured: it is charged at once (automatic)"
+        if self._capture is not None:
+            return f"payment {p.payment_id} cannot be captured: it is being captured already"
+        if self._closing is not None or self._cancel_requested:
+            return (f"payment {p.payment_id} cannot be captured: its authorization is being "
+                    f"{'voided' if self._closing != 'expired' else 'expired'}")
+        return f"payment {p.payment_id} cannot be captured: status {self._status.value}"
+
+    async def _authorized(self) -> Failure | None:
+        """Park in `requires_capture` until a capture, a cancel or the window's end."""
+        p = self._payment
+        before = self._capture_before() or workflow.now()
+        self._set_status(PaymentStatus.REQUIRES_CAPTURE)
+        await self._ledger("authorize_payment", Authorized(
+            p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
+            self._gateway_reference, before.isoformat(), self._connector),
+            summary=f"authorized at {self._connector or 'the gateway'}: wait for a capture "
+                    f"until {before.isoformat()}")
+        self._outcome_recorded = True  # `Prefer: wait` answers here: the outcome for now
+        window = before - workflow.now()
+        if window > timedelta(0):
+            # on timeout, a capture accepted in the same instant still wins, below
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._capture is not None or self._cancel_requested, timeout=window,
+                    timeout_summary="the authorization window: then void it, expired")
+        if self._capture is not None:
+            return await self._capture_authorization(self._capture)
+        if self._cancel_requested:
+            return await self._end_authorization("voided", f"voided, asked by {self._requested_by}")
+        return await self._end_authorization("expired", "the authorization window lapsed "
+                                                        "uncaptured; voided")
+
+    async def _capture_authorization(self, amount: int) -> Failure | None:
+        p = self._payment
+        captured: Captured = await workflow.execute_activity(
+            "capture_charge", self._at_gateway(amount), result_type=Captured,
+            start_to_close_timeout=policies.charge_timeout(p.policy, self._plan()),
+            retry_policy=policies.lookup_retry(p.policy),  # until the processor answers
+            summary=f"capture {to_major(amount, p.currency)} {p.currency} of "
+                    f"{to_major(p.amount, p.currency)} at {self._connector or 'the gateway'}")
+        if captured.status != "captured":
+            return await self._end_authorization(
+                "expired", f"the processor refused the capture ({captured.code})")
+        await self._ledger("capture_funds", CaptureFunds(
+            p.payment_id, p.tenant_id, self._attempt, amount, fee_for(amount, p.fee_bps),
+            p.currency, self._gateway_reference, connector=self._connector),
+            summary="captured: debit the captured amount and its fee, release the rest")
+        # after the projection: whoever the capture answers reads it completed
+        self._set_status(PaymentStatus.COMPLETED)
+        return None
+
+    async def _end_authorization(self, outcome: str, reason: str) -> Failure | None:
+        """Void the authorization at the processor (retried until it answers: nothing is
+        released while it may still capture), then release the hold."""
+        p = self._payment
+        self._closing = outcome
+        voided: Captured = await workflow.execute_activity(
+            "void_charge", self._at_gateway(p.amount), result_type=Captured,
+            start_to_close_timeout=policies.charge_timeout(p.policy, self._plan()),
+            retry_policy=policies.lookup_retry(p.policy),
+            summary=f"void the authorization at {self._connector or 'the gateway'}")
+        if voided.status == "refused":  # the processor captured it after all: the money moved
+            return await self._capture_authorization(p.amount)
+        await self._ledger("end_authorization", EndAuthorization(
+            p.payment_id, p.tenant_id, self._attempt, outcome, reason, self._requested_by),
+            summary=f"{outcome}: release the hold")
+        if outcome == "expired":
+            self._failure = Failure(FailureCode.AUTHORIZATION_EXPIRED, reason)
+        self._set_status(PaymentStatus.EXPIRED if outcome == "expired" else PaymentStatus.CANCELED)
+        return CANCELED
+
+    def _at_gateway(self, amount: int) -> CaptureCharge:
+        p = self._payment
+        assert self._gateway_reference is not None
+        return CaptureCharge(p.payment_id, p.tenant_id, self._attempt, self._gateway_reference,
+                             amount, p.currency, self._connector)
+
+    def _plan(self) -> ConnectorPlan | None:
+        return next((c for c in self._route if c.name == self._connector), None)
 
     async def _refused(self, command: str, reason: str, requested_by: str | None) -> None:
         who = requested_by or "temporal-cli"
@@ -290,7 +434,14 @@ class PaymentWorkflow:
         return self._input
 
     def _hold_expiry(self) -> datetime:
-        return workflow.now() + timedelta(seconds=self._payment.policy.hold_ttl_seconds)
+        """Until when the hold stands: its TTL, or a manual payment's authorization window."""
+        ttl = workflow.now() + timedelta(seconds=self._payment.policy.hold_ttl_seconds)
+        before = self._capture_before()
+        return before if before is not None and before > ttl else ttl
+
+    def _capture_before(self) -> datetime | None:
+        p = self._payment
+        return datetime.fromisoformat(p.capture_before) if p.manual and p.capture_before else None
 
     def _can_retry(self) -> bool:
         return (self._status == PaymentStatus.FAILED and not self._retry_requested
@@ -298,9 +449,13 @@ class PaymentWorkflow:
                 and self._manual_retries < self._payment.policy.max_manual_retries)
 
     def _can_cancel(self) -> bool:
+        if self._status == PaymentStatus.REQUIRES_CAPTURE:  # void the authorization
+            return self._capture is None and self._closing is None and not self._cancel_requested
         return self._status in CANCELABLE and not self._charge_started and not self._retry_requested
 
     def _refusal(self, verb: str) -> str:
+        if self._status == PaymentStatus.REQUIRES_CAPTURE:
+            return self._capture_refusal().replace("cannot be captured", f"cannot be {verb}")
         return (f"payment {self._payment.payment_id} cannot be {verb}: status {self._status.value}, "
                 f"manual retries {self._manual_retries} of {self._payment.policy.max_manual_retries}")
 

@@ -7,7 +7,7 @@ answers the same payment (200, Idempotent-Replayed) if the request is the same, 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -25,8 +25,8 @@ from api.lookup import load_payment
 from api.pages import StartingAfter
 from api.prefer import PreferHeader, applied, wait_seconds
 from api.query import Limit, Offset, Time, comma_list, one_or_more
-from api.schemas import EventPublic, Page, PaymentCreate, PaymentPublic
-from contracts.payment import PaymentInput
+from api.schemas import CaptureCreate, EventPublic, Page, PaymentCreate, PaymentPublic
+from contracts.payment import CaptureRequest, PaymentInput, PaymentState
 from db import events, payments
 from db.payments import projection
 from domain.access import Principal
@@ -78,22 +78,50 @@ async def create_payment(principal: PaymentsWrite, key: IdempotencyKey, body: Pa
 
 
 def _payment_input(tenant_id: str, key: str, body: PaymentCreate, s: Settings) -> PaymentInput:
-    """The saga's input: exact money, the 2% fee, the request's fingerprint, the id from the key."""
+    """The saga's input: exact money, the 2% fee, the request's fingerprint, the id from the key,
+    and for a manual capture its window."""
     try:
         amount = to_minor(body.amount, body.currency, maximum=Decimal(s.max_amount))
     except MoneyError as err:
         raise money_problem(err, "currency" if err.code == "INVALID_CURRENCY" else "amount") from None
-    fp = fingerprint({"user_id": body.user_id, "service_id": body.service_id, "amount": amount,
-                      "currency": body.currency, "description": body.description,
-                      "reference": body.reference, "metadata": body.metadata})
+    now = datetime.now(UTC)
+    asked: dict[str, Any] = {"user_id": body.user_id, "service_id": body.service_id,
+                             "amount": amount, "currency": body.currency,
+                             "description": body.description, "reference": body.reference,
+                             "metadata": body.metadata}
+    capture_before = None
+    if body.capture_method == "manual":  # (an automatic payment's fingerprint is as it was)
+        capture_before = _capture_before(body.capture_before, now, s).isoformat()
+        asked |= {"capture_method": "manual", "capture_before":
+                  body.capture_before.isoformat() if body.capture_before else None}
+    elif body.capture_before is not None:
+        raise _invalid("capture_before", "only a manual capture has a capture window")
     return PaymentInput(
         payment_id=payment_id(tenant_id, key), tenant_id=tenant_id, idempotency_key=key,
-        fingerprint=fp, user_id=body.user_id, service_id=body.service_id, amount=amount,
-        fee=fee_for(amount, s.fee_bps), currency=body.currency,
-        created_at=datetime.now(UTC).isoformat(), description=body.description,
-        reference=body.reference, metadata=body.metadata, policy=saga_policy(s))
+        fingerprint=fingerprint(asked), user_id=body.user_id, service_id=body.service_id,
+        amount=amount, fee=fee_for(amount, s.fee_bps), currency=body.currency,
+        created_at=now.isoformat(), description=body.description, reference=body.reference,
+        metadata=body.metadata, policy=saga_policy(s), capture_method=body.capture_method,
+        capture_before=capture_before, fee_bps=s.fee_bps)
 
 
+def _capture_before(asked: datetime | None, now: datetime, s: Settings) -> datetime:
+    """The authorization's window: as asked (5 s ahead at least, AUTHORIZATION_TTL_SECONDS at
+    most), else the longest."""
+    latest = now + timedelta(seconds=s.authorization_ttl_seconds)
+    if asked is None:
+        return latest
+    if asked > latest:
+        raise _invalid("capture_before", f"at most AUTHORIZATION_TTL_SECONDS "
+                       f"({s.authorization_ttl_seconds} s) ahead: {views.rfc3339(latest)}")
+    if asked < now + timedelta(seconds=5):
+        raise _invalid("capture_before", "at least 5 seconds ahead")
+    return asked.astimezone(UTC)
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(400, "VALIDATION_ERROR", f"the request is invalid: {field}: {message}",
+                   errors=[{"field": field, "message": message}])
 
 
 async def _wait_for_outcome(state: AppState, tenant_id: str, pid: str, prefer: str | None,
@@ -201,9 +229,41 @@ async def retry_payment(principal: PaymentsWrite, pid: str, state: StateDep, res
 @router.post("/{pid}/cancel", status_code=200, response_model=PaymentPublic,
              responses=responses(401, 403, 404, 409))
 async def cancel_payment(principal: PaymentsWrite, pid: str, state: StateDep) -> PaymentPublic:
-    """Cancel a payment that has not reached the gateway; any hold is released."""
-    return await _operate(state, principal, pid, PaymentWorkflow.request_cancel,
-                          "CANNOT_CANCEL_PAYMENT", "canceled")
+    """Cancel a payment that has not reached the gateway, or void a `requires_capture` one's
+    authorization; any hold is released."""
+    after = await _operate(state, principal, pid, PaymentWorkflow.request_cancel,
+                           "CANNOT_CANCEL_PAYMENT", "canceled")
+    if after.status != PaymentStatus.CANCELED.value:  # a capture settled it first
+        raise _conflict("CANNOT_CANCEL_PAYMENT", f"payment {pid} was not canceled: it is "
+                        f"{after.status}", after.model_dump())
+    return after
+
+
+@router.post("/{pid}/capture", status_code=200, response_model=PaymentPublic,
+             responses=responses(400, 401, 403, 404, 409))
+async def capture_payment(principal: PaymentsWrite, pid: str, state: StateDep,
+                          body: CaptureCreate | None = None) -> PaymentPublic:
+    """Capture a `requires_capture` payment (authorized with `capture_method: manual`): all of
+    its authorization, or `{"amount": "6.00"}` (at most what was authorized). The wallet is
+    debited the captured amount and its fee (recomputed on it), the rest of the hold released;
+    answers the payment `completed`. Once per payment: a second capture, a voided or expired
+    authorization, or a payment not waiting for a capture is 409 CANNOT_CAPTURE_PAYMENT; an
+    amount above the authorized one 400."""
+    found = await load_payment(state, principal.tenant_id, pid)
+    asked = CaptureRequest(None if body is None or body.amount is None else str(body.amount))
+    if asked.amount is not None:
+        try:
+            to_minor(asked.amount, found["currency"])
+        except MoneyError as err:
+            raise money_problem(err, "amount") from None
+    after: PaymentState = await run_update(state, found, PaymentWorkflow.capture, asked,
+                                           code="CANNOT_CAPTURE_PAYMENT", verb="captured")
+    payment = await load_payment(state, principal.tenant_id, pid)
+    if after.status != PaymentStatus.COMPLETED.value:
+        raise _conflict("CANNOT_CAPTURE_PAYMENT", f"payment {pid} was not captured: it is "
+                        f"{after.status} ({after.failure_message or 'its authorization ended'})",
+                        payment)
+    return views.payment(payment, state.settings.temporal_ui_workflow_base)
 
 
 async def _operate(state: AppState, principal: Principal, pid: str, update: Any, code: str,
@@ -225,6 +285,8 @@ async def run_update(state: AppState, found: dict[str, Any], update: Any, *args:
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        if isinstance(cause, ApplicationError) and cause.type == "InvalidCaptureAmount":
+            raise _invalid("amount", message.removeprefix("amount: ")) from None
         raise _conflict(code, message, found) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and \

@@ -30,7 +30,8 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "payment.refunded", "payment.refund_failed", "payment.retry_refused",
                "payment.cancel_refused", "wallet.funds_deposited", "top_up.initiated",
                "top_up.succeeded", "top_up.failed", "withdrawal.initiated",
-               "withdrawal.succeeded", "withdrawal.failed", "gateway.failover", "*")
+               "withdrawal.succeeded", "withdrawal.failed", "gateway.failover",
+               "payment.authorized", "payment.voided", "payment.authorization_expired", "*")
 
 
 class EndpointCreate(Strict):

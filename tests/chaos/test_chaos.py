@@ -1,7 +1,8 @@
 """The chaos run, smaller: separate processes, crashes, restarts and gateway faults, and then
 no payment left unsettled, no invariant violated, and a reconciliation over the whole run against
-the gateway's report (which survived the gateway's crash) finds nothing unexplained. Slow (about a
-minute)."""
+the gateway's report (which survived the gateway's crash) finds nothing unexplained; manual-capture
+payments are captured, captured in part, voided or left to lapse meanwhile, and a new build of the
+workers is promoted in the middle of it. Slow (about a minute)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     assert "api-1: SIGKILL and restart" in report
     assert "| refunds accepted | 0 |" not in report
     assert "temporal: restart" in report
+    assert "deploy: build chaos-build-b promoted mid-run (exit 0)" in report, report
+    assert "| manual-capture payments settled by the run: none |" not in report, report
     assert "postgresql: restart" in report
     assert "gateway: SIGKILL, an outage with failover, and restart" in report
     assert "| charged at the secondary (failed over) | 0 |" not in report, report

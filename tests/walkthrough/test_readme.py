@@ -85,6 +85,9 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert '"status":"succeeded","wallet_id"' in out  # step 7's top-up and withdrawal
     assert '"balance":"406.89"' in out  # + 40.00 topped up - 30.60 withdrawn, step 7
     assert '"type":"fee","amount":"-2.01"' in out.replace(" ", "")
+    assert '"status":"completed"' in out.replace(" ", "")  # step 8's capture
+    assert '"amount_captured":"62.50"' in out.replace(" ", "")
+    assert '"balance":"343.14"' in out  # - 62.50 captured - 1.25 fee on it, step 8
     assert '"decline_above"' in out  # the gateway's new profile
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 violations" in checked.stdout

@@ -10,9 +10,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.payment import (
+    Authorized,
     BeginRetry,
     CancelPayment,
+    CaptureCharge,
+    Captured,
     CaptureFunds,
+    EndAuthorization,
     FailPayment,
     OpenPayment,
     Refusal,
@@ -32,6 +36,9 @@ class FakeSaga:
     charge: Callable[[ChargeRequest], Charge] = lambda r: Charge("succeeded", "ch_1")
     lookup: Callable[[ChargeRequest], Charge] = lambda r: Charge("not_found")
     refund: Callable[[RefundStep], str] = lambda s: "re_1"
+    # manual capture: what the processor says to a capture and to a void
+    capture: Callable[[CaptureCharge], Captured] = lambda c: Captured("captured", c.amount)
+    void: Callable[[CaptureCharge], Captured] = lambda c: Captured("voided")
     calls: list[tuple[str, Any]] = field(default_factory=list)
     reserves: list[ReserveFunds] = field(default_factory=list)
 
@@ -103,9 +110,28 @@ class FakeSaga:
         async def record_refusal(step: Refusal) -> None:
             saga.calls.append(("record_refusal", step))
 
+        @activity.defn(name="authorize_payment")
+        async def authorize_payment(step: Authorized) -> None:
+            saga.calls.append(("authorize_payment", step))
+
+        @activity.defn(name="capture_charge")
+        async def capture_charge(step: CaptureCharge) -> Captured:
+            saga.calls.append(("capture_charge", step))
+            return saga.capture(step)
+
+        @activity.defn(name="void_charge")
+        async def void_charge(step: CaptureCharge) -> Captured:
+            saga.calls.append(("void_charge", step))
+            return saga.void(step)
+
+        @activity.defn(name="end_authorization")
+        async def end_authorization(step: EndAuthorization) -> None:
+            saga.calls.append(("end_authorization", step))
+
         return [record_refusal, start_payment, retry_payment,
                 charge_gateway, lookup_charge, capture_funds, release_hold, fail_payment,
-                cancel_payment, refund_gateway, settle_refund, fail_refund]
+                cancel_payment, refund_gateway, settle_refund, fail_refund, authorize_payment,
+                capture_charge, void_charge, end_authorization]
 
 
 def decline(_: ChargeRequest) -> Charge:

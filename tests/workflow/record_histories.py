@@ -1,6 +1,7 @@
 """Record representative histories of the current sagas as JSON fixtures for the replay test.
 
     .venv/bin/python -m tests.workflow.record_histories            # saga v2 -> histories/v2/
+    .venv/bin/python -m tests.workflow.record_histories manual     # manual capture -> histories/v4/
 
 (Every saga's histories as it ran against the real servers are recorded by the system suite:
 PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
@@ -116,5 +117,55 @@ async def main() -> None:
         await env.shutdown()
 
 
+def manual_captures() -> dict[str, Callable[[Handle], Awaitable[None]]]:
+    """The manual-capture shapes (issue 28): captured in part, voided, lapsed."""
+    from contracts.payment import CaptureRequest
+
+    async def captured(handle: Handle) -> None:
+        await handle.execute_update(PaymentWorkflow.outcome)
+        await handle.execute_update(PaymentWorkflow.capture, CaptureRequest("60.00"))
+        await finish(handle)
+
+    async def voided(handle: Handle) -> None:
+        await handle.execute_update(PaymentWorkflow.outcome)
+        await handle.execute_update(PaymentWorkflow.request_cancel, "ops")
+        await finish(handle)
+
+    async def lapsed(handle: Handle) -> None:
+        await handle.execute_update(PaymentWorkflow.outcome)
+        await finish(handle)  # time skipping runs the window out
+
+    return {"captured": captured, "voided": voided, "expired": lapsed}
+
+
+async def record_manual() -> None:
+    from tests.workflow.test_manual_capture_workflow import authorizing, manual
+
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
+    await register_search_attributes(env.client)
+    (HERE / "v4").mkdir(parents=True, exist_ok=True)
+    try:
+        for name, drive in manual_captures().items():
+            saga, inp = authorizing(), manual()
+            queue = f"record-{uuid.uuid4()}"
+            async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
+                              activities=saga.activities()):
+                handle = await env.client.start_workflow(PaymentWorkflow.run, inp,
+                                                         id=inp.payment_id, task_queue=queue)
+                if name == "expired":
+                    await drive(handle)  # time skipping runs the window out
+                else:
+                    with env.auto_time_skipping_disabled():  # the window must not lapse first
+                        await drive(handle)
+                history = await handle.fetch_history()
+            path = HERE / "v4" / f"payment_manual_{name}.json"
+            path.write_text(history.to_json())
+            print(f"recorded {path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    asyncio.run(record_manual() if sys.argv[1:] == ["manual"] else main())

@@ -4,8 +4,10 @@ change that would break a running saga fails here before any build with it can b
 
 histories/v2/ holds `Payment` and `Refund` runs recorded with fakes under time skipping
 (record_histories.py); histories/v3/ holds every saga as it ran against the real servers in the
-system suite (tests/system/test_zz_replay.py). Which are kept, and for how long: README, "Recorded
-histories". Saga v1's (`PaymentWorkflow`) went with its code once the drain check said none ran.
+system suite (tests/system/test_zz_replay.py); histories/v4/ the manual-capture shapes (captured
+in part, voided, lapsed), recorded with fakes under time skipping. Which are kept, and for how
+long: README, "Recorded histories". Saga v1's (`PaymentWorkflow`) went with its code once the drain
+check said none ran.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def test_every_representative_shape_is_recorded() -> None:
     assert {_id(p) for p in HISTORIES} >= {
         "v2/payment_happy", "v2/payment_waited_for", "v2/payment_declined_then_retried",
         "v2/payment_expired_hold", "v2/payment_canceled", "v2/payment_exhausted_window",
-        "v2/refund_posted", "v2/refund_refused"}
+        "v2/refund_posted", "v2/refund_refused",
+        "v4/payment_manual_captured", "v4/payment_manual_voided", "v4/payment_manual_expired"}
 
 
 def test_every_saga_this_build_runs_has_recorded_histories() -> None:
