@@ -57,7 +57,7 @@ class Heal(StrEnum):
 QUIET = frozenset({Finding.MATCHED, Finding.REVERSED, Finding.IN_FLIGHT})
 # Every class that is reported has money differing between the outside truth and the ledger.
 SEVERITY = {f: "critical" for f in Finding if f not in QUIET}
-IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing"})
+IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing", "requires_capture"})
 HEAL_KEY_PREFIX = "recon:"
 
 
@@ -121,6 +121,11 @@ def classify_charge(record: dict[str, object], payment: LedgerPayment | None, *,
     if currency != payment.currency:
         return Verdict(Finding.CURRENCY_MISMATCH,
                        detail=f"gateway {currency}, ledger {payment.currency}")
+    if payment.status == "requires_capture" and payment.running is not False \
+            and payment.attempt == attempt:
+        # a manual payment's capture in flight (possibly of less than the ledger's authorized
+        # amount): its workflow posts it
+        return Verdict(Finding.IN_FLIGHT)
     minor = _minor(record.get("amount"), payment.currency)
     if minor != payment.amount:
         return Verdict(Finding.AMOUNT_MISMATCH,

@@ -46,6 +46,17 @@ def verdict(record: dict[str, Any], p: LedgerPayment | None, *, reversed_: bool 
      (Finding.CHARGED_NOT_CAPTURED, Heal.CAPTURE)),
     (charge(), payment(status="failed", captured=False, hold="released"),
      (Finding.CHARGED_NOT_CAPTURED, Heal.REFUND)),
+    # manual capture: a capture (of less) in flight while its workflow runs; an authorization
+    # captured at the gateway after its payment was voided or expired is money to give back; a
+    # capture the ledger never recorded while the workflow is gone is an operator's (amounts)
+    (charge(amount="6.00"), payment(status="requires_capture", captured=False, hold="active",
+                                    running=True), (Finding.IN_FLIGHT, Heal.NONE)),
+    (charge(), payment(status="expired", captured=False, hold="released"),
+     (Finding.CHARGED_NOT_CAPTURED, Heal.REFUND)),
+    (charge(), payment(status="canceled", captured=False, hold="released"),
+     (Finding.CHARGED_NOT_CAPTURED, Heal.REFUND)),
+    (charge(amount="6.00"), payment(status="requires_capture", captured=False, hold="active",
+                                    running=False), (Finding.AMOUNT_MISMATCH, Heal.NONE)),
     # an older attempt charged late while a newer one is in flight: not that attempt's flight
     (charge(idempotency_key="pay_abc:a0"),
      payment(status="processing", attempt=1, captured=False, hold="released", running=True),
