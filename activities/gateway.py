@@ -38,7 +38,8 @@ class GatewayActivities:
         activity.logger.info("charging %s at %s", key, client.name)
         try:
             return await client.charge(key, req.payment_id, to_major(req.amount, req.currency),
-                                       req.currency, capture=req.capture)
+                                       req.currency, capture=req.capture,
+                                       source_type=req.source_type)
         except NotSent:
             if req.fail_fast and first_try:
                 # no connection, and no earlier attempt: nothing was ever sent under this key

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.metrics import REFUNDS, took
 from contracts.payment import (
     Authorized,
+    AwaitProcessor,
     BeginRetry,
     CancelPayment,
     CaptureFunds,
@@ -77,6 +78,11 @@ class LedgerActivities:
         async with self.engine.begin() as conn:
             created = await payments.cancel(conn, step)
         took(created, "canceled")
+
+    @activity.defn(name="await_processor")
+    async def await_processor(self, step: AwaitProcessor) -> None:
+        async with self.engine.begin() as conn:
+            await payments.await_processor(conn, step)
 
     @activity.defn(name="authorize_payment")
     async def authorize_payment(self, step: Authorized) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.metrics import TRANSFER_DURATION, TRANSFERS
+from contracts.payment import AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover, Router
 from contracts.transfers import Opened, OpenTransfer, Payout, PayoutRequest, SettleTransfer
 from db import transfers
@@ -35,6 +36,11 @@ class TransferActivities:
         plans, why = self._route(step)
         async with self.engine.begin() as conn:
             return await transfers.open_top_up(conn, step, plans, why)
+
+    @activity.defn(name="top_up_processing")
+    async def top_up_processing(self, step: AwaitProcessor) -> None:
+        async with self.engine.begin() as conn:
+            await transfers.await_processor(conn, step)
 
     @activity.defn(name="open_withdrawal")
     async def open_withdrawal(self, step: OpenTransfer) -> Opened:

@@ -20,6 +20,7 @@ from api.routes import (
     events,
     health,
     payments,
+    processor_webhooks,
     reconciliations,
     refunds,
     transfers,
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(reconciliations.router)
+    app.include_router(processor_webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     metrics.install(app)

@@ -15,7 +15,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from temporalio.service import RPCError
 
@@ -30,6 +36,14 @@ REGISTRY = CollectorRegistry()
 HTTP_LATENCY = Histogram("paysaga_http_request_duration_seconds", "HTTP request latency",
                          ["method", "route", "status"], registry=REGISTRY,
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+PROCESSOR_EVENTS = Counter("paysaga_processor_events_received",
+                           "processors' webhooks received by this API process, by outcome "
+                           "(verified, duplicate, bad_signature)", ["outcome"],
+                           registry=REGISTRY)
+for _outcome in ("verified", "duplicate", "bad_signature"):  # every series from the start
+    PROCESSOR_EVENTS.labels(_outcome)
 
 
 def install(app: FastAPI) -> None:
@@ -88,6 +102,10 @@ async def business_metrics(state: Any) -> list[Metric]:
                                  "when the last reconciliation run completed (0: never)")
     captures = CounterMetricFamily("paysaga_captures", "manual-capture authorizations by how "
                                    "they ended (captured, voided, expired)", labels=["outcome"])
+    inbox = GaugeMetricFamily("paysaga_processor_events", "processors' events stored, by what "
+                              "became of them (received: not yet carried to their saga, "
+                              "delivered, unmatched: about nothing paysaga knows)",
+                              labels=["status"])
     expiring = GaugeMetricFamily("paysaga_authorizations_expiring_soon",
                                  "authorizations waiting for a capture that lapse within 24 h")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
@@ -125,12 +143,14 @@ async def business_metrics(state: Any) -> list[Metric]:
     for outcome, n in f.captures.items():
         captures.add_metric([outcome], n)
     expiring.add_metric([], f.expiring_soon)
+    for status, n in ({"received": 0, "delivered": 0, "unmatched": 0} | f.processor_events).items():
+        inbox.add_metric([status], n)
     try:
         polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
-            holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring]
+            holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring, inbox]
 
 
 @router.get("/metrics", response_class=Response,

@@ -34,6 +34,7 @@ import httpx
 import nats
 from nats.js import api as js_api
 from nats.js.errors import FetchTimeoutError
+from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
 from db import outbox, payments
@@ -50,9 +51,17 @@ PORTS = {"api": 28000, "api2": 28002, "gateway": 28001, "secondary": 28003, "tem
 SETTLED = {"completed", "failed", "exhausted", "canceled", "partially_refunded", "refunded",
            "succeeded", "expired"}
 NEW_BUILD = "chaos-build-b"  # the workers promoted in the middle of the run
+# each processor signs the events it POSTs to the inbox (api-2's: api-1 is the one killed)
+HOOK_SECRETS = {name: "whsec_" + base64.b64encode(os.urandom(24)).decode()
+                for name in ("primary", "secondary")}
+# outcomes that arrive later, under every profile: a share of charges settle later, their
+# webhooks lost, duplicated and delayed (the sync finds the lost ones)
+LATER = {"async_rate": 0.2, "async_settle_seconds": 1.0, "webhook_loss_rate": 0.2,
+         "webhook_duplicate_rate": 0.2, "webhook_delay_seconds": 1.5}
 WORKERS = ("worker-1", "worker-2")
 NEW_WORKERS = ("worker-b1",)
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
+INBOX = f"http://127.0.0.1:{PORTS['api2']}/v1/processor-webhooks"
 
 
 class Stack:
@@ -74,7 +83,9 @@ class Stack:
                         DATABASE_URL=self.pg.url("paysaga"),
                         NATS_URL=f"nats://127.0.0.1:{PORTS['nats']}",
                         PAYLOAD_KEYS=KeyRing.new_key("chaos-1"),
-                        SEARCH_HASH_KEY=base64.b64encode(os.urandom(32)).decode())
+                        SEARCH_HASH_KEY=base64.b64encode(os.urandom(32)).decode(),
+                        PROCESSOR_WEBHOOK_SECRETS=json.dumps(HOOK_SECRETS),
+                        PROCESSOR_SYNC_FIRST_SECONDS="3", PROCESSOR_SYNC_INTERVAL_SECONDS="3")
         self.parts: dict[str, Part] = {}
 
     def part(self, name: str, argv: list[str], **env: str) -> Part:
@@ -96,6 +107,11 @@ class Stack:
             *[a for n, k in SEARCH_ATTRIBUTES.items() for a in ("--search-attribute", f"{n}={k}")]])
         wait_port(PORTS["temporal"], part, 60, "Temporal")
 
+    def start_gateway(self) -> None:
+        self.part("gateway", [sys.executable, "-m", "fakegateway"],
+                  GATEWAY_WEBHOOK_URL=f"{INBOX}/primary",
+                  GATEWAY_WEBHOOK_SECRET=HOOK_SECRETS["primary"])
+
     def start_worker(self, name: str) -> None:
         self.part(name, [sys.executable, "-m", "worker"], WORKER_IDENTITY=name)
 
@@ -111,10 +127,12 @@ class Stack:
         keys = create_dev_keys(self.env, None, None, self.logs / "keys.log")
         self.start_nats()
         self.start_temporal()
-        self.part("gateway", [sys.executable, "-m", "fakegateway"])
+        self.start_gateway()
         self.part("secondary", [sys.executable, "-m", "fakegateway"], GATEWAY_NAME="secondary",
                   GATEWAY_PORT=str(PORTS["secondary"]),
-                  GATEWAY_RECORDS_PATH=str(self.root / "gateway-secondary.sqlite"))
+                  GATEWAY_RECORDS_PATH=str(self.root / "gateway-secondary.sqlite"),
+                  GATEWAY_WEBHOOK_URL=f"{INBOX}/secondary",
+                  GATEWAY_WEBHOOK_SECRET=HOOK_SECRETS["secondary"])
         for name in WORKERS:
             self.start_worker(name)
         subprocess.run([sys.executable, "-m", "deploy", "promote"], env=self.env, check=True,
@@ -162,7 +180,7 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
     async def behave(name: str, **profile: Any) -> None:
         for _ in range(20):
             try:
-                await gateway.put("/behavior", json={"fail_rate": 0.1, **profile})
+                await gateway.put("/behavior", json={"fail_rate": 0.1, **LATER, **profile})
                 log.append(f"gateway: {name}")
                 return
             except httpx.HTTPError:
@@ -214,7 +232,7 @@ async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: lis
     # its records (the outside truth reconciliation reads) survive on disk
     stack.parts["gateway"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
     await during_outage()
-    stack.part("gateway", [sys.executable, "-m", "fakegateway"])
+    stack.start_gateway()
     await asyncio.to_thread(wait_port, PORTS["gateway"], stack.parts["gateway"], 30, "gateway")
     await behave("default profile, after a restart")
     log.append("gateway: SIGKILL, an outage with failover, and restart")
@@ -270,9 +288,10 @@ async def main(count: int, quick: bool) -> int:
                     wallet = wallets[i % 3]
                     amount = f"{random.Random(i).randint(100, 2500) / 100:.2f}"
                     if i % 5 == 1:
+                        source = ({"type": "bank_account", "token": "ba_chaos"} if i % 10 == 1
+                                  else {"type": "card", "token": "tok_chaos"})  # some settle later
                         made = await submit(apis, f"/v1/wallets/{wallet['id']}/top-ups", {
-                            "amount": amount, "source": {"type": "card", "token": "tok_chaos"}},
-                            deadline)
+                            "amount": amount, "source": source}, deadline)
                         return None if made is None else f"/v1/top-ups/{made['id']}"
                     if i % 5 == 2:
                         made = await submit(apis, f"/v1/wallets/{wallet['id']}/withdrawals", {
@@ -337,9 +356,11 @@ async def main(count: int, quick: bool) -> int:
                 extra.extend(await asyncio.gather(*(one(count + i) for i in range(6))))
                 await asyncio.sleep(3)
 
+            forged = asyncio.create_task(forge(apis[1], 5))
             chaos = asyncio.create_task(faults(stack, gateway, quick, injected, during_outage))
             ids = await asyncio.gather(*(one(i) for i in range(count)))
             await chaos
+            refused_forgeries = await forged
             ids += extra
             lost = sum(1 for pid in ids if pid is None)
             await asyncio.gather(*refunding, *settling)
@@ -389,6 +410,7 @@ async def main(count: int, quick: bool) -> int:
     print(f"| never accepted by the API | {lost} |")
     print(f"| manual-capture payments settled by the run: "
           f"{', '.join(f'{k} {n}' for k, n in sorted(manual.items())) or 'none'} |")
+    print(f"| forged processor webhooks refused (401) | {refused_forgeries} of 5 |")
     print(f"| refunds requested during the faults | {len(refunds)} |")
     print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")
     for status, n in sorted(outcomes.items()):
@@ -450,6 +472,27 @@ async def stream_check(engine: Any, url: str) -> dict[str, Any]:
     if unordered:
         problems.append(f"{len(unordered)} payments' events out of order")
     return {"outbox": len(written), "stream": len(seen), "problems": "; ".join(problems)}
+
+
+async def forge(api: httpx.AsyncClient, n: int) -> int:
+    """Events claiming to be the primary processor's, signed with the wrong secret: each must be
+    refused (401) and change nothing; how many were."""
+    refused = 0
+    for i in range(n):
+        event_id = f"evt_forged_{i}"
+        event: dict[str, Any] = {"id": event_id, "type": "charge.succeeded",
+                 "data": {"object": {"id": "ch_forged", "payment_id": "pay_forged",
+                                     "status": "succeeded"}}}
+        body, now = json.dumps(event), datetime.now(UTC)
+        wrong = Webhook("whsec_" + base64.b64encode(os.urandom(24)).decode())
+        with contextlib.suppress(httpx.HTTPError):
+            answer = await api.post("/v1/processor-webhooks/primary", content=body, headers={
+                "webhook-id": event_id, "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": wrong.sign(event_id, now, body),
+                "content-type": "application/json"})
+            refused += answer.status_code == 401
+        await asyncio.sleep(0.5)
+    return refused
 
 
 async def reconcile(api: httpx.AsyncClient, began: datetime) -> dict[str, Any]:

@@ -228,3 +228,16 @@ class EndAuthorization:
     reason: str
     requested_by: str | None = None
 
+
+@dataclass
+class AwaitProcessor:
+    """The processor answered `processing`: the payment waits for its outcome until `until`,
+    its hold extended that long (`payment.processing`); a top-up records `top_up.processing`."""
+
+    payment_id: str
+    tenant_id: str
+    attempt: int
+    gateway_reference: str | None
+    until: str
+    connector: str | None = None
+

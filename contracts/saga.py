@@ -27,6 +27,11 @@ class SagaPolicy:
     ledger_retry_max_interval_seconds: float = 10.0
     ledger_retry_max_attempts: int = 0
     refund_window_seconds: int = 180 * 24 * 3600
+    # outcomes that arrive later: how long a `processing` charge may take (its hold lasts that
+    # long), and when the saga asks the processor itself if no event came
+    async_max_seconds: int = 14 * 24 * 3600
+    processor_sync_first_seconds: float = 60.0
+    processor_sync_interval_seconds: float = 300.0
 
 @dataclass
 class ConnectorPlan:
@@ -50,11 +55,13 @@ class ChargeRequest:
     # another connector follows: an open circuit answers `circuit_open` (nothing was sent) at once
     fail_fast: bool = False
     capture: bool = True  # False: authorize only (a manual-capture payment)
+    source_type: str | None = None  # a top-up's source: bank_account is a debit, settled later
 
 @dataclass
 class Charge:
     """What the gateway says of one idempotency key: `succeeded`, `authorized` (captured later),
-    `declined` or `not_found` (`expired`, in the workflow: not charged before the hold expired)."""
+    `processing` (its outcome arrives later), `declined` or `not_found` (`expired`, in the
+    workflow: not charged before the hold expired)."""
 
     status: str
     gateway_reference: str | None = None
@@ -81,3 +88,16 @@ GATEWAY_RATE_LIMITED = "GatewayRateLimited"
 # The route of a payment or a top-up, by the declared rules: (its id, tenant, currency, amount in
 # minor units) -> the connectors to try in order, and why.
 Router = Callable[[str, str, str, int], tuple[list[ConnectorPlan], str]]
+
+
+@dataclass
+class ProcessorEvent:
+    """A processor's event about a charge, carried into its saga by the `processor_event` Update
+    (whose id is the event's id: Temporal applies it once). `status`: succeeded or declined."""
+
+    event_id: str
+    connector: str
+    charge_id: str
+    status: str
+    decline_code: str | None = None
+

@@ -47,10 +47,11 @@ IN_FLIGHT = ("pending", "reserved", "processing", "requires_capture")
 
 def moved_money(record: dict[str, Any]) -> bool:
     """A gateway charge record that took money: a charge, or a captured authorization (a bare,
-    voided or lapsed authorization took none; a charge the processor reversed on its side did)."""
+    voided or lapsed authorization took none, nor did a charge still `processing` or one that
+    settled declined; a charge the processor reversed on its side did, first)."""
     if "amount_authorized" in record:
         return record.get("status") == "succeeded"
-    return True
+    return record.get("status") in ("succeeded", "voided")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Figures:
     outbox_lag_seconds: float = 0.0
     captures: dict[str, int] = field(default_factory=dict)  # manual capture: by outcome
     expiring_soon: int = 0  # authorizations waiting for a capture that lapse within 24 h
+    processor_events: dict[str, int] = field(default_factory=dict)  # by status
 
 
 async def figures(conn: AsyncConnection) -> Figures:
@@ -90,4 +91,6 @@ async def figures(conn: AsyncConnection) -> Figures:
     f.captures = {"captured": manual.captured, "voided": f.events.get("payment.voided", 0),
                   "expired": f.events.get("payment.authorization_expired", 0)}
     f.expiring_soon = manual.soon
+    f.processor_events = {r.status: r.n for r in await conn.execute(text(
+        "SELECT status, count(*) AS n FROM processor_events GROUP BY status"))}
     return f

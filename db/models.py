@@ -442,3 +442,29 @@ class WebhookDelivery(SQLModel, table=True):
     updated_at: datetime = _col(DateTime(timezone=True), default='now()')
     last_status_code: int | None = _col(Integer, null=True)
     last_error: str | None = _col(Text, null=True)
+
+
+class ProcessorEvent(SQLModel, table=True):
+    """A processor's signed event, stored once per connector and event id, then carried to its
+    saga by the worker's relay (`delivered`, with the saga's answer), or kept `unmatched`."""
+
+    __tablename__ = "processor_events"
+    __table_args__ = (
+        CheckConstraint("status = ANY (ARRAY['received'::text, 'delivered'::text, "
+                        "'unmatched'::text])", name='processor_events_status_check'),
+        PrimaryKeyConstraint('id', name='processor_events_pkey'),
+        UniqueConstraint('connector', 'event_id', name='uq_processor_event'),
+        Index('ix_processor_events_waiting', 'id', postgresql_where="(status = 'received'::text)"),
+    )
+
+    id: int = _col(BigInteger, pk=True, autoincrement=True)
+    connector: str = _col(Text)
+    event_id: str = _col(Text)
+    type: str = _col(Text)
+    subject: str | None = _col(Text, null=True)
+    payload: dict[str, Any] = _col(JSONB)
+    status: str = _col(Text, default="'received'::text")
+    outcome: str | None = _col(Text, null=True)
+    received_at: datetime = _col(DateTime(timezone=True), default='now()')
+    delivered_at: datetime | None = _col(DateTime(timezone=True), null=True)
+

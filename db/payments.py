@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from contracts.payment import (
     PAYMENT_CONFLICT,
     Authorized,
+    AwaitProcessor,
     BeginRetry,
     CancelPayment,
     CaptureFunds,
@@ -157,6 +158,19 @@ async def cancel(conn: AsyncConnection, step: CancelPayment) -> datetime | None:
                               step.attempt, {"reason": step.reason,
                                              "requested_by": step.requested_by})
     return created if first else None
+
+
+async def await_processor(conn: AsyncConnection, step: AwaitProcessor) -> None:
+    """The charge's outcome arrives later: the hold lasts until then, `payment.processing`."""
+    await conn.execute(text(
+        "UPDATE holds SET expires_at = GREATEST(expires_at, :until), updated_at = now() "
+        "WHERE payment_id = :p AND attempt = :a AND status = 'active'"),
+        {"until": datetime.fromisoformat(step.until), "p": step.payment_id, "a": step.attempt})
+    await ledger.project(conn, step.payment_id, PaymentStatus.PROCESSING,
+                         gateway_reference=step.gateway_reference)
+    await ledger.emit(conn, "payment.processing", step.tenant_id, step.payment_id, step.attempt,
+                      {"gateway_reference": step.gateway_reference, "until": step.until,
+                       **({"connector": step.connector} if step.connector else {})})
 
 
 async def authorize(conn: AsyncConnection, step: Authorized) -> None:

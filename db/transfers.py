@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.exceptions import ApplicationError
 
-from contracts.payment import PAYMENT_CONFLICT
+from contracts.payment import PAYMENT_CONFLICT, AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover
 from contracts.transfers import Opened, OpenTransfer, SettleTransfer
 from db import ledger
@@ -242,3 +242,18 @@ async def record_failover(conn: AsyncConnection, step: Failover) -> None:
         "top_up_id": step.payment_id, "from": step.source, "to": step.target,
         "reason": step.reason}, wallet_id=row.wallet_id if row else None,
         dedupe=f"{step.payment_id}:failover:{step.target}")
+
+
+async def await_processor(conn: AsyncConnection, step: AwaitProcessor) -> None:
+    """A top-up's charge settles later (a bank debit): `top_up.processing`."""
+    t = (await conn.execute(text(
+        "UPDATE transfers SET gateway_reference = COALESCE(:ref, gateway_reference), "
+        "connector = COALESCE(:c, connector), updated_at = now() WHERE id = :id "
+        "RETURNING tenant_id, wallet_id"),
+        {"ref": step.gateway_reference, "c": step.connector, "id": step.payment_id})).first()
+    if t is not None:
+        await ledger.emit(conn, "top_up.processing", t.tenant_id, None, 0,
+                          {"top_up_id": step.payment_id, "wallet_id": t.wallet_id,
+                           "gateway_reference": step.gateway_reference, "until": step.until},
+                          wallet_id=t.wallet_id, dedupe=f"{step.payment_id}:processing")
+

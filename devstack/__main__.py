@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import signal
 import socket
@@ -117,6 +118,9 @@ def main() -> int:
     env["GATEWAY_SECONDARY_URL"] = f"http://127.0.0.1:{s.gateway_secondary_port}"
     # payloads are encrypted: a dev key ring and the user-id HMAC key, made once, kept in .data/
     env.update(dev_keys(data, s))
+    # each fake processor signs the events it POSTs to paysaga's inbox with its own secret
+    hooks = processor_secrets(data, s)
+    env["PROCESSOR_WEBHOOK_SECRETS"] = json.dumps(hooks)
     codec_url = f"http://localhost:{s.codec_port}"
     env["CODEC_TRUSTED_ORIGINS"] = f"http://localhost:{s.temporal_ui_port}"
     try:
@@ -167,11 +171,16 @@ def main() -> int:
         (data / "dev_operator_key").write_text(operator_secret + "\n")
 
         wait_port(s.temporal_port, temporal, 60, "the Temporal dev server")
-        gateway = Part("gateway", [sys.executable, "-m", "fakegateway"], logs / "gateway.log", env)
+        inbox = f"http://127.0.0.1:{s.api_port}/v1/processor-webhooks"
+        gateway = Part("gateway", [sys.executable, "-m", "fakegateway"], logs / "gateway.log",
+                       dict(env, GATEWAY_WEBHOOK_URL=f"{inbox}/primary",
+                            GATEWAY_WEBHOOK_SECRET=hooks["primary"].split(",")[0]))
         secondary = Part("gateway-secondary", [sys.executable, "-m", "fakegateway"],
                          logs / "gateway-secondary.log", dict(
                              env, GATEWAY_NAME="secondary", GATEWAY_PORT=str(s.gateway_secondary_port),
-                             GATEWAY_RECORDS_PATH=str(data / "gateway-secondary.sqlite")))
+                             GATEWAY_RECORDS_PATH=str(data / "gateway-secondary.sqlite"),
+                             GATEWAY_WEBHOOK_URL=f"{inbox}/secondary",
+                             GATEWAY_WEBHOOK_SECRET=hooks["secondary"].split(",")[0]))
         workers = [Part(name, [sys.executable, "-m", "worker"], logs / f"{name}.log",
                         _worker_env(env, s, i, name))
                    for i, name in enumerate(_worker_names(s.worker_processes))]
@@ -277,6 +286,19 @@ def dev_keys(data: Path, s: Settings) -> dict[str, str]:
             hashed.chmod(0o600)
         found["SEARCH_HASH_KEY"] = hashed.read_text().strip()
     return found
+
+
+def processor_secrets(data: Path, s: Settings) -> dict[str, str]:
+    """Each processor's webhook secret: PROCESSOR_WEBHOOK_SECRETS when set, else made once into
+    .data/processor_webhook_secrets (JSON, kept so a restarted gateway's events still verify)."""
+    if s.processor_webhook_secrets:
+        return dict(s.processor_webhook_secrets)
+    path = data / "processor_webhook_secrets"
+    if not path.exists():
+        path.write_text(json.dumps({name: "whsec_" + base64.b64encode(os.urandom(24)).decode()
+                                    for name in ("primary", "secondary")}))
+        path.chmod(0o600)
+    return dict(json.loads(path.read_text()))
 
 
 def _existing_dev_key(data: Path, name: str) -> str | None:

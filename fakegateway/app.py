@@ -17,6 +17,8 @@ settlement report (a window, paginated by cursor).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import random
 import secrets
@@ -25,9 +27,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from standardwebhooks.webhooks import Webhook
 
 from fakegateway.store import Records
 
@@ -52,6 +56,15 @@ class Behavior(BaseModel):
     # another currency
     amount_skew: Decimal = Decimal(0)
     charge_currency: str | None = Field(default=None, min_length=3, max_length=3)
+    # outcomes that arrive later: a share of charges answered `processing` and settled after
+    # async_settle_seconds (a share of those declined), each settlement POSTed as a signed event
+    # to paysaga's inbox; the webhooks can be lost, duplicated or delayed (later ones overtake)
+    async_rate: float = Field(default=0.0, ge=0, le=1)
+    async_settle_seconds: float = Field(default=2.0, ge=0, le=3600)
+    async_decline_rate: float = Field(default=0.0, ge=0, le=1)
+    webhook_loss_rate: float = Field(default=0.0, ge=0, le=1)
+    webhook_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    webhook_delay_seconds: float = Field(default=0.0, ge=0, le=3600)
     # an authorization (`capture: false`) left uncaptured this long lapses: `expired`, and a
     # capture is refused `authorization_expired` (card networks: 7 days for most)
     authorization_expiry_seconds: float = Field(
@@ -65,6 +78,7 @@ class ChargeIn(BaseModel):
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
     capture: bool = True  # False: authorize only; `POST /charges/{id}/capture` captures it
+    source_type: str | None = None  # bank_account: a debit, always settled later
 
 
 class CaptureIn(BaseModel):
@@ -86,8 +100,11 @@ class RefundIn(BaseModel):
 
 class Gateway:
     def __init__(self, behavior: Behavior, records: Records | None = None,
-                 name: str = "primary") -> None:
+                 name: str = "primary", webhook_url: str = "", webhook_secret: str = "") -> None:
         self.name = name
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.later: set[asyncio.Task[None]] = set()  # settlements and deliveries in flight
+        self.delivered: list[str] = []  # event ids the inbox took
         self.lock = asyncio.Lock()
         self.records = records or Records(None)
         self.accepted: list[dict[str, Any]] = []  # charges and refunds, in order
@@ -141,7 +158,9 @@ class Gateway:
             "payment_id": body.payment_id,
             "amount": str(body.amount + b.amount_skew),
             "currency": b.charge_currency or body.currency,
-            "status": "declined" if decline else "succeeded" if body.capture else "authorized",
+            "status": ("declined" if decline else "authorized" if not body.capture
+                       else "processing" if body.source_type == "bank_account"
+                       or self.roll(b.async_rate) else "succeeded"),
             "decline_code": b.decline_code if decline else None,
             "connector": self.name,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -149,7 +168,54 @@ class Gateway:
         if not body.capture and not decline:
             record["amount_authorized"] = record["amount"]
         self.keep(record)
+        if record["status"] == "processing":
+            self.later.add(asyncio.create_task(self.settle_later(record)))
         return record
+
+    async def settle_later(self, record: dict[str, Any]) -> None:
+        """A `processing` charge settles after async_settle_seconds; the processor says so with
+        a signed event (and answers its lookup by key with the new state at once)."""
+        await asyncio.sleep(self.behavior.async_settle_seconds)
+        async with self.lock:
+            declined = self.roll(self.behavior.async_decline_rate)
+            record.update(status="declined" if declined else "succeeded",
+                          decline_code="insufficient_funds" if declined else None,
+                          settled_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+            self.records.replace(record)
+            if declined:
+                self.declined_payments.add(record["payment_id"])
+        self.send_event("charge.failed" if declined else "charge.succeeded", record)
+
+    def send_event(self, kind: str, record: dict[str, Any]) -> None:
+        """POST a signed event (Standard Webhooks) to paysaga's inbox for this connector, under
+        the webhook faults: lost, duplicated, delayed."""
+        if not self.webhook_url or self.roll(self.behavior.webhook_loss_rate):
+            return
+        event = {"id": "evt_" + secrets.token_hex(10), "type": kind,
+                 "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                 "data": {"object": dict(record)}}
+        copies = 2 if self.roll(self.behavior.webhook_duplicate_rate) else 1
+        for _ in range(copies):
+            delay = self.rng.uniform(0, self.behavior.webhook_delay_seconds)
+            self.later.add(asyncio.create_task(self.deliver(event, delay)))
+
+    async def deliver(self, event: dict[str, Any], delay: float) -> None:
+        """One delivery, retried a few times with backoff while the inbox does not take it."""
+        await asyncio.sleep(delay)
+        payload = json.dumps(event)
+        for attempt in range(5):
+            now = datetime.now(UTC)
+            headers = {"webhook-id": event["id"], "webhook-timestamp": str(int(now.timestamp())),
+                       "webhook-signature": Webhook(self.webhook_secret).sign(
+                           event["id"], now, payload),
+                       "content-type": "application/json"}
+            with contextlib.suppress(httpx.HTTPError):
+                async with httpx.AsyncClient(timeout=5) as http:
+                    answer = await http.post(self.webhook_url, content=payload, headers=headers)
+                if answer.status_code < 300:
+                    self.delivered.append(event["id"])
+                    return
+            await asyncio.sleep(0.5 * 2 ** attempt)
 
     def aged(self, record: dict[str, Any]) -> dict[str, Any]:
         """An authorization past its expiry has lapsed: `expired` (kept so)."""
@@ -205,13 +271,15 @@ class Gateway:
 def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     if record["status"] == "declined":
         return JSONResponse(record, status_code=402)
+    if record["status"] == "processing" and not replay:
+        return JSONResponse(record, status_code=202)  # the outcome arrives later
     return JSONResponse(record, status_code=200 if replay else 201)
 
 
 def create_app(behavior: Behavior | None = None, records_path: str | None = None,
-               name: str = "primary") -> FastAPI:
+               name: str = "primary", webhook_url: str = "", webhook_secret: str = "") -> FastAPI:
     app = FastAPI(title=f"paysaga fake gateway: {name}")
-    gw = Gateway(behavior or Behavior(), Records(records_path), name)
+    gw = Gateway(behavior or Behavior(), Records(records_path), name, webhook_url, webhook_secret)
     app.state.gateway = gw
 
     async def faults() -> JSONResponse | None:

@@ -2,7 +2,7 @@
 circuit breaker and counted.
 
     charge(key, ...)        -> Charge: succeeded (authorized with capture=False), declined
-    lookup(key)             -> Charge: succeeded, authorized, declined, not_found
+    lookup(key)             -> Charge: succeeded, authorized, processing, declined, not_found
     capture(charge, amount) -> Captured: captured (with the amount) or refused (with its code)
     void(charge)            -> Captured: voided, or refused (already captured)
     record(key)             -> the gateway's charge record, or None
@@ -61,16 +61,19 @@ class ConnectorClient:
     soft_declines: frozenset[str] = frozenset(SOFT_DECLINES)
 
     async def charge(self, key: str, payment_id: str, amount: str, currency: str,
-                     capture: bool = True) -> Charge:
+                     capture: bool = True, source_type: str | None = None) -> Charge:
         body: dict[str, Any] = {"idempotency_key": key, "payment_id": payment_id,
                                 "amount": amount, "currency": currency}
         if not capture:
             body["capture"] = False  # authorize only
+        if source_type:
+            body["source_type"] = source_type
         response = await self.send("POST", "/charges", "charge" if capture else "authorize",
                                    headers={"Idempotency-Key": key}, json=body)
-        if response.status_code in (200, 201):
+        if response.status_code in (200, 201, 202):
             answer = response.json()
-            return Charge(status="authorized" if answer.get("status") == "authorized"
+            status = str(answer.get("status"))
+            return Charge(status=status if status in ("authorized", "processing")
                           else "succeeded", gateway_reference=str(answer["id"]))
         _raise_unless_answered(response)
         # a decline is a business outcome, not an error: a result, with its decline code
@@ -82,7 +85,7 @@ class ConnectorClient:
         charge = await self.record(key)
         if charge is None:
             return Charge(status="not_found")
-        if charge.get("status") in ("succeeded", "authorized"):
+        if charge.get("status") in ("succeeded", "authorized", "processing"):
             return Charge(status=str(charge["status"]), gateway_reference=str(charge["id"]))
         code = as_code(str(charge.get("decline_code") or "declined"))
         return Charge(status="declined", decline_code=code,

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     top_up_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
     withdrawal_fee_percent: Decimal = Field(default=Decimal(2), ge=0, le=100, decimal_places=2)
     hold_ttl_seconds: int = Field(default=15 * 60, ge=1)
+    # outcomes that arrive later (processing charges, bank debits): how long a saga waits for the
+    # processor's event at most, and when it asks the processor itself meanwhile
+    async_payment_max_seconds: int = Field(default=14 * 24 * 3600, ge=1)
+    processor_sync_first_seconds: float = Field(default=60.0, gt=0)
+    processor_sync_interval_seconds: float = Field(default=300.0, gt=0)
+    # the processors' signed events in (POST /v1/processor-webhooks/{connector}): each
+    # connector's secrets, comma-separated during a rotation (`whsec_<base64>`), as JSON:
+    # PROCESSOR_WEBHOOK_SECRETS='{"primary": "whsec_...", "secondary": "whsec_...,whsec_..."}'
+    processor_webhook_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    # the fake gateway's side: where it POSTs its events, signed with this secret
+    gateway_webhook_url: str = ""
+    gateway_webhook_secret: str = Field(default="", repr=False)
     # manual capture: how long an authorization waits for its capture at most (and by default);
     # card networks let most card-not-present authorizations lapse after 7 days
     authorization_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=10)

@@ -76,6 +76,9 @@ def saga_policy(s: Settings) -> SagaPolicy:
         ledger_retry_max_interval_seconds=s.ledger_retry_max_interval_seconds,
         ledger_retry_max_attempts=s.ledger_retry_max_attempts,
         refund_window_seconds=s.refund_window_seconds,
+        async_max_seconds=s.async_payment_max_seconds,
+        processor_sync_first_seconds=s.processor_sync_first_seconds,
+        processor_sync_interval_seconds=s.processor_sync_interval_seconds,
     )
 
 

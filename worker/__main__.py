@@ -24,6 +24,7 @@ from telemetry.logs import configure
 from telemetry.metrics import WORKER_REGISTRY
 from temporal_client.codec import MissingKey, key_ring
 from temporal_client.converter import data_converter
+from worker.inbox import run_inbox
 from worker.main import (
     build_worker,
     delivery_policy,
@@ -82,10 +83,12 @@ async def main() -> None:
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
         relay = asyncio.create_task(relay_events(engine, Dispatch(
             client, s.temporal_task_queue, delivery_policy(s)), s))
+        inbox = asyncio.create_task(run_inbox(engine, client))
         try:
             await worker.run()
         finally:
             relay.cancel()
+            inbox.cancel()
             await engine.dispose()
 
 

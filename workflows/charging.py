@@ -106,6 +106,12 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
         return await look_up(m, lookup_req, policy, plan)
 
 
+async def lookup(req: ChargeRequest, policy: SagaPolicy, plan: ConnectorPlan | None) -> Charge:
+    """A charge looked up by its idempotency key."""
+    found: Charge = await look_up(CHARGE, req, policy, plan)
+    return found
+
+
 async def look_up(m: Movement, req: Any, policy: SagaPolicy, plan: ConnectorPlan | None) -> Any:
     return await workflow.execute_activity(
         m.look_up, req, result_type=m.result,

@@ -38,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from contracts.payment import (
         Authorized,
+        AwaitProcessor,
         BeginRetry,
         CancelPayment,
         CaptureCharge,
@@ -59,19 +60,22 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import MoneyError, to_major, to_minor
     from domain.status import CANCELABLE, FailureCode, PaymentStatus
     from workflows import charging, policies, steps
+    from workflows.processor import AwaitsProcessor
     from workflows.search import PAYMENT_FAILURE_CODE, PAYMENT_STATUS
 
 
 
 CANCELED = Failure("canceled", "canceled")
 MANUAL_CAPTURE = "manual-capture"  # the patch that brought authorize-now-capture-later
+ASYNC_OUTCOMES = "async-outcomes"  # the patch that brought outcomes that arrive later
 
 
 # Auto-upgrade: a failed payment waits up to MANUAL_RETRY_WINDOW_SECONDS (3 days) for an
 # operator, longer than a build should live; every change is patched (README: deploying).
 @workflow.defn(name="Payment", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
-class PaymentWorkflow:
+class PaymentWorkflow(AwaitsProcessor):
     def __init__(self) -> None:
+        super().__init__()
         self._input: PaymentInput | None = None
         self._status = PaymentStatus.PENDING
         self._attempt = 0
@@ -133,6 +137,9 @@ class PaymentWorkflow:
         self._set_status(PaymentStatus.PROCESSING)
         charge = await self._charge_along_route(expires_at)
 
+        if charge.status == "processing" and workflow.patched(ASYNC_OUTCOMES):
+            charge = await self._settles_later(charge)
+
         if charge.status == "authorized" and p.manual and workflow.patched(MANUAL_CAPTURE):
             self._gateway_reference = charge.gateway_reference
             return await self._authorized()
@@ -165,6 +172,22 @@ class PaymentWorkflow:
                                    + (f" ({charge.decline_code})" if charge.decline_code else ""))
         self._charge_started = False  # the gateway has settled this attempt: nothing charged
         return failure
+
+    async def _settles_later(self, charge: Charge) -> Charge:
+        """The processor answered `processing`: hold until ASYNC_PAYMENT_MAX_SECONDS, then wait
+        for its event or a sync (workflows/processor.py)."""
+        p = self._payment
+        deadline = workflow.now() + timedelta(seconds=p.policy.async_max_seconds)
+        await self._ledger("await_processor", AwaitProcessor(
+            p.payment_id, p.tenant_id, self._attempt, charge.gateway_reference,
+            deadline.isoformat(), self._connector),
+            summary=f"processing at {self._connector or 'the gateway'}: hold until "
+                    f"{deadline.isoformat()}, wait for its event or a sync")
+        req = ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
+                            self._connector)
+        settled = await self._await_processor(charge, req, p.policy, self._plan(), deadline)
+        return Charge(settled.status, settled.gateway_reference or charge.gateway_reference,
+                      settled.decline_code)
 
     async def _charge_along_route(self, expires_at: datetime) -> Charge:
         """Charge along the route until the hold expires (workflows/charging.py)."""

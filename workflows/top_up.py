@@ -13,11 +13,14 @@ are local activities: a happy top-up is two workflow tasks and one activity task
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.saga import ChargeRequest, ConnectorPlan, Failover
+    from contracts.payment import AwaitProcessor
+    from contracts.saga import Charge, ChargeRequest, ConnectorPlan, Failover
     from contracts.transfers import TransferInput, TransferState
     from workflows import charging, steps
     from workflows.transfer import TransferSaga, settlement
@@ -34,7 +37,8 @@ class TopUpWorkflow(TransferSaga):
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(top_up.transfer_id, top_up.tenant_id, 0,
                                  top_up.amount + top_up.fee, top_up.currency,
-                                 plan.name if plan else None, fail_fast)
+                                 plan.name if plan else None, fail_fast,
+                                 source_type=top_up.instrument.get("type"))
 
         async def failover(plan: ConnectorPlan, following: ConnectorPlan, why: str) -> None:
             await steps.ledger(top_up.policy, "record_transfer_failover", Failover(
@@ -43,6 +47,18 @@ class TopUpWorkflow(TransferSaga):
 
         charge, connector = await charging.along_route(
             opened.route, request, top_up.policy, deadline, failover, "the top-up")
+        if charge.status == "processing":  # a bank debit: it settles in days
+            until = workflow.now() + timedelta(seconds=top_up.policy.async_max_seconds)
+            await steps.ledger(top_up.policy, "top_up_processing", AwaitProcessor(
+                top_up.transfer_id, top_up.tenant_id, 0, charge.gateway_reference,
+                until.isoformat(), connector),
+                summary=f"processing at {connector or 'the gateway'}: wait for its event or a "
+                        f"sync until {until.isoformat()}")
+            plan = next((c for c in opened.route if c.name == connector), None)
+            settled = await self._await_processor(charge, request(plan, False), top_up.policy,
+                                                  plan, until)
+            charge = Charge(settled.status, settled.gateway_reference or charge.gateway_reference,
+                            settled.decline_code)
         settle = settlement(top_up, charge.status, connector, reference=charge.gateway_reference,
                             decline_code=charge.decline_code, noun="charge",
                             nothing_done="charged")

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.status import FailureCode
     from workflows import steps
+    from workflows.processor import AwaitsProcessor
     from workflows.search import PAYMENT_FAILURE_CODE, TRANSFER_STATUS
 
 
@@ -40,8 +41,9 @@ def settlement(t: TransferInput, status: str, connector: str | None, *,
                                           f"{nothing_done}")
 
 
-class TransferSaga:
+class TransferSaga(AwaitsProcessor):
     def __init__(self) -> None:
+        super().__init__()
         self._state: TransferState | None = None
 
     async def _open(self, t: TransferInput, step: str, summary: str) -> tuple[Opened, datetime]:

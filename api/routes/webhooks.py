@@ -31,7 +31,8 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "payment.cancel_refused", "wallet.funds_deposited", "top_up.initiated",
                "top_up.succeeded", "top_up.failed", "withdrawal.initiated",
                "withdrawal.succeeded", "withdrawal.failed", "gateway.failover",
-               "payment.authorized", "payment.voided", "payment.authorization_expired", "*")
+               "payment.authorized", "payment.voided", "payment.authorization_expired",
+               "payment.processing", "top_up.processing", "*")
 
 
 class EndpointCreate(Strict):

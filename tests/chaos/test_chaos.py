@@ -27,6 +27,7 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     assert "temporal: restart" in report
     assert "deploy: build chaos-build-b promoted mid-run (exit 0)" in report, report
     assert "| manual-capture payments settled by the run: none |" not in report, report
+    assert "| forged processor webhooks refused (401) | 5 of 5 |" in report, report
     assert "postgresql: restart" in report
     assert "gateway: SIGKILL, an outage with failover, and restart" in report
     assert "| charged at the secondary (failed over) | 0 |" not in report, report

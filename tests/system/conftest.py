@@ -46,10 +46,15 @@ from settings.connectors import Connector
 from temporal_client.codec_server import create_codec_app
 from temporal_client.converter import data_converter
 from tests.conftest import TEST_PAYLOAD_KEYS, TEST_RING, TEST_SEARCH_HASH_KEY, eventually
+from worker.inbox import run_inbox
 from worker.main import WORKFLOWS, build_worker, deployment_version, gateway_connections
 
 CALM = {"fail_rate": 0.0}
 CONNECTORS = ("primary", "secondary")  # two fake gateways; payments route primary, then secondary
+
+
+def _webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
 def free_port() -> int:
@@ -238,6 +243,9 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
         worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
         payload_keys=TEST_PAYLOAD_KEYS, search_hash_key=TEST_SEARCH_HASH_KEY,
+        # each processor signs its events with its own secret; a lost one is synced soon
+        processor_webhook_secrets={name: _webhook_secret() for name in CONNECTORS},
+        processor_sync_first_seconds=3, processor_sync_interval_seconds=3,
     )
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"
@@ -257,8 +265,17 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         await promote(temporal.client, deployment_version(settings), WORKFLOWS,
                       task_queue=settings.temporal_task_queue)
         codec_url, stop_codec = serve(create_codec_app(settings))
+        # the processors POST their signed events to the API's inbox over real HTTP; the
+        # worker-side relay carries them to the sagas
+        inbox_url, stop_inbox = serve(create_app(settings))
+        for name, gateway_app in servers.apps.items():
+            gateway_app.state.gateway.webhook_url = f"{inbox_url}/v1/processor-webhooks/{name}"
+            gateway_app.state.gateway.webhook_secret = settings.processor_webhook_secrets[name]
+        relay = asyncio.create_task(run_inbox(engine, temporal.client, interval=0.1))
         yield System(settings, api, primary, temporal, engine, tenant, key,
                      {"primary": primary, "secondary": secondary}, servers, operator, codec_url)
+        relay.cancel()
+        stop_inbox()
         stop_codec()
     for name in list(servers.running):
         await servers.stop(name)

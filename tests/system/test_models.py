@@ -32,4 +32,5 @@ async def test_an_autogenerate_diff_against_the_migrated_database_is_empty(
     assert set(SQLModel.metadata.tables) == {
         "accounts", "api_keys", "deposits", "entries", "events", "holds", "journals", "payments",
         "rate_limits", "reconciliation_findings", "reconciliation_pages", "reconciliation_seen",
-        "reconciliations", "refunds", "transfers", "webhook_deliveries", "webhook_endpoints"}
+        "reconciliations", "refunds", "transfers", "webhook_deliveries", "webhook_endpoints",
+        "processor_events"}

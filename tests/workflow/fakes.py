@@ -124,6 +124,10 @@ class FakeSaga:
             saga.calls.append(("void_charge", step))
             return saga.void(step)
 
+        @activity.defn(name="await_processor")
+        async def await_processor(step: Any) -> None:
+            saga.calls.append(("await_processor", step))
+
         @activity.defn(name="end_authorization")
         async def end_authorization(step: EndAuthorization) -> None:
             saga.calls.append(("end_authorization", step))
@@ -131,7 +135,7 @@ class FakeSaga:
         return [record_refusal, start_payment, retry_payment,
                 charge_gateway, lookup_charge, capture_funds, release_hold, fail_payment,
                 cancel_payment, refund_gateway, settle_refund, fail_refund, authorize_payment,
-                capture_charge, void_charge, end_authorization]
+                capture_charge, void_charge, end_authorization, await_processor]
 
 
 def decline(_: ChargeRequest) -> Charge:

@@ -1,0 +1,71 @@
+"""The processors' events, carried to their sagas: every event the API stored
+(`POST /v1/processor-webhooks/{connector}`) reaches the payment or top-up it is about as the
+`processor_event` Update, whose id is the event's id, so Temporal applies a repeated one once.
+What the saga answered is kept with the event. An event about nothing paysaga knows is kept
+`unmatched` (metrics, reconciliation), never dropped; one whose saga has ended (a sync settled it
+first) is delivered as a no-op.
+
+Never from inside the HTTP request: the processor gets its 200 once the event is stored, and this
+relay, in every worker, carries it (several relays may carry one event: the Update's id makes it
+once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from contracts.saga import ProcessorEvent
+from db import processor_events
+
+log = logging.getLogger("paysaga.inbox")
+
+
+async def carry_once(engine: AsyncEngine, client: Client, batch: int = 100) -> int:
+    """Carry the waiting events; how many."""
+    async with engine.connect() as conn:
+        rows = await processor_events.waiting(conn, batch)
+    for row in rows:
+        status, outcome = await _deliver(engine, client, row)
+        async with engine.begin() as conn:
+            await processor_events.settle(conn, row.id, status, outcome)
+        log.info("processor event %s (%s): %s, %s", row.event_id, row.type, status, outcome)
+    return len(rows)
+
+
+async def _deliver(engine: AsyncEngine, client: Client, row: Any) -> tuple[str, str]:
+    if row.subject is None:
+        return "unmatched", "it names no payment or top-up"
+    charge = (row.payload.get("data") or {}).get("object") or {}
+    event = ProcessorEvent(row.event_id, row.connector, str(charge.get("id")),
+                           str(charge.get("status")), charge.get("decline_code"))
+    try:
+        answer = await client.get_workflow_handle(row.subject).execute_update(
+            "processor_event", event, id=row.event_id, result_type=str)
+        return "delivered", str(answer)
+    except WorkflowUpdateFailedError as err:
+        return "delivered", f"refused: {err.cause}"
+    except RPCError as err:
+        if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
+        async with engine.connect() as conn:
+            known = await processor_events.known_subject(conn, row.subject)
+        if known:
+            return "delivered", "its saga had ended: nothing to do"
+        return "unmatched", f"no payment or top-up {row.subject}"
+
+
+async def run_inbox(engine: AsyncEngine, client: Client, interval: float = 0.2) -> None:
+    while True:
+        try:
+            carried = await carry_once(engine, client)
+        except Exception:  # Temporal or the database away a moment: the events wait
+            log.exception("carrying processor events failed")
+            carried = 0
+        if not carried:
+            await asyncio.sleep(interval)
