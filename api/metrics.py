@@ -106,6 +106,11 @@ async def business_metrics(state: Any) -> list[Metric]:
                               "became of them (received: not yet carried to their saga, "
                               "delivered, unmatched: about nothing paysaga knows)",
                               labels=["status"])
+    waiting = GaugeMetricFamily("paysaga_payments_waiting_on_processor",
+                                "payments whose charge's outcome arrives later (processing, or "
+                                "requires_action)")
+    waiting_age = GaugeMetricFamily("paysaga_payments_waiting_on_processor_oldest_seconds",
+                                    "how long the longest of them has waited")
     expiring = GaugeMetricFamily("paysaga_authorizations_expiring_soon",
                                  "authorizations waiting for a capture that lapse within 24 h")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
@@ -145,12 +150,15 @@ async def business_metrics(state: Any) -> list[Metric]:
     expiring.add_metric([], f.expiring_soon)
     for status, n in ({"received": 0, "delivered": 0, "unmatched": 0} | f.processor_events).items():
         inbox.add_metric([status], n)
+    waiting.add_metric([], f.waiting_on_processor)
+    waiting_age.add_metric([], f.waiting_on_processor_oldest_seconds)
     try:
         polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
-            holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring, inbox]
+            holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring,
+            inbox, waiting, waiting_age]
 
 
 @router.get("/metrics", response_class=Response,

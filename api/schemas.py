@@ -133,6 +133,9 @@ class PaymentPublic(BaseModel):
                                           "processor authorized")
     amount_captured: str | None = Field(default=None, description="what was charged: all of "
                                         "it, or (manual) what was captured")
+    next_action: dict[str, str] | None = Field(
+        default=None, description="requires_action (3-D Secure): `{\"type\": "
+        "\"redirect_to_url\", \"url\": ...}`, where the customer authenticates")
     created_at: str
     updated_at: str
     links: PaymentLinks

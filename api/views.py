@@ -49,6 +49,8 @@ def payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
         capture_before=rfc3339(before) if before else None,
         amount_authorized=None if authorized is None else to_major(authorized, c),
         amount_captured=None if captured is None else to_major(captured, c),
+        next_action=({"type": "redirect_to_url", "url": p["next_action_url"]}
+                     if p["status"] == "requires_action" and p.get("next_action_url") else None),
         currency=c, description=p.get("description"), reference=p.get("reference"),
         metadata=p.get("metadata"), failure=failure,
         manual_retries=p.get("manual_retries", 0), max_manual_retries=p["max_manual_retries"],
@@ -84,5 +86,5 @@ def original_payment(p: dict[str, Any], ui_base: str) -> PaymentPublic:
     created = {**p, "status": "pending", "wallet_id": None, "failure_code": None,
                "manual_retries": 0, "amount_refunded": 0, "gateway_reference": None,
                "connector": None, "routing_reason": None, "updated_at": p["created_at"],
-               "amount_captured": None}
+               "amount_captured": None, "next_action_url": None}
     return payment(created, ui_base)

@@ -27,7 +27,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from benchmarks import bus, capture, money
+from benchmarks import bus, capture, inbox, money
 from benchmarks.bare import BareWorkflow, noop
 from benchmarks.reconciliation import reconcile_bench
 from benchmarks.stack import PORTS, start_stack
@@ -352,6 +352,15 @@ async def main(count: int, milestones: list[int], extras: bool) -> dict[str, Any
             results["capture_one_at_a_time"] = await capture.capture_round_trip(api, spread[2], 50)
             print(f"  one at a time: {results['capture_one_at_a_time']}", flush=True)
 
+            print("outcomes that arrive later: the inbox's throughput, and from a processor's event "
+                  "to the payment's new status ...", flush=True)
+            hook_secret = inbox.secret_of(Path(tmp))
+            results["inbox"] = await inbox.throughput(api, hook_secret, 2000)
+            print(f"  {results['inbox']}", flush=True)
+            results["event_to_status"] = await inbox.event_to_status(
+                api, gateway, hook_secret, spread[0], 50)
+            print(f"  {results['event_to_status']}", flush=True)
+
             print("CPU per operation by process ...", flush=True)
             n = 100
             results["cpu_ms_per_operation"] = {
@@ -459,6 +468,11 @@ def report(r: dict[str, Any]) -> None:
                   r["capture_pairs_ratio"], ""),
                  ("  authorize + capture pairs/s", r["capture_pairs"]["per_second"], ""),
                  ("POST capture, one at a time, p50 / p99 ms", f"{c['p50']} / {c['p99']}", "")]
+    if "inbox" in r:
+        e = r["event_to_status"]["latency_ms"]
+        rows += [("processor inbox, verified events/s", r["inbox"]["per_second"], ""),
+                 ("processor event -> payment completed, p50 / p99 ms",
+                  f"{e['p50']} / {e['p99']}", "")]
     print(f"\n{'figure':<50} {'value':<24} target")
     for name, value, target in rows:
         print(f"{name:<50} {value!s:<24} {target}")

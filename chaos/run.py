@@ -57,7 +57,7 @@ HOOK_SECRETS = {name: "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # outcomes that arrive later, under every profile: a share of charges settle later, their
 # webhooks lost, duplicated and delayed (the sync finds the lost ones)
 LATER = {"async_rate": 0.2, "async_settle_seconds": 1.0, "webhook_loss_rate": 0.2,
-         "webhook_duplicate_rate": 0.2, "webhook_delay_seconds": 1.5}
+         "webhook_duplicate_rate": 0.2, "webhook_delay_seconds": 1.5, "three_ds_rate": 0.1}
 WORKERS = ("worker-1", "worker-2")
 NEW_WORKERS = ("worker-b1",)
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
@@ -85,7 +85,8 @@ class Stack:
                         PAYLOAD_KEYS=KeyRing.new_key("chaos-1"),
                         SEARCH_HASH_KEY=base64.b64encode(os.urandom(32)).decode(),
                         PROCESSOR_WEBHOOK_SECRETS=json.dumps(HOOK_SECRETS),
-                        PROCESSOR_SYNC_FIRST_SECONDS="3", PROCESSOR_SYNC_INTERVAL_SECONDS="3")
+                        PROCESSOR_SYNC_FIRST_SECONDS="3", PROCESSOR_SYNC_INTERVAL_SECONDS="3",
+                        ACTION_TIMEOUT_SECONDS="6")
         self.parts: dict[str, Part] = {}
 
     def part(self, name: str, argv: list[str], **env: str) -> Part:
@@ -357,6 +358,8 @@ async def main(count: int, quick: bool) -> int:
                 await asyncio.sleep(3)
 
             forged = asyncio.create_task(forge(apis[1], 5))
+            settled_all = asyncio.Event()
+            customers = asyncio.create_task(authenticate(api, settled_all))
             chaos = asyncio.create_task(faults(stack, gateway, quick, injected, during_outage))
             ids = await asyncio.gather(*(one(i) for i in range(count)))
             await chaos
@@ -381,6 +384,8 @@ async def main(count: int, quick: bool) -> int:
                 except (httpx.HTTPError, KeyError):
                     pass
                 await asyncio.sleep(1)
+            settled_all.set()
+            authenticated = await customers
             print("reconciling the whole run against the gateway's report ...", flush=True)
             async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30, headers={
                     "Authorization": f"Bearer {operator_key}"}) as operator:
@@ -411,6 +416,8 @@ async def main(count: int, quick: bool) -> int:
     print(f"| manual-capture payments settled by the run: "
           f"{', '.join(f'{k} {n}' for k, n in sorted(manual.items())) or 'none'} |")
     print(f"| forged processor webhooks refused (401) | {refused_forgeries} of 5 |")
+    print(f"| 3-D Secure payments, by what their customer did: "
+          f"{', '.join(f'{k} {n}' for k, n in sorted(authenticated.items())) or 'none'} |")
     print(f"| refunds requested during the faults | {len(refunds)} |")
     print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")
     for status, n in sorted(outcomes.items()):
@@ -472,6 +479,28 @@ async def stream_check(engine: Any, url: str) -> dict[str, Any]:
     if unordered:
         problems.append(f"{len(unordered)} payments' events out of order")
     return {"outbox": len(written), "stream": len(seen), "problems": "; ".join(problems)}
+
+
+async def authenticate(api: httpx.AsyncClient, stop: asyncio.Event) -> dict[str, int]:
+    """The customers of 3-D Secure payments, at the processor's page: most authenticate, some
+    fail, some walk away (the payment fails `authentication_timeout` after ACTION_TIMEOUT)."""
+    rng, seen = random.Random(11), set()
+    done: dict[str, int] = {}
+    while not stop.is_set():
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            waiting = (await api.get("/v1/payments", params={"status": "requires_action",
+                                                             "limit": 50})).json()["items"]
+            for p in waiting:
+                if p["id"] in seen or not p.get("next_action"):
+                    continue
+                seen.add(p["id"])
+                choice = rng.choices(["success", "fail", "walk away"], [0.7, 0.15, 0.15])[0]
+                done[choice] = done.get(choice, 0) + 1
+                if choice != "walk away":
+                    async with httpx.AsyncClient(timeout=5) as browser:
+                        await browser.get(p["next_action"]["url"], params={"result": choice})
+        await asyncio.sleep(0.5)
+    return done
 
 
 async def forge(api: httpx.AsyncClient, n: int) -> int:

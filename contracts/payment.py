@@ -164,6 +164,7 @@ class PaymentState:
     wallet_id: str | None = None
     connector: str | None = None
     amount_refunded: int = 0
+    next_action_url: str | None = None  # requires_action: where the customer authenticates
 
 
 PAYMENT_CONFLICT = "PaymentConflict"  # an error type the payment saga switches on (ApplicationError.type)
@@ -240,4 +241,5 @@ class AwaitProcessor:
     gateway_reference: str | None
     until: str
     connector: str | None = None
+    next_action_url: str | None = None  # 3-D Secure: the payment requires the customer's action
 

@@ -32,6 +32,7 @@ class SagaPolicy:
     async_max_seconds: int = 14 * 24 * 3600
     processor_sync_first_seconds: float = 60.0
     processor_sync_interval_seconds: float = 300.0
+    action_timeout_seconds: int = 900  # 3-D Secure: how long the customer has to authenticate
 
 @dataclass
 class ConnectorPlan:
@@ -67,6 +68,7 @@ class Charge:
     gateway_reference: str | None = None
     decline_code: str | None = None
     retryable_elsewhere: bool = False  # a soft decline the connector declares so
+    redirect_url: str | None = None  # requires_action: where the customer authenticates
 
 @dataclass
 class Failover:

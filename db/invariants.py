@@ -42,7 +42,7 @@ from domain.reconciliation import HEAL_KEY_PREFIX
 
 CHARGED = ("completed", "partially_refunded", "refunded")
 NOT_CHARGED = ("failed", "canceled", "exhausted", "expired")
-IN_FLIGHT = ("pending", "reserved", "processing", "requires_capture")
+IN_FLIGHT = ("pending", "reserved", "processing", "requires_capture", "requires_action")
 
 
 def moved_money(record: dict[str, Any]) -> bool:
@@ -51,7 +51,7 @@ def moved_money(record: dict[str, Any]) -> bool:
     settled declined; a charge the processor reversed on its side did, first)."""
     if "amount_authorized" in record:
         return record.get("status") == "succeeded"
-    return record.get("status") in ("succeeded", "voided")
+    return record.get("status", "succeeded") in ("succeeded", "voided")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class Figures:
     captures: dict[str, int] = field(default_factory=dict)  # manual capture: by outcome
     expiring_soon: int = 0  # authorizations waiting for a capture that lapse within 24 h
     processor_events: dict[str, int] = field(default_factory=dict)  # by status
+    waiting_on_processor: int = 0  # payments whose charge's outcome arrives later
+    waiting_on_processor_oldest_seconds: float = 0.0
 
 
 async def figures(conn: AsyncConnection) -> Figures:
@@ -93,4 +95,10 @@ async def figures(conn: AsyncConnection) -> Figures:
     f.expiring_soon = manual.soon
     f.processor_events = {r.status: r.n for r in await conn.execute(text(
         "SELECT status, count(*) AS n FROM processor_events GROUP BY status"))}
+    waiting = (await conn.execute(text(
+        "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(updated_at)) AS age FROM payments "
+        "WHERE status IN ('processing', 'requires_action') AND gateway_reference IS NOT NULL"))
+    ).one()
+    f.waiting_on_processor = waiting.n
+    f.waiting_on_processor_oldest_seconds = float(waiting.age or 0)
     return f

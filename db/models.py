@@ -195,6 +195,7 @@ class Payment(SagaProjection, table=True):
     capture_before: datetime | None = _col(DateTime(timezone=True), null=True)
     amount_authorized: int | None = _col(BigInteger, null=True)
     amount_captured: int | None = _col(BigInteger, null=True)
+    next_action_url: str | None = _col(Text, null=True)  # 3-D Secure: where to authenticate
 
 
 class RateLimit(SQLModel, table=True):

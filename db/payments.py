@@ -41,7 +41,7 @@ COLUMNS = ("id, tenant_id, fingerprint, status, user_id, service_id, wallet_id, 
            "currency, description, reference, metadata, failure_code, failure_message, "
            "manual_retries, max_manual_retries, amount_refunded, gateway_reference, "
            "connector, routing_reason, created_at, updated_at, capture_method, capture_before, "
-           "amount_authorized, amount_captured")
+           "amount_authorized, amount_captured, next_action_url")
 
 
 @dataclass
@@ -166,11 +166,17 @@ async def await_processor(conn: AsyncConnection, step: AwaitProcessor) -> None:
         "UPDATE holds SET expires_at = GREATEST(expires_at, :until), updated_at = now() "
         "WHERE payment_id = :p AND attempt = :a AND status = 'active'"),
         {"until": datetime.fromisoformat(step.until), "p": step.payment_id, "a": step.attempt})
-    await ledger.project(conn, step.payment_id, PaymentStatus.PROCESSING,
-                         gateway_reference=step.gateway_reference)
-    await ledger.emit(conn, "payment.processing", step.tenant_id, step.payment_id, step.attempt,
+    action = step.next_action_url is not None  # 3-D Secure: the customer authenticates first
+    await ledger.project(conn, step.payment_id, PaymentStatus.REQUIRES_ACTION if action
+                         else PaymentStatus.PROCESSING, gateway_reference=step.gateway_reference)
+    await conn.execute(text("UPDATE payments SET next_action_url = :u WHERE id = :p"),
+                       {"u": step.next_action_url, "p": step.payment_id})
+    await ledger.emit(conn, "payment.requires_action" if action else "payment.processing",
+                      step.tenant_id, step.payment_id, step.attempt,
                       {"gateway_reference": step.gateway_reference, "until": step.until,
-                       **({"connector": step.connector} if step.connector else {})})
+                       **({"connector": step.connector} if step.connector else {}),
+                       **({"next_action": {"type": "redirect_to_url",
+                                           "url": step.next_action_url}} if action else {})})
 
 
 async def authorize(conn: AsyncConnection, step: Authorized) -> None:

@@ -57,7 +57,8 @@ class Heal(StrEnum):
 QUIET = frozenset({Finding.MATCHED, Finding.REVERSED, Finding.IN_FLIGHT})
 # Every class that is reported has money differing between the outside truth and the ledger.
 SEVERITY = {f: "critical" for f in Finding if f not in QUIET}
-IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing", "requires_capture"})
+IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing", "requires_capture",
+                                "requires_action"})
 HEAL_KEY_PREFIX = "recon:"
 
 

@@ -10,6 +10,7 @@ class PaymentStatus(StrEnum):
     RESERVED = "reserved"
     PROCESSING = "processing"
     REQUIRES_CAPTURE = "requires_capture"  # manual capture: authorized, waiting for a capture
+    REQUIRES_ACTION = "requires_action"  # 3-D Secure: waiting for the customer to authenticate
     COMPLETED = "completed"
     FAILED = "failed"
     EXHAUSTED = "exhausted"
@@ -26,6 +27,7 @@ class FailureCode(StrEnum):
     GATEWAY_UNAVAILABLE = "gateway_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"
     AUTHORIZATION_EXPIRED = "authorization_expired"
+    AUTHENTICATION_TIMEOUT = "authentication_timeout"
 
 
 FINAL = frozenset(

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from standardwebhooks.webhooks import Webhook
 
@@ -62,6 +62,9 @@ class Behavior(BaseModel):
     async_rate: float = Field(default=0.0, ge=0, le=1)
     async_settle_seconds: float = Field(default=2.0, ge=0, le=3600)
     async_decline_rate: float = Field(default=0.0, ge=0, le=1)
+    # 3-D Secure: a share of card charges answered `requires_action` with a redirect URL; the
+    # page there (`?result=success` or `fail`) ends the authentication and sends the event
+    three_ds_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_loss_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_delay_seconds: float = Field(default=0.0, ge=0, le=3600)
@@ -127,7 +130,8 @@ class Gateway:
         record = next((c for c in self.accepted if c["id"] == charge_id), None)
         if record is not None:
             record = self.aged(record)
-        if record is not None and record["status"] in ("succeeded", "authorized"):
+        if record is not None and record["status"] in ("succeeded", "authorized",
+                                                       "requires_action"):
             record["status"] = "voided"
             self.records.replace(record)
         return record
@@ -143,7 +147,7 @@ class Gateway:
     def roll(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
 
-    def decide_charge(self, body: ChargeIn) -> dict[str, Any]:
+    def decide_charge(self, body: ChargeIn, base_url: str = "") -> dict[str, Any]:
         b = self.behavior
         declined_before = body.payment_id in self.declined_payments
         if declined_before and b.retry_success_rate is not None:
@@ -151,7 +155,9 @@ class Gateway:
         else:
             decline = (b.decline_above is not None and body.amount > b.decline_above) or self.roll(
                 b.decline_rate)
-        record = {
+        three_ds = (not decline and body.capture and body.source_type != "bank_account"
+                    and self.roll(b.three_ds_rate))
+        record: dict[str, Any] = {
             "id": "ch_" + secrets.token_hex(10),
             "object": "charge",
             "idempotency_key": body.idempotency_key,
@@ -159,6 +165,7 @@ class Gateway:
             "amount": str(body.amount + b.amount_skew),
             "currency": b.charge_currency or body.currency,
             "status": ("declined" if decline else "authorized" if not body.capture
+                       else "requires_action" if three_ds
                        else "processing" if body.source_type == "bank_account"
                        or self.roll(b.async_rate) else "succeeded"),
             "decline_code": b.decline_code if decline else None,
@@ -168,8 +175,25 @@ class Gateway:
         if not body.capture and not decline:
             record["amount_authorized"] = record["amount"]
         self.keep(record)
-        if record["status"] == "processing":
+        if record["status"] == "requires_action":
+            record["next_action"] = {"type": "redirect_to_url",
+                                     "url": f"{base_url.rstrip('/')}/authenticate/{record['id']}"}
+            self.records.replace(record)
+        elif record["status"] == "processing":
             self.later.add(asyncio.create_task(self.settle_later(record)))
+        return record
+
+    def authenticate(self, charge_id: str, success: bool) -> dict[str, Any] | None:
+        """The customer authenticated (or failed to): the charge settles, the event goes out."""
+        record = next((c for c in self.accepted if c["id"] == charge_id), None)
+        if record is None or record["status"] != "requires_action":
+            return record
+        record.update(status="succeeded" if success else "declined",
+                      decline_code=None if success else "authentication_failed")
+        self.records.replace(record)
+        if not success:
+            self.declined_payments.add(record["payment_id"])
+        self.send_event("charge.succeeded" if success else "charge.failed", record)
         return record
 
     async def settle_later(self, record: dict[str, Any]) -> None:
@@ -271,7 +295,7 @@ class Gateway:
 def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     if record["status"] == "declined":
         return JSONResponse(record, status_code=402)
-    if record["status"] == "processing" and not replay:
+    if record["status"] in ("processing", "requires_action") and not replay:
         return JSONResponse(record, status_code=202)  # the outcome arrives later
     return JSONResponse(record, status_code=200 if replay else 201)
 
@@ -315,8 +339,22 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
         return _answer(record, replay=existing is not None)
 
     @app.post("/charges")
-    async def charge(body: ChargeIn) -> JSONResponse:
-        return await once(body.idempotency_key, lambda: gw.decide_charge(body))
+    async def charge(body: ChargeIn, request: Request) -> JSONResponse:
+        return await once(body.idempotency_key,
+                          lambda: gw.decide_charge(body, str(request.base_url)))
+
+    @app.get("/authenticate/{charge_id}", response_class=HTMLResponse)
+    async def authenticate(charge_id: str, result: str = "") -> HTMLResponse:
+        """The 3-D Secure page a customer is sent to: `?result=success` or `?result=fail`."""
+        if result not in ("success", "fail"):
+            return HTMLResponse(f"<h1>Authenticate charge {charge_id}</h1>"
+                                f'<a href="?result=success">Approve</a> '
+                                f'<a href="?result=fail">Decline</a>')
+        async with gw.lock:
+            record = gw.authenticate(charge_id, result == "success")
+        if record is None:
+            return HTMLResponse("<h1>No such charge</h1>", status_code=404)
+        return HTMLResponse(f"<h1>Charge {charge_id}: {record['status']}</h1>")
 
     @app.post("/payouts")
     async def payout(body: PayoutIn) -> JSONResponse:

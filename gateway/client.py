@@ -73,8 +73,10 @@ class ConnectorClient:
         if response.status_code in (200, 201, 202):
             answer = response.json()
             status = str(answer.get("status"))
-            return Charge(status=status if status in ("authorized", "processing")
-                          else "succeeded", gateway_reference=str(answer["id"]))
+            return Charge(status=status if status in ("authorized", "processing",
+                                                      "requires_action") else "succeeded",
+                          gateway_reference=str(answer["id"]),
+                          redirect_url=(answer.get("next_action") or {}).get("url"))
         _raise_unless_answered(response)
         # a decline is a business outcome, not an error: a result, with its decline code
         code = _decline_code(response)
@@ -85,7 +87,7 @@ class ConnectorClient:
         charge = await self.record(key)
         if charge is None:
             return Charge(status="not_found")
-        if charge.get("status") in ("succeeded", "authorized", "processing"):
+        if charge.get("status") in ("succeeded", "authorized", "processing", "requires_action"):
             return Charge(status=str(charge["status"]), gateway_reference=str(charge["id"]))
         code = as_code(str(charge.get("decline_code") or "declined"))
         return Charge(status="declined", decline_code=code,

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     async_payment_max_seconds: int = Field(default=14 * 24 * 3600, ge=1)
     processor_sync_first_seconds: float = Field(default=60.0, gt=0)
     processor_sync_interval_seconds: float = Field(default=300.0, gt=0)
+    # 3-D Secure: how long a payment waits for the customer to authenticate
+    action_timeout_seconds: int = Field(default=900, ge=1)
     # the processors' signed events in (POST /v1/processor-webhooks/{connector}): each
     # connector's secrets, comma-separated during a rotation (`whsec_<base64>`), as JSON:
     # PROCESSOR_WEBHOOK_SECRETS='{"primary": "whsec_...", "secondary": "whsec_...,whsec_..."}'

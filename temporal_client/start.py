@@ -79,6 +79,7 @@ def saga_policy(s: Settings) -> SagaPolicy:
         async_max_seconds=s.async_payment_max_seconds,
         processor_sync_first_seconds=s.processor_sync_first_seconds,
         processor_sync_interval_seconds=s.processor_sync_interval_seconds,
+        action_timeout_seconds=s.action_timeout_seconds,
     )
 
 

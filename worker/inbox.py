@@ -13,15 +13,24 @@ once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.saga import ProcessorEvent
 from db import processor_events
+from telemetry.metrics import WORKER_REGISTRY
+
+SETTLED_AFTER = Histogram(
+    "paysaga_processor_settlement_seconds", "from a charge the processor answered later to the "
+    "event that settled it in its saga", registry=WORKER_REGISTRY,
+    buckets=(1, 5, 30, 60, 300, 1800, 3600, 6 * 3600, 86400, 3 * 86400, 14 * 86400))
 
 log = logging.getLogger("paysaga.inbox")
 
@@ -47,6 +56,10 @@ async def _deliver(engine: AsyncEngine, client: Client, row: Any) -> tuple[str, 
     try:
         answer = await client.get_workflow_handle(row.subject).execute_update(
             "processor_event", event, id=row.event_id, result_type=str)
+        if answer == "applied" and charge.get("created_at"):
+            with contextlib.suppress(ValueError):
+                created = datetime.fromisoformat(str(charge["created_at"]).replace("Z", "+00:00"))
+                SETTLED_AFTER.observe(max((datetime.now(UTC) - created).total_seconds(), 0.0))
         return "delivered", str(answer)
     except WorkflowUpdateFailedError as err:
         return "delivered", f"refused: {err.cause}"

@@ -93,6 +93,7 @@ class PaymentWorkflow(AwaitsProcessor):
         self._indexed_failure_code: str | None = None  # PaymentFailureCode as Temporal holds it
         self._capture: int | None = None  # manual capture: the amount asked for (minor units)
         self._closing: str | None = None  # manual capture: voided or expired, once decided
+        self._next_action: str | None = None  # 3-D Secure: where the customer authenticates
 
     # -- the business process -------------------------------------------------------------
 
@@ -137,7 +138,8 @@ class PaymentWorkflow(AwaitsProcessor):
         self._set_status(PaymentStatus.PROCESSING)
         charge = await self._charge_along_route(expires_at)
 
-        if charge.status == "processing" and workflow.patched(ASYNC_OUTCOMES):
+        if charge.status in ("processing", "requires_action") \
+                and workflow.patched(ASYNC_OUTCOMES):
             charge = await self._settles_later(charge)
 
         if charge.status == "authorized" and p.manual and workflow.patched(MANUAL_CAPTURE):
@@ -162,6 +164,10 @@ class PaymentWorkflow(AwaitsProcessor):
         elif charge.status == "expired":
             failure = Failure(FailureCode.RESERVATION_EXPIRED,
                               "the hold expired before the gateway charged")
+        elif charge.status == "authentication_timeout":
+            failure = Failure(FailureCode.AUTHENTICATION_TIMEOUT,
+                              "the customer did not authenticate in time; the authorization "
+                              "was voided")
         else:
             failure = Failure(FailureCode.GATEWAY_UNAVAILABLE,
                               "the gateway could not be reached; nothing was charged")
@@ -174,18 +180,40 @@ class PaymentWorkflow(AwaitsProcessor):
         return failure
 
     async def _settles_later(self, charge: Charge) -> Charge:
-        """The processor answered `processing`: hold until ASYNC_PAYMENT_MAX_SECONDS, then wait
-        for its event or a sync (workflows/processor.py)."""
+        """The processor answered `processing` (hold until ASYNC_PAYMENT_MAX_SECONDS) or
+        `requires_action` (3-D Secure: the customer has ACTION_TIMEOUT_SECONDS), then wait for
+        its event or a sync (workflows/processor.py)."""
         p = self._payment
-        deadline = workflow.now() + timedelta(seconds=p.policy.async_max_seconds)
+        action = charge.status == "requires_action"
+        wait = p.policy.action_timeout_seconds if action else p.policy.async_max_seconds
+        deadline = workflow.now() + timedelta(seconds=wait)
+        if action:
+            self._next_action = charge.redirect_url
+            self._set_status(PaymentStatus.REQUIRES_ACTION)
         await self._ledger("await_processor", AwaitProcessor(
             p.payment_id, p.tenant_id, self._attempt, charge.gateway_reference,
-            deadline.isoformat(), self._connector),
-            summary=f"processing at {self._connector or 'the gateway'}: hold until "
-                    f"{deadline.isoformat()}, wait for its event or a sync")
+            deadline.isoformat(), self._connector, charge.redirect_url if action else None),
+            summary=(f"requires the customer's authentication until {deadline.isoformat()}"
+                     if action else f"processing at {self._connector or 'the gateway'}: hold "
+                     f"until {deadline.isoformat()}, wait for its event or a sync"))
+        if action:
+            self._outcome_recorded = True  # `Prefer: wait` answers here, with the next action
         req = ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
                             self._connector)
         settled = await self._await_processor(charge, req, p.policy, self._plan(), deadline)
+        self._next_action = None
+        if action:
+            self._outcome_recorded = False
+            self._set_status(PaymentStatus.PROCESSING)
+        if action and settled.status == "expired":  # abandoned: void it, then release the hold
+            self._gateway_reference = charge.gateway_reference
+            await workflow.execute_activity(
+                "void_charge", self._at_gateway(p.amount), result_type=Captured,
+                start_to_close_timeout=policies.charge_timeout(p.policy, self._plan()),
+                retry_policy=policies.lookup_retry(p.policy),
+                summary="not authenticated in time: void the authorization")
+            self._gateway_reference = None
+            return Charge("authentication_timeout", charge.gateway_reference)
         return Charge(settled.status, settled.gateway_reference or charge.gateway_reference,
                       settled.decline_code)
 
@@ -446,7 +474,7 @@ class PaymentWorkflow(AwaitsProcessor):
             failure_code=self._failure.code if self._failure else None,
             failure_message=self._failure.message if self._failure else None,
             gateway_reference=self._gateway_reference, wallet_id=self._wallet_id,
-            connector=self._connector,
+            connector=self._connector, next_action_url=self._next_action,
         )
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "top_up.succeeded", "top_up.failed", "withdrawal.initiated",
                "withdrawal.succeeded", "withdrawal.failed", "gateway.failover",
                "payment.authorized", "payment.voided", "payment.authorization_expired",
-               "payment.processing", "top_up.processing", "*")
+               "payment.processing", "top_up.processing", "payment.requires_action", "*")
 
 
 class EndpointCreate(Strict):

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -105,6 +106,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attribute_keys(),
         dev_server_log_level="error",
         dev_server_extra_args=dev_server_tuning(),
+        dev_server_startup_timeout=timedelta(seconds=60),
         data_converter=data_converter(TEST_RING),
     )
     try:

@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
@@ -119,3 +120,37 @@ async def _events_of(sys_: System, pids: list[str]) -> list[Any]:
         return list((await conn.execute(text(
             "SELECT subject, status, outcome FROM processor_events "
             "WHERE subject = ANY(CAST(:p AS TEXT[]))"), {"p": pids})).all())
+
+
+async def test_a_3ds_payment_answers_its_next_action_then_settles_when_authenticated(
+        sys_: System) -> None:
+    wallet = await sys_.wallet(funds="30.00")
+    await sys_.behave(three_ds_rate=1.0)
+    answer = await sys_.api.post(
+        "/v1/payments", json={"user_id": wallet["user_id"], "service_id": "shop",
+                              "amount": "5.00", "currency": "USD"},
+        headers={"Idempotency-Key": secrets.token_hex(8), "Prefer": "wait=10"})
+    assert answer.status_code == 201, answer.text  # the outcome for now
+    body = answer.json()
+    assert body["status"] == "requires_action"
+    assert body["next_action"]["type"] == "redirect_to_url"
+    assert "payment.requires_action" in await sys_.events(body["id"])
+    async with httpx.AsyncClient() as browser:  # the customer, at the processor's page
+        page = await browser.get(body["next_action"]["url"], params={"result": "success"})
+    assert page.status_code == 200
+    paid = await sys_.settled(body["id"], "completed", timeout=30)
+    assert paid["next_action"] is None
+    assert await balance(sys_, wallet) == ("24.90", "0.00")
+
+
+async def test_a_failed_3ds_authentication_declines_and_releases(sys_: System) -> None:
+    wallet = await sys_.wallet(funds="30.00")
+    await sys_.behave(three_ds_rate=1.0)
+    pid = (await sys_.pay(wallet["user_id"], "4.00")).json()["id"]
+    waiting = await sys_.settled(pid, "requires_action", timeout=20)
+    async with httpx.AsyncClient() as browser:
+        await browser.get(waiting["next_action"]["url"], params={"result": "fail"})
+    failed = await sys_.settled(pid, "failed", timeout=30)
+    assert failed["failure"]["code"] == "gateway_declined"
+    assert "authentication_failed" in failed["failure"]["message"]
+    assert await balance(sys_, wallet) == ("30.00", "0.00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -17,6 +18,8 @@ from tests.conftest import TEST_RING
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(),
+        # on a busy 2-core machine (the system suite's servers still up) it can take over 5 s
+        test_server_startup_timeout=timedelta(seconds=60),
         data_converter=data_converter(TEST_RING))
     await register_search_attributes(environment.client)
     try:

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.payment import (
     Authorized,
+    AwaitProcessor,
     BeginRetry,
     CancelPayment,
     CaptureCharge,
@@ -125,7 +126,7 @@ class FakeSaga:
             return saga.void(step)
 
         @activity.defn(name="await_processor")
-        async def await_processor(step: Any) -> None:
+        async def await_processor(step: AwaitProcessor) -> None:
             saga.calls.append(("await_processor", step))
 
         @activity.defn(name="end_authorization")

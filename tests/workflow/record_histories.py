@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.workflow.record_histories            # saga v2 -> histories/v2/
     .venv/bin/python -m tests.workflow.record_histories manual     # manual capture -> histories/v4/
+    .venv/bin/python -m tests.workflow.record_histories async      # later outcomes -> histories/v4/
 
 (Every saga's histories as it ran against the real servers are recorded by the system suite:
 PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,8 @@ def refuse(_: RefundStep) -> str:
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
     await register_search_attributes(env.client)
     (HERE / "v2").mkdir(parents=True, exist_ok=True)
     workflows = [PaymentWorkflow, RefundWorkflow]
@@ -141,7 +144,8 @@ def manual_captures() -> dict[str, Callable[[Handle], Awaitable[None]]]:
 async def record_manual() -> None:
     from tests.workflow.test_manual_capture_workflow import authorizing, manual
 
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
     await register_search_attributes(env.client)
     (HERE / "v4").mkdir(parents=True, exist_ok=True)
     try:
@@ -165,7 +169,49 @@ async def record_manual() -> None:
         await env.shutdown()
 
 
+async def record_async() -> None:
+    """Outcomes that arrive later (issue 29): settled by the processor's event, by a sync, and a
+    3-D Secure payment nobody authenticated."""
+    from contracts.saga import ProcessorEvent
+    from tests.workflow.test_async_outcomes_workflow import processing, three_ds
+
+    async def by_event(handle: Handle) -> None:
+        await eventually(lambda: handle.query("state"), lambda s: s["status"] == "processing")
+        await handle.execute_update(PaymentWorkflow.processor_event, ProcessorEvent(
+            "evt_rec", "primary", "ch_async", "succeeded"), id="evt_rec")
+        await finish(handle)
+
+    shapes: dict[str, tuple[FakeSaga, dict[str, Any], Callable[[Handle], Awaitable[None]]]] = {
+        "async_event": (processing(), {}, by_event),
+        "async_sync": (processing([Charge("succeeded", "ch_async")]), {}, finish),
+        "3ds_abandoned": (three_ds(), {"max_manual_retries": 0}, finish),
+    }
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
+    await register_search_attributes(env.client)
+    try:
+        for name, (saga, policy, drive) in shapes.items():
+            inp = payment(**policy)
+            queue = f"record-{uuid.uuid4()}"
+            async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
+                              activities=saga.activities()):
+                handle = await env.client.start_workflow(PaymentWorkflow.run, inp,
+                                                         id=inp.payment_id, task_queue=queue)
+                if name == "async_event":
+                    with env.auto_time_skipping_disabled():
+                        await drive(handle)
+                else:
+                    await drive(handle)
+                history = await handle.fetch_history()
+            path = HERE / "v4" / f"payment_{name}.json"
+            path.write_text(history.to_json())
+            print(f"recorded {path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
     import sys
 
-    asyncio.run(record_manual() if sys.argv[1:] == ["manual"] else main())
+    asyncio.run(record_manual() if sys.argv[1:] == ["manual"]
+                else record_async() if sys.argv[1:] == ["async"] else main())

@@ -96,3 +96,39 @@ async def test_nothing_by_the_deadline_releases_the_hold(env: WorkflowEnvironmen
 
 async def _names(saga: FakeSaga) -> list[str]:
     return saga.names()
+
+
+def three_ds() -> FakeSaga:
+    return FakeSaga(charge=lambda r: Charge("requires_action", "ch_async",
+                                            redirect_url="http://gw/authenticate/ch_async"),
+                    lookup=lambda r: Charge("requires_action", "ch_async"))
+
+
+async def test_a_3ds_payment_waits_for_the_customer_and_the_event_settles_it(
+        env: WorkflowEnvironment) -> None:
+    saga = three_ds()
+    async with running(env, saga, payment()) as handle:
+        with env.auto_time_skipping_disabled():
+            parked = await handle.execute_update(PaymentWorkflow.outcome)
+            assert (parked.status, parked.next_action_url) == (
+                "requires_action", "http://gw/authenticate/ch_async")  # `Prefer: wait` answers
+            assert await handle.execute_update(PaymentWorkflow.processor_event,
+                                               settled("evt_3ds"), id="evt_3ds") == "applied"
+        final = await handle.result()
+    assert final.status == "completed"
+    [(_, step)] = [c for c in saga.calls if c[0] == "await_processor"]
+    assert step.next_action_url == "http://gw/authenticate/ch_async"
+
+
+async def test_an_abandoned_3ds_fails_with_authentication_timeout_and_voids(
+        env: WorkflowEnvironment) -> None:
+    saga = three_ds()
+    async with running(env, saga, payment(max_manual_retries=0)) as handle:
+        await eventually(lambda: _names(saga), lambda n: "await_processor" in n)
+        await env.sleep(timedelta(minutes=16))  # ACTION_TIMEOUT_SECONDS: 15 minutes
+        state = await eventually(lambda: handle.query(PaymentWorkflow.state),
+                                 lambda s: s.status == "exhausted")
+    assert state.failure_code == "authentication_timeout"
+    assert "void_charge" in saga.names()
+    assert saga.names().index("void_charge") < saga.names().index("release_hold")
+    assert "capture_funds" not in saga.names()

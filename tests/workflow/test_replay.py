@@ -5,7 +5,8 @@ change that would break a running saga fails here before any build with it can b
 histories/v2/ holds `Payment` and `Refund` runs recorded with fakes under time skipping
 (record_histories.py); histories/v3/ holds every saga as it ran against the real servers in the
 system suite (tests/system/test_zz_replay.py); histories/v4/ the manual-capture shapes (captured
-in part, voided, lapsed), recorded with fakes under time skipping. Which are kept, and for how
+in part, voided, lapsed) and the later outcomes (settled by an event, by a sync, an abandoned
+3-D Secure), recorded with fakes under time skipping. Which are kept, and for how
 long: README, "Recorded histories". Saga v1's (`PaymentWorkflow`) went with its code once the drain
 check said none ran.
 """
@@ -44,7 +45,8 @@ def test_every_representative_shape_is_recorded() -> None:
         "v2/payment_happy", "v2/payment_waited_for", "v2/payment_declined_then_retried",
         "v2/payment_expired_hold", "v2/payment_canceled", "v2/payment_exhausted_window",
         "v2/refund_posted", "v2/refund_refused",
-        "v4/payment_manual_captured", "v4/payment_manual_voided", "v4/payment_manual_expired"}
+        "v4/payment_manual_captured", "v4/payment_manual_voided", "v4/payment_manual_expired",
+        "v4/payment_async_event", "v4/payment_async_sync", "v4/payment_3ds_abandoned"}
 
 
 def test_every_saga_this_build_runs_has_recorded_histories() -> None:
