@@ -57,7 +57,7 @@ HOOK_SECRETS = {name: "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # outcomes that arrive later, under every profile: a share of charges settle later, their
 # webhooks lost, duplicated and delayed (the sync finds the lost ones)
 LATER = {"async_rate": 0.2, "async_settle_seconds": 1.0, "webhook_loss_rate": 0.2,
-         "webhook_duplicate_rate": 0.2, "webhook_delay_seconds": 1.5, "three_ds_rate": 0.1}
+         "webhook_duplicate_rate": 0.2, "webhook_delay_seconds": 1.5, "three_ds_rate": 0.25}
 WORKERS = ("worker-1", "worker-2")
 NEW_WORKERS = ("worker-b1",)
 APIS = {"api-1": PORTS["api"], "api-2": PORTS["api2"]}
@@ -269,7 +269,7 @@ async def main(count: int, quick: bool) -> int:
                     for port in APIS.values()]
             api = apis[1]  # set-up and reads; api-1 is the one that gets killed
             gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['gateway']}", timeout=5)
-            await gateway.put("/behavior", json={"fail_rate": 0.0})
+            await gateway.put("/behavior", json={"fail_rate": 0.0, **LATER})
             wallets = []
             for i in range(3):
                 w = (await api.post("/v1/wallets", json={"user_id": f"hot-{i}", "currency": "USD"})).json()

@@ -130,8 +130,10 @@ class Gateway:
         record = next((c for c in self.accepted if c["id"] == charge_id), None)
         if record is not None:
             record = self.aged(record)
-        if record is not None and record["status"] in ("succeeded", "authorized",
-                                                       "requires_action"):
+        if record is not None and record["status"] == "requires_action":
+            record["status"] = "canceled"  # never authenticated: nothing was ever charged
+            self.records.replace(record)
+        elif record is not None and record["status"] in ("succeeded", "authorized"):
             record["status"] = "voided"
             self.records.replace(record)
         return record

@@ -120,8 +120,9 @@ class ConnectorClient:
         response = await self.send("POST", f"/charges/{charge_id}/void", "void")
         if response.status_code == 200:
             status = str(response.json().get("status"))
-            return Captured(status if status in ("voided", "expired") else "refused",
-                            code=None if status in ("voided", "expired") else f"charge_{status}")
+            ended = status in ("voided", "expired", "canceled")  # no money moved, or will
+            return Captured(status if ended else "refused",
+                            code=None if ended else f"charge_{status}")
         _raise_unless_answered(response)
         return Captured("refused", code=_decline_code(response))
 

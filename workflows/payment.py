@@ -205,7 +205,13 @@ class PaymentWorkflow(AwaitsProcessor):
         if action:
             self._outcome_recorded = False
             self._set_status(PaymentStatus.PROCESSING)
-        if action and settled.status == "expired":  # abandoned: void it, then release the hold
+        if action and settled.status == "expired":
+            # the window closed: a customer who authenticated at the last moment is charged (a
+            # lookup decides); otherwise void it, then release the hold
+            found = await charging.lookup(req, p.policy, self._plan())
+            if found.status in ("succeeded", "declined"):
+                return Charge(found.status, found.gateway_reference or charge.gateway_reference,
+                              found.decline_code)
             self._gateway_reference = charge.gateway_reference
             await workflow.execute_activity(
                 "void_charge", self._at_gateway(p.amount), result_type=Captured,
