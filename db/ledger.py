@@ -62,9 +62,12 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
                   wallet_id: str | None = None, attempt: int | None = None,
                   manual_retries: int | None = None, gateway_reference: str | None = None,
                   failure_code: str | None = None, failure_message: str | None = None,
-                  clear_failure: bool = False) -> datetime | None:
+                  clear_failure: bool = False, paid: tuple[int, int] | None = None,
+                  next_action_url: str | None = None) -> datetime | None:
     """Update the payment's read projection to what the workflow just did; the payment's
-    creation time, for the end-to-end latency."""
+    creation time, for the end-to-end latency. `paid`: (amount, fee) once captured, all of it or
+    (a manual payment's partial capture) less; `next_action_url` stands only while the payment
+    requires the customer's action."""
     created: datetime | None = (await conn.execute(text(
         """
         UPDATE payments SET
@@ -75,13 +78,20 @@ async def project(conn: AsyncConnection, payment_id: str, status: str, *,
             gateway_reference = COALESCE(:gref, gateway_reference),
             failure_code = CASE WHEN :clear THEN NULL ELSE COALESCE(:fcode, failure_code) END,
             failure_message = CASE WHEN :clear THEN NULL ELSE COALESCE(:fmsg, failure_message) END,
+            amount = COALESCE(:paid, amount),
+            fee = COALESCE(:paid_fee, fee),
+            amount_captured = COALESCE(:paid, amount_captured),
+            next_action_url = CASE WHEN :status = 'requires_action'
+                                   THEN COALESCE(:action, next_action_url) END,
             version = version + 1,
             updated_at = now()
         WHERE id = :id
         RETURNING created_at
         """), {"status": str(status), "wallet": wallet_id, "attempt": attempt,
                "retries": manual_retries, "gref": gateway_reference, "fcode": failure_code,
-               "fmsg": failure_message, "clear": clear_failure, "id": payment_id})).scalar()
+               "fmsg": failure_message, "clear": clear_failure, "id": payment_id,
+               "paid": paid[0] if paid else None, "paid_fee": paid[1] if paid else None,
+               "action": next_action_url})).scalar()
     return created
 
 

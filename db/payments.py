@@ -168,9 +168,8 @@ async def await_processor(conn: AsyncConnection, step: AwaitProcessor) -> None:
         {"until": datetime.fromisoformat(step.until), "p": step.payment_id, "a": step.attempt})
     action = step.next_action_url is not None  # 3-D Secure: the customer authenticates first
     await ledger.project(conn, step.payment_id, PaymentStatus.REQUIRES_ACTION if action
-                         else PaymentStatus.PROCESSING, gateway_reference=step.gateway_reference)
-    await conn.execute(text("UPDATE payments SET next_action_url = :u WHERE id = :p"),
-                       {"u": step.next_action_url, "p": step.payment_id})
+                         else PaymentStatus.PROCESSING, gateway_reference=step.gateway_reference,
+                         next_action_url=step.next_action_url)
     await ledger.emit(conn, "payment.requires_action" if action else "payment.processing",
                       step.tenant_id, step.payment_id, step.attempt,
                       {"gateway_reference": step.gateway_reference, "until": step.until,
@@ -292,12 +291,10 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
         (settlement, "payment", step.amount, None),
         (fees, "fee", step.fee, None),
     ])
-    created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
-                                   gateway_reference=step.gateway_reference)
     # what was paid: all of it, or (a manual payment's partial capture) less, its fee recomputed
-    await conn.execute(text(
-        "UPDATE payments SET amount = :a, fee = :f, amount_captured = :a WHERE id = :p"),
-        {"a": step.amount, "f": step.fee, "p": step.payment_id})
+    created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
+                                   gateway_reference=step.gateway_reference,
+                                   paid=(step.amount, step.fee))
     on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
     await ledger.emit_all(conn, [
         Event("gateway.payment_approved", *on, {

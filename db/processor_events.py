@@ -36,12 +36,6 @@ async def settle(conn: AsyncConnection, row_id: int, status: str, outcome: str) 
         "WHERE id = :id"), {"s": status, "o": outcome[:500], "id": row_id})
 
 
-async def counts(conn: AsyncConnection) -> dict[str, int]:
-    """Events by how they ended (received: still to carry)."""
-    return {r.status: r.n for r in await conn.execute(text(
-        "SELECT status, count(*) AS n FROM processor_events GROUP BY status"))}
-
-
 async def known_subject(conn: AsyncConnection, subject: str) -> bool:
     """A payment or a top-up by this id exists."""
     return (await conn.execute(text(

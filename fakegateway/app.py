@@ -22,7 +22,7 @@ import json
 import os
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -182,7 +182,7 @@ class Gateway:
                                      "url": f"{base_url.rstrip('/')}/authenticate/{record['id']}"}
             self.records.replace(record)
         elif record["status"] == "processing":
-            self.later.add(asyncio.create_task(self.settle_later(record)))
+            self.later_task(self.settle_later(record))
         return record
 
     def authenticate(self, charge_id: str, success: bool) -> dict[str, Any] | None:
@@ -197,6 +197,12 @@ class Gateway:
             self.declined_payments.add(record["payment_id"])
         self.send_event("charge.succeeded" if success else "charge.failed", record)
         return record
+
+    def later_task(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, held until it ends (not a moment longer)."""
+        task = asyncio.create_task(work)
+        self.later.add(task)
+        task.add_done_callback(self.later.discard)
 
     async def settle_later(self, record: dict[str, Any]) -> None:
         """A `processing` charge settles after async_settle_seconds; the processor says so with
@@ -223,7 +229,7 @@ class Gateway:
         copies = 2 if self.roll(self.behavior.webhook_duplicate_rate) else 1
         for _ in range(copies):
             delay = self.rng.uniform(0, self.behavior.webhook_delay_seconds)
-            self.later.add(asyncio.create_task(self.deliver(event, delay)))
+            self.later_task(self.deliver(event, delay))
 
     async def deliver(self, event: dict[str, Any], delay: float) -> None:
         """One delivery, retried a few times with backoff while the inbox does not take it."""

@@ -372,16 +372,17 @@ class PaymentWorkflow(AwaitsProcessor):
                                    type="InvalidCaptureAmount")
         return amount
 
-    def _capture_refusal(self) -> str:
+    def _capture_refusal(self, verb: str = "captured") -> str:
+        """Why a capture (or, while waiting for one, a retry or cancel) is refused."""
         p = self._payment
+        refused = f"payment {p.payment_id} cannot be {verb}"
         if not p.manual:
-            return f"payment {p.payment_id} cannot be captured: it is charged at once (automatic)"
+            return f"{refused}: it is charged at once (automatic)"
         if self._capture is not None:
-            return f"payment {p.payment_id} cannot be captured: it is being captured already"
+            return f"{refused}: it is being captured already"
         if self._closing is not None or self._cancel_requested:
-            return (f"payment {p.payment_id} cannot be captured: its authorization is being "
-                    f"{'voided' if self._closing != 'expired' else 'expired'}")
-        return f"payment {p.payment_id} cannot be captured: status {self._status.value}"
+            return f"{refused}: its authorization is being {self._closing or 'voided'}"
+        return f"{refused}: status {self._status.value}"
 
     async def _authorized(self) -> Failure | None:
         """Park in `requires_capture` until a capture, a cancel or the window's end."""
@@ -512,7 +513,7 @@ class PaymentWorkflow(AwaitsProcessor):
 
     def _refusal(self, verb: str) -> str:
         if self._status == PaymentStatus.REQUIRES_CAPTURE:
-            return self._capture_refusal().replace("cannot be captured", f"cannot be {verb}")
+            return self._capture_refusal(verb)
         return (f"payment {self._payment.payment_id} cannot be {verb}: status {self._status.value}, "
                 f"manual retries {self._manual_retries} of {self._payment.policy.max_manual_retries}")
 

@@ -245,9 +245,10 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         gateway_breaker_failures=10_000,  # tests inject faults on purpose; the breaker has its own
         worker_workflow_sandbox=True,  # every workflow path the tests reach runs sandboxed
         payload_keys=TEST_PAYLOAD_KEYS, search_hash_key=TEST_SEARCH_HASH_KEY,
-        # each processor signs its events with its own secret; a lost one is synced soon
+        # each processor signs its events with its own secret; a lost one is synced soon (not so
+        # soon that a sync overtakes an event a busy machine delivers a few seconds late)
         processor_webhook_secrets={name: _webhook_secret() for name in CONNECTORS},
-        processor_sync_first_seconds=3, processor_sync_interval_seconds=3,
+        processor_sync_first_seconds=8, processor_sync_interval_seconds=3,
     )
     engine = make_engine(database_url)
     tenant = f"tenant-{secrets.token_hex(3)}"

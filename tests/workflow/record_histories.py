@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from contracts.payment import PaymentInput
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, SagaPolicy
 from devstack.temporal import register_search_attributes, test_server_binary
@@ -141,32 +142,41 @@ def manual_captures() -> dict[str, Callable[[Handle], Awaitable[None]]]:
     return {"captured": captured, "voided": voided, "expired": lapsed}
 
 
-async def record_manual() -> None:
-    from tests.workflow.test_manual_capture_workflow import authorizing, manual
+# a v4 shape: its fakes, its input, how the test drives it, whether time may skip meanwhile
+Shape = tuple[FakeSaga, PaymentInput, Callable[[Handle], Awaitable[None]], bool]
 
+
+async def record_v4(shapes: dict[str, Shape]) -> None:
+    """Record each shape's `Payment` history into histories/v4/payment_<name>.json."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
     await register_search_attributes(env.client)
     (HERE / "v4").mkdir(parents=True, exist_ok=True)
     try:
-        for name, drive in manual_captures().items():
-            saga, inp = authorizing(), manual()
+        for name, (saga, inp, drive, skips_time) in shapes.items():
             queue = f"record-{uuid.uuid4()}"
             async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
                               activities=saga.activities()):
                 handle = await env.client.start_workflow(PaymentWorkflow.run, inp,
                                                          id=inp.payment_id, task_queue=queue)
-                if name == "expired":
-                    await drive(handle)  # time skipping runs the window out
+                if skips_time:
+                    await drive(handle)
                 else:
-                    with env.auto_time_skipping_disabled():  # the window must not lapse first
+                    with env.auto_time_skipping_disabled():  # no window may lapse first
                         await drive(handle)
                 history = await handle.fetch_history()
-            path = HERE / "v4" / f"payment_manual_{name}.json"
+            path = HERE / "v4" / f"payment_{name}.json"
             path.write_text(history.to_json())
             print(f"recorded {path.name}: {len(history.events)} events")
     finally:
         await env.shutdown()
+
+
+async def record_manual() -> None:
+    from tests.workflow.test_manual_capture_workflow import authorizing, manual
+
+    await record_v4({f"manual_{name}": (authorizing(), manual(), drive, name == "expired")
+                     for name, drive in manual_captures().items()})
 
 
 async def record_async() -> None:
@@ -181,33 +191,11 @@ async def record_async() -> None:
             "evt_rec", "primary", "ch_async", "succeeded"), id="evt_rec")
         await finish(handle)
 
-    shapes: dict[str, tuple[FakeSaga, dict[str, Any], Callable[[Handle], Awaitable[None]]]] = {
-        "async_event": (processing(), {}, by_event),
-        "async_sync": (processing([Charge("succeeded", "ch_async")]), {}, finish),
-        "3ds_abandoned": (three_ds(), {"max_manual_retries": 0}, finish),
-    }
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
-    await register_search_attributes(env.client)
-    try:
-        for name, (saga, policy, drive) in shapes.items():
-            inp = payment(**policy)
-            queue = f"record-{uuid.uuid4()}"
-            async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
-                              activities=saga.activities()):
-                handle = await env.client.start_workflow(PaymentWorkflow.run, inp,
-                                                         id=inp.payment_id, task_queue=queue)
-                if name == "async_event":
-                    with env.auto_time_skipping_disabled():
-                        await drive(handle)
-                else:
-                    await drive(handle)
-                history = await handle.fetch_history()
-            path = HERE / "v4" / f"payment_{name}.json"
-            path.write_text(history.to_json())
-            print(f"recorded {path.name}: {len(history.events)} events")
-    finally:
-        await env.shutdown()
+    await record_v4({
+        "async_event": (processing(), payment(), by_event, False),
+        "async_sync": (processing([Charge("succeeded", "ch_async")]), payment(), finish, True),
+        "3ds_abandoned": (three_ds(), payment(max_manual_retries=0), finish, True),
+    })
 
 
 if __name__ == "__main__":
