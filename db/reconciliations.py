@@ -78,6 +78,7 @@ async def seen(conn: AsyncConnection, run_id: str, keys: list[str]) -> None:
 async def finish(conn: AsyncConnection, run_id: str) -> dict[str, int]:
     """Sum the pages' counts into the run, once, with `reconciliation.completed`; a run finished
     before answers its stored counts. The run's scratch rows go."""
+    await _unmatched_events(conn, run_id)
     counts: Counter[str] = Counter()
     for (page,) in await conn.execute(text(
             "SELECT counts FROM reconciliation_pages WHERE reconciliation_id = :r"), {"r": run_id}):
@@ -100,6 +101,32 @@ async def finish(conn: AsyncConnection, run_id: str) -> dict[str, int]:
     stored = (await conn.execute(text("SELECT counts FROM reconciliations WHERE id = :r"),
                                  {"r": run_id})).scalar()
     return dict(stored or {})
+
+
+async def _unmatched_events(conn: AsyncConnection, run_id: str) -> None:
+    """The processors' events received in the run's window that the inbox could not match to a
+    payment or top-up: one `unmatched_processor_event` finding each (an event seen by an earlier
+    run counts again, as `times_seen`), counted under their own page."""
+    rows = (await conn.execute(text(
+        """
+        SELECT e.connector, e.event_id, e.type, e.subject, e.outcome, e.payload, e.received_at
+        FROM processor_events e JOIN reconciliations r ON r.id = :r AND r.status = 'running'
+        WHERE e.status = 'unmatched' AND e.received_at >= r.window_start
+          AND e.received_at < r.window_end
+        ORDER BY e.id
+        """), {"r": run_id})).all()
+    for e in rows:
+        charge = (e.payload.get("data") or {}).get("object") or {}
+        record = {"idempotency_key": f"event:{e.connector}:{e.event_id}", "id": e.event_id,
+                  "type": e.type, "subject": e.subject, "charge_id": charge.get("id"),
+                  "amount": charge.get("amount"), "currency": charge.get("currency"),
+                  "received_at": e.received_at.isoformat()}
+        await record_finding(conn, run_id, record, Verdict(
+            rules.Finding.UNMATCHED_PROCESSOR_EVENT,
+            detail=f"{e.type}: {e.outcome or 'about nothing paysaga knows'}"), None, e.connector)
+    if rows:
+        await count_page(conn, run_id, "events", Counter(
+            {rules.Finding.UNMATCHED_PROCESSOR_EVENT.value: len(rows)}))
 
 
 # -- the ledger's side of a page --------------------------------------------------------------

@@ -14,6 +14,7 @@ Pure functions over what the activity read from both sides, so every class is un
     charged_not_credited      a top-up's charge succeeded, the wallet never credited critical
     unknown_payout            a payout made with no withdrawal                       critical
     paid_not_debited          a payout made for a withdrawal the ledger failed       critical
+    unmatched_processor_event a processor's signed event about nothing paysaga knows  warning
 
 Healing, declared: a charge the ledger never captured while its hold is still active is captured;
 a charge whose payment released its hold is refunded at the gateway (or posted to the wallet,
@@ -44,6 +45,7 @@ class Finding(StrEnum):
     CHARGED_NOT_CREDITED = "charged_not_credited"
     UNKNOWN_PAYOUT = "unknown_payout"
     PAID_NOT_DEBITED = "paid_not_debited"
+    UNMATCHED_PROCESSOR_EVENT = "unmatched_processor_event"
 
 
 class Heal(StrEnum):
@@ -55,8 +57,11 @@ class Heal(StrEnum):
 
 # What is not an exception: counted, never reported line by line.
 QUIET = frozenset({Finding.MATCHED, Finding.REVERSED, Finding.IN_FLIGHT})
-# Every class that is reported has money differing between the outside truth and the ledger.
-SEVERITY = {f: "critical" for f in Finding if f not in QUIET}
+# Every class that is reported has money differing between the outside truth and the ledger, but
+# an event the inbox could not match: a message, not money (its charge, if it took any, is in the
+# report and found there as `unknown_charge`).
+SEVERITY = {f: "critical" for f in Finding if f not in QUIET} | {
+    Finding.UNMATCHED_PROCESSOR_EVENT: "warning"}
 IN_FLIGHT_STATUSES = frozenset({"pending", "reserved", "processing", "requires_capture",
                                 "requires_action"})
 HEAL_KEY_PREFIX = "recon:"

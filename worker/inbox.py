@@ -7,7 +7,9 @@ first) is delivered as a no-op.
 
 Never from inside the HTTP request: the processor gets its 200 once the event is stored, and this
 relay, in every worker, carries it (several relays may carry one event: the Update's id makes it
-once).
+once). The relay wakes on the store's `NOTIFY` (polling every `interval` besides, for a lost
+connection); a batch's sagas are reached at once, each saga's events in the order they came, and
+the batch's outcomes are written in one statement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,15 +38,31 @@ SETTLED_AFTER = Histogram(
 log = logging.getLogger("paysaga.inbox")
 
 
-async def carry_once(engine: AsyncEngine, client: Client, batch: int = 100) -> int:
+async def carry_once(engine: AsyncEngine, client: Client, batch: int = 200,
+                     concurrency: int = 32) -> int:
     """Carry the waiting events; how many."""
     async with engine.connect() as conn:
         rows = await processor_events.waiting(conn, batch)
+    by_saga: dict[str | None, list[Any]] = defaultdict(list)
     for row in rows:
-        status, outcome = await _deliver(engine, client, row)
-        async with engine.begin() as conn:
-            await processor_events.settle(conn, row.id, status, outcome)
-        log.info("processor event %s (%s): %s, %s", row.event_id, row.type, status, outcome)
+        by_saga[row.subject].append(row)
+    gate = asyncio.Semaphore(concurrency)
+    ended: list[tuple[int, str, str]] = []
+
+    async def carry(saga_rows: list[Any]) -> None:
+        async with gate:
+            for row in saga_rows:  # one saga's events in the order they came
+                status, outcome = await _deliver(engine, client, row)
+                ended.append((row.id, status, outcome))
+                log.info("processor event %s (%s): %s, %s", row.event_id, row.type, status,
+                         outcome)
+
+    results = await asyncio.gather(*(carry(r) for r in by_saga.values()), return_exceptions=True)
+    async with engine.begin() as conn:  # what was carried is kept, even when some could not be
+        await processor_events.settle(conn, ended)
+    for failed in results:
+        if isinstance(failed, BaseException):
+            raise failed
     return len(rows)
 
 
@@ -73,12 +92,33 @@ async def _deliver(engine: AsyncEngine, client: Client, row: Any) -> tuple[str, 
         return "unmatched", f"no payment or top-up {row.subject}"
 
 
-async def run_inbox(engine: AsyncEngine, client: Client, interval: float = 0.2) -> None:
-    while True:
-        try:
-            carried = await carry_once(engine, client)
-        except Exception:  # Temporal or the database away a moment: the events wait
-            log.exception("carrying processor events failed")
-            carried = 0
-        if not carried:
-            await asyncio.sleep(interval)
+async def run_inbox(engine: AsyncEngine, client: Client, interval: float = 1.0) -> None:
+    wake = asyncio.Event()
+    listener: processor_events.Listener | None = None
+    try:
+        while True:
+            if listener is None or not listener.alive():
+                listener = await _listen(engine, wake, listener)
+            wake.clear()
+            try:
+                carried = await carry_once(engine, client)
+            except Exception:  # Temporal or the database away a moment: the events wait
+                log.exception("carrying processor events failed")
+                carried = 0
+            if not carried:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), interval)
+    finally:
+        if listener is not None:
+            await listener.close()
+
+
+async def _listen(engine: AsyncEngine, wake: asyncio.Event,
+                  lost: processor_events.Listener | None) -> processor_events.Listener | None:
+    if lost is not None:
+        await lost.close()
+    try:
+        return await processor_events.Listener.open(engine, wake.set)
+    except Exception:  # the database away: poll until it is back
+        log.warning("processor events: cannot listen; polling", exc_info=True)
+        return None

@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.conftest import eventually
 from tests.system.conftest import System
 from tests.system.test_money_movement import balance, top_up
+from tests.system.test_reconciliation import findings, now, reconcile
 
 
 def signed(secret: str, event: dict[str, Any], at: datetime | None = None) -> dict[str, str]:
@@ -41,6 +42,7 @@ async def stored(sys_: System, event_id: str) -> list[Any]:
 
 
 async def test_only_a_well_signed_event_is_stored_and_only_once(sys_: System) -> None:
+    start = now()
     secret = sys_.settings.processor_webhook_secrets["primary"]
     path = "/v1/processor-webhooks/primary"
     ev = event()
@@ -72,6 +74,13 @@ async def test_only_a_well_signed_event_is_stored_and_only_once(sys_: System) ->
     assert (status, outcome) == ("unmatched", "no payment or top-up pay_nobody")
     metrics = (await sys_.api.get("/metrics")).text
     assert 'paysaga_processor_events{status="unmatched"}' in metrics
+    # ... and in the reconciliation of its window: a warning an operator reads, not money
+    run = await reconcile(sys_, start)
+    assert run["counts"].get("unmatched_processor_event") == 1
+    found = (await findings(sys_, run["id"]))[f"event:primary:{ev['id']}"]
+    assert (found["class"], found["severity"], found["status"]) == (
+        "unmatched_processor_event", "warning", "open")
+    assert found["evidence"]["detail"] == "charge.succeeded: no payment or top-up pay_nobody"
 
 
 async def test_a_bank_debit_top_up_settles_later_by_the_processors_event(sys_: System) -> None:
@@ -86,10 +95,13 @@ async def test_a_bank_debit_top_up_settles_later_by_the_processors_event(sys_: S
                             and r.json()["status"] != "pending", timeout=30)
     assert done.json()["status"] == "succeeded"
     assert (await balance(sys_, wallet))[0] == "25.00"
-    async with sys_.engine.connect() as conn:
-        outcomes = [r.outcome for r in await conn.execute(text(
-            "SELECT outcome FROM processor_events WHERE subject = :s"), {"s": tid})]
-    assert outcomes == ["applied"]  # the event settled it, not a sync
+    async def outcomes() -> list[str | None]:
+        async with sys_.engine.connect() as conn:
+            return [r.outcome for r in await conn.execute(text(
+                "SELECT outcome FROM processor_events WHERE subject = :s"), {"s": tid})]
+
+    # the event settled it, not a sync (the relay writes the saga's answer once it has it)
+    assert await eventually(outcomes, lambda o: o != [None]) == ["applied"]
 
 
 async def test_an_async_payment_whose_event_is_lost_is_settled_by_the_sync(sys_: System) -> None:

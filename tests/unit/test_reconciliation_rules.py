@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 
 from domain.reconciliation import (
+    QUIET,
+    SEVERITY,
     Finding,
     Heal,
     LedgerPayment,
     classify_charge,
     classify_refund,
+    critical,
     parse_gateway_key,
 )
 
@@ -124,3 +127,10 @@ def test_money_in_and_out_against_the_ledger() -> None:
     assert classify_transfer(paid, None).finding == Finding.UNKNOWN_PAYOUT
     assert all(v.heal == Heal.NONE for v in (classify_transfer(paid, None),
                                               classify_transfer(charged, None)))
+
+
+def test_an_unmatched_processor_event_is_reported_but_is_no_critical_finding() -> None:
+    counts = {"matched": 4, "unmatched_processor_event": 3, "unknown_charge": 1}
+    assert critical(counts) == 1
+    assert SEVERITY[Finding.UNMATCHED_PROCESSOR_EVENT] == "warning"
+    assert Finding.UNMATCHED_PROCESSOR_EVENT not in QUIET

@@ -88,6 +88,11 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert '"status":"completed"' in out.replace(" ", "")  # step 8's capture
     assert '"amount_captured":"62.50"' in out.replace(" ", "")
     assert '"balance":"343.14"' in out  # - 62.50 captured - 1.25 fee on it, step 8
+    assert re.search(r"top-up tup_\w+: (pending|processing)\n", out)  # step 9's bank debit
+    assert '"balance":"393.14"' in out  # + 50.00 once the processor's event settled it
+    assert re.search(r"payment pay_\w+: requires_action at http://\S+/authenticate/", out)
+    assert re.search(r"<h1>Charge ch_\w+: succeeded</h1>", out)  # step 10: authenticated
+    assert '"balance":"382.94"' in out  # - 10.00 - 0.20 fee once completed
     assert '"decline_above"' in out  # the gateway's new profile
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 violations" in checked.stdout
