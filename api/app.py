@@ -17,6 +17,7 @@ from api.deps import AppState
 from api.edges import RequestIds
 from api.query import known_query_only
 from api.routes import (
+    disputes,
     events,
     health,
     payments,
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(reconciliations.router)
+    app.include_router(disputes.router)
     app.include_router(processor_webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

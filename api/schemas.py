@@ -43,9 +43,12 @@ class WalletPublic(BaseModel):
     id: str
     user_id: str
     currency: str
-    balance: str
+    balance: str = Field(description="below zero only through a dispute")
     held: str
     available: str
+    disputed: str = Field(description="what open disputes took from the wallet")
+    restricted: bool = Field(description="the balance is below zero (a dispute took it there): "
+                                         "no payment or withdrawal until it is back")
     version: int
     created_at: str
     updated_at: str

@@ -22,7 +22,8 @@ def wallet(row: Any) -> WalletPublic:
     return WalletPublic(
         id=row.id, user_id=row.user_id, currency=c, balance=to_major(row.balance, c),
         held=to_major(row.held, c), available=to_major(row.balance - row.held, c),
-        version=row.version, created_at=rfc3339(row.created_at), updated_at=rfc3339(row.updated_at))
+        disputed=to_major(row.disputed, c), restricted=row.balance < 0, version=row.version,
+        created_at=rfc3339(row.created_at), updated_at=rfc3339(row.updated_at))
 
 
 def transaction(row: Any, currency: str) -> TransactionPublic:

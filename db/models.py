@@ -3,10 +3,12 @@ models with a migrated database (`alembic` autogenerate finds no difference), so
 drift. Money columns are integer minor units (BIGINT); the API formats them.
 
 Ledger shape (double-entry): every movement is a journal whose entries sum to zero per currency.
-Wallet accounts keep a running `balance` and `held` (guarded by a CHECK: held never exceeds
-balance); system accounts (funding, settlement, fees) are derived from their entries only, so no
-single hot row serializes every payment. Runtime code reads whole rows through these models where
-that is clearest; conditional updates stay hand-written SQL in the db/ modules.
+Wallet accounts keep a running `balance` and `held` (every reservation requires `balance - held`
+to cover it; only a dispute takes a wallet below zero, and a wallet below zero is restricted:
+it reserves nothing); system accounts (funding, settlement, fees, disputes, losses) are derived
+from their entries only, so no single hot row serializes every payment. Runtime code reads whole
+rows through these models where that is clearest; conditional updates stay hand-written SQL in
+the db/ modules.
 """
 
 from __future__ import annotations
@@ -72,10 +74,9 @@ class SagaProjection(SQLModel):
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint("kind <> 'wallet'::text OR held >= 0 AND balance >= held",
-                        name='ck_wallet_not_overdrawn'),
+        CheckConstraint("kind <> 'wallet'::text OR held >= 0", name='ck_wallet_not_overdrawn'),
         CheckConstraint("kind = ANY (ARRAY['wallet'::text, 'funding'::text, 'settlement'::text, "
-                        "'fees'::text])",
+                        "'fees'::text, 'disputes'::text, 'losses'::text])",
                         name='accounts_kind_check'),
         PrimaryKeyConstraint('id', name='accounts_pkey'),
         UniqueConstraint('tenant_id', 'kind', 'user_id', 'currency', name='uq_accounts_owner')
@@ -91,6 +92,7 @@ class Account(SQLModel, table=True):
     version: int = _col(Integer, default='1')
     created_at: datetime = _col(DateTime(timezone=True), default='now()')
     updated_at: datetime = _col(DateTime(timezone=True), default='now()')
+    disputed: int = _col(BigInteger, default='0')  # what open disputes took from the wallet
 
 
 class ApiKey(SQLModel, table=True):
@@ -469,3 +471,47 @@ class ProcessorEvent(SQLModel, table=True):
     received_at: datetime = _col(DateTime(timezone=True), default='now()')
     delivered_at: datetime | None = _col(DateTime(timezone=True), null=True)
 
+
+
+class Dispute(SQLModel, table=True):
+    """A processor's dispute (a chargeback), the projection of its `Dispute` workflow: on a
+    top-up's charge, `from_wallet` is what it took from the wallet; one on anything else is
+    `unexpected` (recorded for an operator, no money moved by paysaga)."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint('amount > 0', name='disputes_amount_check'),
+        CheckConstraint('fee >= 0', name='disputes_fee_check'),
+        CheckConstraint('from_wallet >= 0', name='disputes_from_wallet_check'),
+        CheckConstraint("status = ANY (ARRAY['needs_response'::text, 'under_review'::text, "
+                        "'won'::text, 'lost'::text])", name='disputes_status_check'),
+        ForeignKeyConstraint(['wallet_id'], ['accounts.id'], name='disputes_wallet_id_fkey'),
+        PrimaryKeyConstraint('id', name='disputes_pkey'),
+        UniqueConstraint('connector', 'processor_dispute_id', name='uq_disputes_processor'),
+        Index('ix_disputes_tenant', 'tenant_id', text('created_at DESC'), text('id DESC')),
+        Index('ix_disputes_open', 'evidence_due_by',
+              postgresql_where="(status = 'needs_response'::text)"),
+    )
+
+    id: str = _col(Text, pk=True)
+    connector: str = _col(Text)
+    processor_dispute_id: str = _col(Text)
+    tenant_id: str | None = _col(Text, null=True)
+    wallet_id: str | None = _col(Text, null=True)
+    top_up_id: str | None = _col(Text, null=True)
+    payment_id: str | None = _col(Text, null=True)
+    charge_id: str = _col(Text)
+    amount: int = _col(BigInteger)
+    from_wallet: int = _col(BigInteger, default='0')
+    fee: int = _col(BigInteger)
+    currency: str = _col(Text)
+    reason: str = _col(Text)
+    status: str = _col(Text)
+    unexpected: bool = _col(Boolean, default='false')
+    evidence: dict[str, Any] | None = _col(JSONB, null=True)
+    evidence_due_by: datetime = _col(DateTime(timezone=True))
+    outcome_reason: str | None = _col(Text, null=True)
+    created_at: datetime = _col(DateTime(timezone=True), default='now()')
+    updated_at: datetime = _col(DateTime(timezone=True), default='now()')
+    closed_at: datetime | None = _col(DateTime(timezone=True), null=True)
+    version: int = _col(Integer, default='1')

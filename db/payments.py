@@ -382,13 +382,17 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = Fa
                "total": step.total})).first()
     if reserved is None:
         exists = (await conn.execute(text(
-            "SELECT 1 FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
+            "SELECT balance FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
             "AND user_id = :u AND currency = :c"),
             {"t": step.tenant_id, "u": step.user_id, "c": step.currency})).first()
         if exists is None:
             return await _reservation_failed(
                 conn, step, FailureCode.WALLET_NOT_FOUND,
                 f"the user has no {step.currency} wallet")
+        if exists.balance < 0:
+            return await _reservation_failed(
+                conn, step, FailureCode.WALLET_RESTRICTED,
+                "the wallet is restricted: a dispute took its balance below zero")
         return await _reservation_failed(
             conn, step, FailureCode.INSUFFICIENT_FUNDS,
             "the wallet's available balance is lower than amount plus fee")

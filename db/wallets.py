@@ -18,7 +18,7 @@ from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.ids import new_id
 from domain.money import to_major
 
-COLUMNS = "id, user_id, currency, balance, held, version, created_at, updated_at"
+COLUMNS = "id, user_id, currency, balance, held, disputed, version, created_at, updated_at"
 WALLETS = Keyset("accounts", scope="tenant_id = :t AND kind = 'wallet'")
 ENTRIES = Keyset("entries", ("id",), scope="account_id = :w", integer_ids=True)
 

@@ -69,3 +69,9 @@ def gateway_key(payment: str, attempt: int, connector: str | None = None) -> str
 def reconciliation_id(tenant_id: str, idempotency_key: str) -> str:
     """An on-demand reconciliation's id (its workflow id): same tenant and key, same run."""
     return f"rec_{digest('reconciliation', tenant_id, idempotency_key)}"
+
+
+def dispute_id(connector: str, processor_dispute_id: str) -> str:
+    """A dispute's id (and its workflow's): one per connector and processor dispute, however
+    many times, and in whatever order, its events arrive."""
+    return f"dsp_{digest('dispute', connector, processor_dispute_id)}"

@@ -28,6 +28,7 @@ class FailureCode(StrEnum):
     RESERVATION_EXPIRED = "reservation_expired"
     AUTHORIZATION_EXPIRED = "authorization_expired"
     AUTHENTICATION_TIMEOUT = "authentication_timeout"
+    WALLET_RESTRICTED = "wallet_restricted"  # a dispute took the balance below zero
 
 
 FINAL = frozenset(

@@ -12,6 +12,12 @@ A "timeout" records the charge first and then hangs past the caller's timeout, a
 gateway that charged but whose answer was lost would. With GATEWAY_RECORDS_PATH its records are
 kept in SQLite and survive a restart; `GET /reports/transactions` serves them as a processor's
 settlement report (a window, paginated by cursor).
+
+Disputes: `POST /charges/{id}/dispute` (a lever: the cardholder disputes a succeeded charge) takes
+the amount and DISPUTE_FEE back, sets `evidence_due_by` (DISPUTE_EVIDENCE_DAYS) and sends
+`dispute.created`; `POST /disputes/{id}/evidence` takes the merchant's evidence (`under_review`);
+`POST /disputes/{id}/close` (`won` or `lost`; the merchant's acceptance is `lost`) sends
+`dispute.closed`. Disputes are in the records and the settlement report.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ import os
 import random
 import secrets
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Query, Request
@@ -68,6 +74,11 @@ class Behavior(BaseModel):
     webhook_loss_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_delay_seconds: float = Field(default=0.0, ge=0, le=3600)
+    # disputes: what the processor charges the merchant for one (Stripe: 15.00), and how many
+    # days the merchant has for evidence (DISPUTE_EVIDENCE_DAYS, default 7)
+    dispute_fee: Decimal = Field(default=Decimal("15.00"), ge=0)
+    dispute_evidence_days: float = Field(
+        default_factory=lambda: float(os.environ.get("DISPUTE_EVIDENCE_DAYS", 7)), gt=0)
     # an authorization (`capture: false`) left uncaptured this long lapses: `expired`, and a
     # capture is refused `authorization_expired` (card networks: 7 days for most)
     authorization_expiry_seconds: float = Field(
@@ -86,6 +97,20 @@ class ChargeIn(BaseModel):
 
 class CaptureIn(BaseModel):
     amount: Decimal | None = Field(default=None, gt=0)  # none: all that was authorized
+
+
+class DisputeIn(BaseModel):
+    reason: str = Field(default="fraudulent", pattern=r"^[a-z_]{1,40}$")
+    amount: Decimal | None = Field(default=None, gt=0)  # none: the whole charge
+
+
+class EvidenceIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    files: list[str] = Field(default_factory=list, max_length=20)
+
+
+class CloseIn(BaseModel):
+    status: Literal["won", "lost"]
 
 
 class PayoutIn(BaseModel):
@@ -198,6 +223,68 @@ class Gateway:
         self.send_event("charge.succeeded" if success else "charge.failed", record)
         return record
 
+    # -- disputes ---------------------------------------------------------------------------
+
+    def dispute_of(self, dispute_id: str) -> dict[str, Any] | None:
+        return next((d for d in self.accepted if d["id"] == dispute_id
+                     and d.get("object") == "dispute"), None)
+
+    def open_dispute(self, charge_id: str, body: DisputeIn) -> tuple[int, dict[str, Any]]:
+        """A cardholder disputes a succeeded charge: the processor takes the amount (and its
+        fee) back at once, sets the evidence deadline and says `dispute.created`. One dispute
+        per charge (a repeat answers it)."""
+        charge = next((c for c in self.accepted if c["id"] == charge_id
+                       and c.get("object", "charge") == "charge"), None)
+        if charge is None or charge["status"] != "succeeded":
+            return 404, {"error": "no succeeded charge by this id", "code": "unknown_charge"}
+        known = next((d for d in self.accepted if d.get("object") == "dispute"
+                      and d["charge_id"] == charge_id), None)
+        if known is not None:
+            return 200, known
+        amount = Decimal(charge["amount"]) if body.amount is None else body.amount
+        if amount > Decimal(charge["amount"]):
+            return 400, {"error": "more than was charged", "code": "amount_too_large"}
+        now = datetime.now(UTC)
+        record = {"id": "dp_" + secrets.token_hex(10), "object": "dispute",
+                  "idempotency_key": f"dispute:{charge_id}", "charge_id": charge_id,
+                  "payment_id": charge["payment_id"], "amount": str(amount),
+                  "currency": charge["currency"], "fee": str(self.behavior.dispute_fee),
+                  "reason": body.reason, "status": "needs_response", "evidence": None,
+                  "evidence_due_by": _rfc3339(now + timedelta(
+                      days=self.behavior.dispute_evidence_days)),
+                  "connector": self.name, "created_at": _rfc3339(now)}
+        self.keep(record)
+        charge["disputed"] = True
+        self.records.replace(charge)
+        self.send_event("dispute.created", record)
+        return 201, record
+
+    def dispute_evidence(self, dispute_id: str, body: EvidenceIn) -> tuple[int, dict[str, Any]]:
+        record = self.dispute_of(dispute_id)
+        if record is None:
+            return 404, {"error": "no such dispute", "code": "unknown_dispute"}
+        if record["evidence"] is not None and record["evidence"]["text"] == body.text:
+            return 200, record  # the same evidence again
+        if record["status"] != "needs_response":
+            return 409, {"error": f"the dispute is {record['status']}", "code": "not_open"}
+        record.update(status="under_review", evidence=body.model_dump())
+        self.records.replace(record)
+        return 200, record
+
+    def close_dispute(self, dispute_id: str, status: str) -> tuple[int, dict[str, Any]]:
+        """The network decides (or the merchant accepts: `lost`): `dispute.closed`."""
+        record = self.dispute_of(dispute_id)
+        if record is None:
+            return 404, {"error": "no such dispute", "code": "unknown_dispute"}
+        if record["status"] in ("won", "lost"):
+            if record["status"] == status:
+                return 200, record
+            return 409, {"error": f"the dispute is {record['status']}", "code": "closed"}
+        record.update(status=status, closed_at=_rfc3339(datetime.now(UTC)))
+        self.records.replace(record)
+        self.send_event("dispute.closed", record)
+        return 200, record
+
     def later_task(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, held until it ends (not a moment longer)."""
         task = asyncio.create_task(work)
@@ -300,6 +387,10 @@ class Gateway:
         return record
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _answer(record: dict[str, Any], replay: bool) -> JSONResponse:
     if record["status"] == "declined":
         return JSONResponse(record, status_code=402)
@@ -363,6 +454,36 @@ def create_app(behavior: Behavior | None = None, records_path: str | None = None
         if record is None:
             return HTMLResponse("<h1>No such charge</h1>", status_code=404)
         return HTMLResponse(f"<h1>Charge {charge_id}: {record['status']}</h1>")
+
+    @app.post("/charges/{charge_id}/dispute")
+    async def dispute(charge_id: str, body: DisputeIn) -> JSONResponse:
+        """A lever for tests and demos: the cardholder disputes the charge."""
+        async with gw.lock:
+            status, answer = gw.open_dispute(charge_id, body)
+        return JSONResponse(answer, status_code=status)
+
+    @app.get("/disputes/{dispute_id}")
+    async def get_dispute(dispute_id: str) -> JSONResponse:
+        record = gw.dispute_of(dispute_id)
+        if record is None:
+            return JSONResponse({"error": "no such dispute", "code": "unknown_dispute"}, 404)
+        return JSONResponse(record)
+
+    @app.post("/disputes/{dispute_id}/evidence")
+    async def evidence(dispute_id: str, body: EvidenceIn) -> JSONResponse:
+        fault = await faults()
+        if fault is not None:
+            return fault
+        async with gw.lock:
+            status, answer = gw.dispute_evidence(dispute_id, body)
+        return JSONResponse(answer, status_code=status)
+
+    @app.post("/disputes/{dispute_id}/close")
+    async def close(dispute_id: str, body: CloseIn) -> JSONResponse:
+        """The network's decision (`won` or `lost`); the merchant's acceptance is `lost`."""
+        async with gw.lock:
+            status, answer = gw.close_dispute(dispute_id, body.status)
+        return JSONResponse(answer, status_code=status)
 
     @app.post("/payouts")
     async def payout(body: PayoutIn) -> JSONResponse:

@@ -44,10 +44,12 @@ class Records:
         self.db.commit()
 
     def page(self, start: str, end: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
-        """Accepted charges and refunds created in [start, end), in order, after a cursor."""
+        """Accepted charges, refunds and payouts, and disputes (in their current status),
+        created in [start, end), in order, after a cursor."""
         rows = self.db.execute(
             "SELECT seq, record FROM records WHERE seq > ? AND created_at >= ? AND created_at < ? "
-            "AND json_extract(record, '$.status') = 'succeeded' ORDER BY seq LIMIT ?",
+            "AND (json_extract(record, '$.status') = 'succeeded' "
+            "OR json_extract(record, '$.object') = 'dispute') ORDER BY seq LIMIT ?",
             (after, sortable(start), sortable(end), limit + 1)).fetchall()
         items = [json.loads(r) for _, r in rows[:limit]]
         return items, (rows[limit - 1][0] if len(rows) > limit else None)

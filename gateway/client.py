@@ -166,6 +166,40 @@ class ConnectorClient:
         page: dict[str, Any] = response.json()
         return page
 
+    async def dispute(self, dispute_id: str) -> dict[str, Any] | None:
+        """The processor's dispute as it is now, or None when it has none by this id."""
+        response = await self.send("GET", f"/disputes/{dispute_id}", "dispute_lookup")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ApplicationError(f"the dispute lookup answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def dispute_evidence(self, dispute_id: str, text: str,
+                               files: list[str]) -> dict[str, Any]:
+        """Forward the merchant's evidence (the same evidence again answers the same); a dispute
+        no longer open is refused (`DISPUTE_NOT_OPEN`, not retried)."""
+        return await self._dispute_call(f"/disputes/{dispute_id}/evidence", "dispute_evidence",
+                                        {"text": text, "files": files})
+
+    async def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """Accept a dispute (`lost`); a dispute decided otherwise is refused."""
+        return await self._dispute_call(f"/disputes/{dispute_id}/close", "dispute_close",
+                                        {"status": status})
+
+    async def _dispute_call(self, path: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.send("POST", path, operation, json=body)
+        if response.status_code in (404, 409):
+            raise ApplicationError(f"the processor refused: {_code_of(response)}",
+                                   type="DISPUTE_NOT_OPEN", non_retryable=True)
+        if response.status_code != 200:
+            raise ApplicationError(f"the processor answered {response.status_code}",
+                                   type=GATEWAY_UNAVAILABLE)
+        answer: dict[str, Any] = response.json()
+        return answer
+
     async def send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
         """One HTTP call through the breaker, counted by outcome and timed."""
         def counted(outcome: str) -> None:
@@ -285,3 +319,10 @@ def _decline_code(response: httpx.Response) -> str:
 
 def as_code(code: str) -> str:
     return code if DECLINE_CODE.fullmatch(code) else "unrecognized_decline"
+
+
+def _code_of(response: httpx.Response) -> str:
+    try:
+        return as_code(str(response.json().get("code") or response.status_code))
+    except ValueError:
+        return str(response.status_code)

@@ -83,7 +83,7 @@ async def main() -> None:
         logging.getLogger("paysaga.worker").info("worker polling %s", s.temporal_task_queue)
         relay = asyncio.create_task(relay_events(engine, Dispatch(
             client, s.temporal_task_queue, delivery_policy(s)), s))
-        inbox = asyncio.create_task(run_inbox(engine, client))
+        inbox = asyncio.create_task(run_inbox(engine, client, s.temporal_task_queue))
         try:
             await worker.run()
         finally:

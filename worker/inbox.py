@@ -3,7 +3,8 @@
 `processor_event` Update, whose id is the event's id, so Temporal applies a repeated one once.
 What the saga answered is kept with the event. An event about nothing paysaga knows is kept
 `unmatched` (metrics, reconciliation), never dropped; one whose saga has ended (a sync settled it
-first) is delivered as a no-op.
+first) is delivered as a no-op. A dispute's event starts the dispute's saga when none runs
+(Update-with-Start), so whichever of its events comes first opens it.
 
 Never from inside the HTTP request: the processor gets its 200 once the event is stored, and this
 relay, in every worker, carries it (several relays may carry one event: the Update's id makes it
@@ -23,12 +24,21 @@ from typing import Any
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.disputes import facts_of
+from contracts.dispute import DisputeEvent, DisputeStart
 from contracts.saga import ProcessorEvent
 from db import processor_events
 from telemetry.metrics import WORKER_REGISTRY
+from workflows.dispute import DisputeWorkflow
 
 SETTLED_AFTER = Histogram(
     "paysaga_processor_settlement_seconds", "from a charge the processor answered later to the "
@@ -38,7 +48,7 @@ SETTLED_AFTER = Histogram(
 log = logging.getLogger("paysaga.inbox")
 
 
-async def carry_once(engine: AsyncEngine, client: Client, batch: int = 200,
+async def carry_once(engine: AsyncEngine, client: Client, task_queue: str, batch: int = 200,
                      concurrency: int = 32) -> int:
     """Carry the waiting events; how many."""
     async with engine.connect() as conn:
@@ -52,7 +62,7 @@ async def carry_once(engine: AsyncEngine, client: Client, batch: int = 200,
     async def carry(saga_rows: list[Any]) -> None:
         async with gate:
             for row in saga_rows:  # one saga's events in the order they came
-                status, outcome = await _deliver(engine, client, row)
+                status, outcome = await _deliver(engine, client, row, task_queue)
                 ended.append((row.id, status, outcome))
                 log.info("processor event %s (%s): %s, %s", row.event_id, row.type, status,
                          outcome)
@@ -66,9 +76,12 @@ async def carry_once(engine: AsyncEngine, client: Client, batch: int = 200,
     return len(rows)
 
 
-async def _deliver(engine: AsyncEngine, client: Client, row: Any) -> tuple[str, str]:
+async def _deliver(engine: AsyncEngine, client: Client, row: Any,
+                   task_queue: str) -> tuple[str, str]:
     if row.subject is None:
-        return "unmatched", "it names no payment or top-up"
+        return "unmatched", "it names no payment, top-up or dispute"
+    if row.subject.startswith("dsp_"):
+        return await _to_dispute(client, row, task_queue)
     charge = (row.payload.get("data") or {}).get("object") or {}
     event = ProcessorEvent(row.event_id, row.connector, str(charge.get("id")),
                            str(charge.get("status")), charge.get("decline_code"))
@@ -92,7 +105,29 @@ async def _deliver(engine: AsyncEngine, client: Client, row: Any) -> tuple[str, 
         return "unmatched", f"no payment or top-up {row.subject}"
 
 
-async def run_inbox(engine: AsyncEngine, client: Client, interval: float = 1.0) -> None:
+async def _to_dispute(client: Client, row: Any, task_queue: str) -> tuple[str, str]:
+    """A dispute's event starts its saga if none runs (Update-with-Start: a repeated or early
+    event never makes two); a saga that has ended takes nothing more."""
+    obj = (row.payload.get("data") or {}).get("object") or {}
+    event = DisputeEvent(row.event_id, row.type, facts_of(obj))
+    start = WithStartWorkflowOperation(
+        DisputeWorkflow.run, DisputeStart(row.subject, row.connector, str(obj.get("id"))),
+        id=row.subject, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    try:
+        answer = await client.execute_update_with_start_workflow(
+            DisputeWorkflow.processor_event, event, id=row.event_id,
+            start_workflow_operation=start)
+    except WorkflowAlreadyStartedError:
+        return "delivered", "its saga had ended: nothing to do"
+    except WorkflowUpdateFailedError as err:
+        return "delivered", f"refused: {err.cause}"
+    return "delivered", str(answer)
+
+
+async def run_inbox(engine: AsyncEngine, client: Client, task_queue: str,
+                    interval: float = 1.0) -> None:
     wake = asyncio.Event()
     listener: processor_events.Listener | None = None
     try:
@@ -101,7 +136,7 @@ async def run_inbox(engine: AsyncEngine, client: Client, interval: float = 1.0) 
                 listener = await _listen(engine, wake, listener)
             wake.clear()
             try:
-                carried = await carry_once(engine, client)
+                carried = await carry_once(engine, client, task_queue)
             except Exception:  # Temporal or the database away a moment: the events wait
                 log.exception("carrying processor events failed")
                 carried = 0

@@ -12,6 +12,7 @@ from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.disputes import DisputeActivities
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from activities.reconciliation import ReconciliationActivities
@@ -23,6 +24,7 @@ from gateway.client import Gateways, connect
 from release.build import build_id
 from routing import router
 from settings import Settings
+from workflows.dispute import DisputeWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
@@ -33,7 +35,8 @@ from workflows.withdrawal import WithdrawalWorkflow
 
 # every saga this build runs; each declares its versioning behavior (README: deploying a new build)
 WORKFLOWS: list[type] = [PaymentWorkflow, RefundWorkflow, TopUpWorkflow, WithdrawalWorkflow,
-                         HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow]
+                         HoldSweeperWorkflow, WebhookDeliveryWorkflow, ReconciliationWorkflow,
+                         DisputeWorkflow]
 
 
 def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
@@ -66,6 +69,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
     gateway = GatewayActivities(gateways)
+    dispute = DisputeActivities(engine, gateways)
     recon = ReconciliationActivities(engine, gateways, client, settings.reconciliation_released_charge)
     return Worker(
         client,
@@ -84,6 +88,8 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
             webhooks.deliver_webhook, webhooks.park_failed_delivery,
             recon.begin, recon.reconcile_page, recon.reconcile_ledger_side, recon.heal_finding,
             recon.heal_failed, recon.finish,
+            dispute.open_dispute, dispute.remind_dispute, dispute.submit_evidence, dispute.decide,
+            dispute.look_up,
         ],
         # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
         workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox

@@ -21,11 +21,14 @@ PAYMENT_AMOUNT = SearchAttributeKey.for_float("PaymentAmount")  # major units, f
 PAYMENT_FAILURE_CODE = SearchAttributeKey.for_keyword("PaymentFailureCode")
 RECONCILIATION_CRITICAL = SearchAttributeKey.for_int("ReconciliationCritical")
 TRANSFER_STATUS = SearchAttributeKey.for_keyword("TransferStatus")  # top-ups and withdrawals
+DISPUTE_STATUS = SearchAttributeKey.for_keyword("DisputeStatus")
+DISPUTE_TOP_UP_ID = SearchAttributeKey.for_keyword("DisputeTopUpId")  # the disputed top-up
 
 KEYS: list[SearchAttributeKey[Any]] = [PAYMENT_STATUS, PAYMENT_USER_ID, PAYMENT_CURRENCY,
                                        PAYMENT_AMOUNT, PAYMENT_FAILURE_CODE,
                                        RECONCILIATION_CRITICAL, TRANSFER_STATUS, PAYMENT_ID,
-                                       REFUND_STATUS, REFUND_AMOUNT]
+                                       REFUND_STATUS, REFUND_AMOUNT, DISPUTE_STATUS,
+                                       DISPUTE_TOP_UP_ID]
 _CLI_TYPES = {SearchAttributeIndexedValueType.KEYWORD: "Keyword",
               SearchAttributeIndexedValueType.DOUBLE: "Double",
               SearchAttributeIndexedValueType.INT: "Int"}

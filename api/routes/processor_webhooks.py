@@ -21,13 +21,20 @@ from api.deps import StateDep
 from api.errors import Problem, responses
 from api.metrics import PROCESSOR_EVENTS
 from db import processor_events
+from domain.ids import dispute_id
 
 router = APIRouter(prefix="/v1/processor-webhooks", tags=["processor webhooks"])
 
 
-def subject_of(event: dict[str, Any]) -> str | None:
-    """The payment or top-up the event is about (the charge's owner), if it names one."""
-    owner = (event.get("data") or {}).get("object", {}).get("payment_id")
+def subject_of(connector: str, event: dict[str, Any]) -> str | None:
+    """The saga the event is about: a dispute's (`dsp_…`, from the connector and the processor's
+    dispute id), else the payment or top-up that owns the charge, if it names one."""
+    obj = (event.get("data") or {}).get("object") or {}
+    if not isinstance(obj, dict):
+        return None
+    if str(event.get("type", "")).startswith("dispute.") and isinstance(obj.get("id"), str):
+        return dispute_id(connector, obj["id"])
+    owner = obj.get("payment_id")
     return str(owner) if isinstance(owner, str) and owner.startswith(("pay_", "tup_")) else None
 
 
@@ -55,6 +62,7 @@ async def receive(connector: str, request: Request, state: StateDep) -> JSONResp
                       "verify with this processor's secret; nothing was stored")
     async with state.engine.begin() as conn:
         fresh = await processor_events.store(conn, connector, event["id"],
-                                             str(event.get("type")), subject_of(event), event)
+                                             str(event.get("type")), subject_of(connector, event),
+                                             event)
     PROCESSOR_EVENTS.labels("verified" if fresh else "duplicate").inc()
     return JSONResponse({"received": True, "duplicate": not fresh})

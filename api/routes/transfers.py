@@ -82,6 +82,10 @@ async def _create(state: AppState, tenant_id: str, kind: str, wallet_id: str, ke
     t = _transfer_input(tenant_id, kind, key, wallet, amount_in, instrument, fee_bps, state)
 
     def refuse() -> None:
+        if kind == WITHDRAWAL and wallet["balance"] < 0:
+            raise Problem(409, "WALLET_RESTRICTED", "the wallet is restricted: a dispute took its "
+                          "balance below zero; no withdrawal until it is back", extra={
+                              "balance": to_major(wallet["balance"], t.currency)})
         if kind == WITHDRAWAL and wallet["balance"] - wallet["held"] < t.amount + t.fee:
             raise Problem(422, "INSUFFICIENT_FUNDS", "the wallet's available balance is lower "
                           "than amount plus fee", extra={"available": to_major(

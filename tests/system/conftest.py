@@ -274,7 +274,8 @@ async def system(database_url: str, temporal: WorkflowEnvironment) -> AsyncItera
         for name, gateway_app in servers.apps.items():
             gateway_app.state.gateway.webhook_url = f"{inbox_url}/v1/processor-webhooks/{name}"
             gateway_app.state.gateway.webhook_secret = settings.processor_webhook_secrets[name]
-        relay = asyncio.create_task(run_inbox(engine, temporal.client, interval=0.1))
+        relay = asyncio.create_task(run_inbox(
+            engine, temporal.client, settings.temporal_task_queue, interval=0.1))
         yield System(settings, api, primary, temporal, engine, tenant, key,
                      {"primary": primary, "secondary": secondary}, servers, operator, codec_url)
         relay.cancel()

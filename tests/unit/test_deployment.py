@@ -35,7 +35,7 @@ def test_every_saga_declares_how_it_moves_between_builds() -> None:
     declared = behaviors(WORKFLOWS)
     assert VersioningBehavior.UNSPECIFIED not in declared.values()
     auto = {k for k, v in declared.items() if v == VersioningBehavior.AUTO_UPGRADE}
-    assert auto == {"Payment", "WebhookDeliveryWorkflow"}  # the ones that wait for days
+    assert auto == {"Payment", "WebhookDeliveryWorkflow", "Dispute"}  # the ones that wait for days
 
 
 def test_the_gate_refuses_for_auto_upgrading_sagas_and_unknown_open_runs_only() -> None:

@@ -65,7 +65,7 @@ def settled(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[int, str, str]]]
 
 async def test_sagas_are_reached_at_once_each_one_in_order(settled: list[Any]) -> None:
     temporal = Temporal(slow="pay_a")
-    carried = await asyncio.wait_for(inbox.carry_once(Engine(), temporal), 5)  # type: ignore[arg-type]
+    carried = await asyncio.wait_for(inbox.carry_once(Engine(), temporal, "q"), 5)  # type: ignore[arg-type]
     assert carried == 4
     of_a = [event for subject, event in temporal.calls if subject == "pay_a"]
     assert of_a == ["evt_1", "evt_3"]  # in the order they came
@@ -76,7 +76,7 @@ async def test_sagas_are_reached_at_once_each_one_in_order(settled: list[Any]) -
 async def test_what_was_carried_is_kept_when_one_saga_cannot_be_reached(settled: list[Any]) -> None:
     temporal = Temporal(slow="none", broken="pay_b")
     with pytest.raises(RuntimeError, match="Temporal away"):
-        await inbox.carry_once(Engine(), temporal)  # type: ignore[arg-type]
+        await inbox.carry_once(Engine(), temporal, "q")  # type: ignore[arg-type]
     # the others' outcomes are written; pay_b's event stays `received`, carried next time
     assert settled == [[(1, "delivered", "applied"), (3, "delivered", "applied"),
                         (4, "delivered", "applied")]]
