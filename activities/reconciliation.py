@@ -28,11 +28,18 @@ from contracts.reconciliation import (
     ReconcileRun,
     ReportPage,
 )
-from db import payments, reconciliations
+from db import disputes, payments, processor_events, reconciliations
 from domain import reconciliation as rules
-from domain.ids import gateway_key
+from domain.ids import dispute_id, gateway_key
 from domain.money import to_major
-from domain.reconciliation import Finding, Heal, LedgerPayment, LedgerTransfer, Verdict
+from domain.reconciliation import (
+    Finding,
+    Heal,
+    LedgerDispute,
+    LedgerPayment,
+    LedgerTransfer,
+    Verdict,
+)
 from gateway.client import Gateways
 from temporal_client.ask import workflow_running
 
@@ -63,9 +70,12 @@ class ReconciliationActivities:
                  and i.get("object") in ("charge", "payout")]
         charges = [i for i in items if i.get("object") == "charge" and i not in moved]
         refunds = [i for i in items if i.get("object") == "refund"]
+        disputed = [i for i in items if i.get("object") == "dispute"]
         verdicts: list[tuple[dict[str, Any], Verdict, LedgerPayment | LedgerTransfer | None]] = []
         async with self.engine.connect() as conn:
             known = await reconciliations.ledger_view(conn, charges, moved, refunds)
+            recorded = await disputes.by_processor(conn, connector.name,
+                                                   [str(d["id"]) for d in disputed])
         transfers, payments = known.transfers, known.payments
         reversed_ids, ledger_refunds = known.reversed, known.refunds
         await self._ask_running(payments)
@@ -84,6 +94,15 @@ class ReconciliationActivities:
                 record, None if found is None else (found[0], found[1]),
                 heal_refund=key.startswith(rules.HEAL_KEY_PREFIX),
                 currency=None if found is None else found[2]), None))
+        replays = []
+        for record in disputed:
+            found = recorded.get(str(record["id"]))
+            verdict = rules.classify_dispute(record, None if found is None else LedgerDispute(
+                found.id, found.status, found.amount, found.currency))
+            verdicts.append((record | {"idempotency_key": f"dispute:{record['id']}"}, verdict,
+                             None))
+            if verdict.heal == Heal.REPLAY:
+                replays.append(record)
         counts = Counter(v.finding.value for _, v, _ in verdicts)
         async with self.engine.begin() as conn:
             to_heal = []
@@ -94,6 +113,8 @@ class ReconciliationActivities:
                     conn, page.reconciliation_id, record, verdict, owner, connector.name)
                 if finding is not None:
                     to_heal.append(finding)
+            for record in replays:  # the processor's lost event, as its report tells it
+                await _replay_dispute(conn, connector.name, record)
             await reconciliations.seen(conn, page.reconciliation_id,
                                        [str(c["idempotency_key"]) for c in charges])
             await reconciliations.count_page(conn, page.reconciliation_id,
@@ -225,3 +246,14 @@ class ReconciliationActivities:
         async with self.engine.begin() as conn:
             total = await reconciliations.finish(conn, run_id)
         return ReconcileReport(run_id, total, rules.critical(total))
+
+
+async def _replay_dispute(conn: AsyncConnection, connector: str, record: dict[str, Any]) -> None:
+    """Store the dispute's event the processor's report implies into the inbox (once per dispute
+    and status): the relay carries it to the dispute's saga, opening it if none runs."""
+    status = str(record.get("status"))
+    kind = "dispute.closed" if status in ("won", "lost") else "dispute.created"
+    event_id = f"recon_{record['id']}_{status}"
+    await processor_events.store(conn, connector, event_id, kind,
+                                 dispute_id(connector, str(record["id"])),
+                                 {"id": event_id, "type": kind, "data": {"object": record}})

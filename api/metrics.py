@@ -113,6 +113,10 @@ async def business_metrics(state: Any) -> list[Metric]:
                                     "how long the longest of them has waited")
     expiring = GaugeMetricFamily("paysaga_authorizations_expiring_soon",
                                  "authorizations waiting for a capture that lapse within 24 h")
+    disputes = GaugeMetricFamily("paysaga_disputes_by_status", "disputes by status "
+                                 "(needs_response, under_review, won, lost)", labels=["status"])
+    due_soon = GaugeMetricFamily("paysaga_disputes_evidence_due_soon",
+                                 "disputes needing a response whose evidence is due within 24 h")
     pending = GaugeMetricFamily("paysaga_outbox_pending", "events not yet published")
     lag = GaugeMetricFamily("paysaga_outbox_lag_seconds", "age of the oldest unpublished event")
     async with state.engine.connect() as conn:
@@ -152,13 +156,17 @@ async def business_metrics(state: Any) -> list[Metric]:
         inbox.add_metric([status], n)
     waiting.add_metric([], f.waiting_on_processor)
     waiting_age.add_metric([], f.waiting_on_processor_oldest_seconds)
+    for status, n in ({s: 0 for s in ("needs_response", "under_review", "won", "lost")}
+                      | f.disputes).items():
+        disputes.add_metric([status], n)
+    due_soon.add_metric([], f.disputes_due_soon)
     try:
         polling.add_metric([], await workers_polling(state.temporal, state.settings.temporal_task_queue))
     except RPCError:
         polling.add_metric([], 0)  # Temporal unreachable: no worker can be polling either
     return [events, successes, failures, amounts, refunds, payments, attention, oldest, polling,
             holds, held, pending, lag, found, heals, exceptions, last_run, captures, expiring,
-            inbox, waiting, waiting_age]
+            inbox, waiting, waiting_age, disputes, due_soon]
 
 
 @router.get("/metrics", response_class=Response,

@@ -5,7 +5,8 @@
 
 1. per currency, all ledger entries sum to zero;
 2. every wallet's balance equals the sum of its entries, its held amount equals its active holds,
-   and its available balance is never negative;
+   and its available balance is never negative but by what disputes took from it (a wallet below
+   zero reserves nothing: a restricted wallet never pays out);
 3. every completed (or refunded) payment has exactly one accepted charge (or captured
    authorization) and one capture; the database refuses a capture above its authorization;
 4. no failed, canceled, exhausted or expired payment has an accepted charge (a manual payment's
@@ -18,7 +19,10 @@
    one has no accepted charge and no credit;
 9. every succeeded withdrawal has exactly one payout and is debited exactly once; nothing is paid
    out for a failed one, and no hold stays active once it has ended;
-10. every charge at the gateway belongs to a payment or a top-up, every payout to a withdrawal.
+10. every charge at the gateway belongs to a payment or a top-up, every payout to a withdrawal;
+11. every dispute at the processor is recorded; each one on a top-up moved its money once when
+    opened and once when decided (won: back to the wallet), none for an unexpected one; a
+    wallet's `disputed` is what its open disputes took.
 
 Reconciliation explains some gateway records: a charge that a heal refunded at the gateway is no
 charge, its refund (key `recon:...`) is not the ledger's, and a record whose finding an operator
@@ -80,7 +84,12 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
                 SELECT a.id, a.balance, a.held,
                        COALESCE((SELECT sum(amount) FROM entries e WHERE e.account_id = a.id), 0) AS posted,
                        COALESCE((SELECT sum(amount) FROM holds h
-                                 WHERE h.wallet_id = a.id AND h.status = 'active'), 0) AS holding
+                                 WHERE h.wallet_id = a.id AND h.status = 'active'), 0) AS holding,
+                       COALESCE((SELECT sum(from_wallet) FROM disputes d WHERE d.wallet_id = a.id
+                                 AND d.status <> 'won'), 0) AS taken,
+                       COALESCE((SELECT sum(from_wallet) FROM disputes d WHERE d.wallet_id = a.id
+                                 AND d.status IN ('needs_response', 'under_review')), 0) AS open,
+                       a.disputed
                 FROM accounts a WHERE a.kind = 'wallet'
                 """):
             if r.balance != r.posted:
@@ -89,9 +98,31 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
             if r.held != r.holding:
                 found.append(Violation(r.id, "held equals active holds",
                                        f"held {r.held}, active holds {r.holding}"))
-            if r.balance - r.held < 0:
-                found.append(Violation(r.id, "available never negative",
-                                       f"available {r.balance - r.held}"))
+            if r.balance - r.held + r.taken < 0:
+                found.append(Violation(r.id, "available never negative but by disputes",
+                                       f"available {r.balance - r.held}, disputes took {r.taken}"))
+            if r.disputed != r.open:
+                found.append(Violation(r.id, "disputed equals what open disputes took",
+                                       f"disputed {r.disputed}, open disputes {r.open}"))
+
+        for r in await rows(
+                """
+                SELECT d.id, d.status, d.unexpected,
+                       count(j.id) FILTER (WHERE split_part(j.reference, ':', 3) = 'opened') AS opened,
+                       count(j.id) FILTER (WHERE split_part(j.reference, ':', 3) = 'won') AS won,
+                       count(j.id) FILTER (WHERE split_part(j.reference, ':', 3) = 'lost') AS lost
+                FROM disputes d LEFT JOIN journals j ON j.kind = 'dispute'
+                     AND split_part(j.reference, ':', 2) = d.id
+                GROUP BY d.id
+                """):
+            want = (0, 0, 0) if r.unexpected else (
+                1, int(r.status == "won"), int(r.status == "lost"))
+            if (r.opened, r.won, r.lost) != want:
+                found.append(Violation(r.id, "a dispute moves its money once per transition",
+                                       f"{r.status}: opened {r.opened}, won {r.won}, "
+                                       f"lost {r.lost} journals"))
+        disputes = {(r.connector, r.processor_dispute_id) for r in await rows(
+            "SELECT connector, processor_dispute_id FROM disputes")}
 
         explained = {s for r in await rows(
             "SELECT gateway_key, payment_id FROM reconciliation_findings WHERE status = 'resolved'")
@@ -167,6 +198,11 @@ async def check(engine: AsyncEngine, gateway_records: list[dict[str, Any]],
             if rid not in posted_refunds:
                 # in flight is fine only while the payment's workflow is still posting it
                 found.append(Violation(rid, "gateway refunds are posted", "not in the ledger"))
+    for record in gateway_records:
+        if record.get("object") == "dispute" and (
+                str(record.get("connector")), str(record["id"])) not in disputes:
+            found.append(Violation(str(record["id"]), "every dispute is recorded",
+                                   "unknown to the ledger"))
     if temporal is not None:
         for pid, p in payments.items():
             if p.status in IN_FLIGHT:

@@ -34,6 +34,8 @@ class Figures:
     processor_events: dict[str, int] = field(default_factory=dict)  # by status
     waiting_on_processor: int = 0  # payments whose charge's outcome arrives later
     waiting_on_processor_oldest_seconds: float = 0.0
+    disputes: dict[str, int] = field(default_factory=dict)  # by status
+    disputes_due_soon: int = 0  # needing a response, evidence due within 24 h
 
 
 async def figures(conn: AsyncConnection) -> Figures:
@@ -101,4 +103,9 @@ async def figures(conn: AsyncConnection) -> Figures:
     ).one()
     f.waiting_on_processor = waiting.n
     f.waiting_on_processor_oldest_seconds = float(waiting.age or 0)
+    f.disputes = {r.status: r.n for r in await conn.execute(text(
+        "SELECT status, count(*) AS n FROM disputes GROUP BY status"))}
+    f.disputes_due_soon = int((await conn.execute(text(
+        "SELECT count(*) FROM disputes WHERE status = 'needs_response' "
+        "AND evidence_due_by < now() + interval '24 hours'"))).scalar() or 0)
     return f

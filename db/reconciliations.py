@@ -248,7 +248,8 @@ async def record_finding(conn: AsyncConnection, run_id: str, record: dict[str, A
                        "amount": to_major(owner.amount, owner.currency),
                        "fee": to_major(owner.fee, owner.currency), "currency": owner.currency}
     evidence = {"gateway": record, "detail": verdict.detail, "ledger": ledger_side}
-    status = "open" if verdict.heal == Heal.NONE else "healing"
+    # a replayed dispute event is healed by being stored: the inbox's relay carries it
+    status = {Heal.NONE: "open", Heal.REPLAY: "healed"}.get(verdict.heal, "healing")
     row = (await conn.execute(text(
         """
         INSERT INTO reconciliation_findings (class, severity, gateway_key, gateway_reference,

@@ -15,6 +15,7 @@ Pure functions over what the activity read from both sides, so every class is un
     unknown_payout            a payout made with no withdrawal                       critical
     paid_not_debited          a payout made for a withdrawal the ledger failed       critical
     unmatched_processor_event a processor's signed event about nothing paysaga knows  warning
+    unrecorded_dispute        a dispute in the report that the ledger never recorded critical
 
 Healing, declared: a charge the ledger never captured while its hold is still active is captured;
 a charge whose payment released its hold is refunded at the gateway (or posted to the wallet,
@@ -46,12 +47,14 @@ class Finding(StrEnum):
     UNKNOWN_PAYOUT = "unknown_payout"
     PAID_NOT_DEBITED = "paid_not_debited"
     UNMATCHED_PROCESSOR_EVENT = "unmatched_processor_event"
+    UNRECORDED_DISPUTE = "unrecorded_dispute"
 
 
 class Heal(StrEnum):
     CAPTURE = "capture"   # capture the still-active hold: the ledger catches up with the charge
     REFUND = "refund"     # give the money back at the gateway (its own idempotency key)
     POST = "post"         # debit the wallet for the charge (the payment becomes completed)
+    REPLAY = "replay"     # a dispute's lost event, replayed into the inbox from the report
     NONE = "none"         # an open exception: an operator decides
 
 
@@ -214,6 +217,35 @@ def classify_refund(record: dict[str, object], ledger_refund: tuple[str, int] | 
     if minor != amount:
         return Verdict(Finding.REFUND_MISMATCH,
                        detail=f"gateway {record.get('amount')}, ledger {amount} minor units")
+    return Verdict(Finding.MATCHED)
+
+
+@dataclass(frozen=True)
+class LedgerDispute:
+    """What the ledger knows of a dispute the processor's report lists."""
+
+    id: str
+    status: str  # needs_response | under_review | won | lost
+    amount: int
+    currency: str
+
+
+def classify_dispute(record: Mapping[str, object], dispute: LedgerDispute | None) -> Verdict:
+    """A dispute in the processor's report against the ledger. One the ledger never recorded (its
+    event lost) is replayed into the inbox from the report, which opens its saga: a critical
+    finding, healed so; one the processor decided while the ledger still waits is replayed too,
+    and counted in flight."""
+    if dispute is None:
+        return Verdict(Finding.UNRECORDED_DISPUTE, Heal.REPLAY,
+                       "a dispute the ledger never recorded: its saga is opened from the report")
+    if _minor(record.get("amount"), dispute.currency) != dispute.amount or str(
+            record.get("currency")) != dispute.currency:
+        return Verdict(Finding.AMOUNT_MISMATCH,
+                       detail=f"processor {record.get('amount')} {record.get('currency')}, "
+                              f"ledger {dispute.amount} minor units {dispute.currency}")
+    decided = str(record.get("status"))
+    if decided in ("won", "lost") and dispute.status != decided:
+        return Verdict(Finding.IN_FLIGHT, Heal.REPLAY, f"the processor decided {decided}")
     return Verdict(Finding.MATCHED)
 
 

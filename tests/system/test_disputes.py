@@ -5,6 +5,7 @@ the network's decision; won puts it back, lost keeps it gone, accepted loses it 
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -100,6 +101,10 @@ async def test_an_accepted_dispute_is_lost_and_the_money_stays_gone(sys_: System
     listed = await sys_.api.get("/v1/disputes", params={"status": "lost",
                                                         "wallet_id": wallet["id"]})
     assert [x["id"] for x in listed.json()["items"]] == [d["id"]]
+    metrics = (await sys_.api.get("/metrics")).text
+    lost_now = re.search(r'^paysaga_disputes_by_status\{status="lost"\} (\S+)$', metrics, re.M)
+    assert lost_now is not None
+    assert float(lost_now.group(1)) >= 1
 
 
 async def test_a_dispute_on_a_payments_charge_is_recorded_unexpected_and_moves_nothing(
@@ -121,3 +126,31 @@ async def test_unknown_disputes_and_bad_evidence_are_refused_clearly(sys_: Syste
     empty = await sys_.api.post(f"/v1/disputes/dsp_{secrets.token_hex(4)}/evidence",
                                 json={"text": ""})
     assert empty.status_code == 400
+
+
+async def test_a_dispute_whose_event_was_lost_is_opened_by_reconciliation(sys_: System) -> None:
+    from tests.system.test_reconciliation import findings, now, reconcile
+
+    start = now()
+    await sys_.behave()
+    wallet, made = await topped_up_and_spent(sys_, "10.00", spend=None)
+    await sys_.behave(webhook_loss_rate=1.0)  # the processor's dispute.created never arrives
+    opened = await sys_.gateway.post(f"/charges/{made['gateway_reference']}/dispute", json={})
+    assert opened.status_code == 201
+    await sys_.behave()
+    run = await reconcile(sys_, start)
+    assert run["counts"].get("unrecorded_dispute") == 1
+    found = (await findings(sys_, run["id"]))[f"dispute:{opened.json()['id']}"]
+    assert (found["class"], found["severity"], found["status"], found["heal"]) == (
+        "unrecorded_dispute", "critical", "healed", "replay")
+
+    async def listed() -> list[dict[str, Any]]:
+        answer = await sys_.api.get("/v1/disputes", params={"wallet_id": wallet["id"]})
+        return list(answer.json()["items"])
+
+    [d] = await eventually(listed, lambda x: len(x) == 1, timeout=30)  # its saga opened it
+    assert (d["status"], d["from_wallet"]) == ("needs_response", "10.00")
+    assert (await wallet_of(sys_, wallet))["balance"] == "0.00"
+    again = await reconcile(sys_, start)
+    assert again["counts"].get("matched", 0) >= 2  # the top-up's charge and its dispute
+    assert "unrecorded_dispute" not in again["counts"]

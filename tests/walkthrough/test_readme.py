@@ -93,6 +93,13 @@ def test_the_readme_walkthrough_works_as_written() -> None:
     assert re.search(r"payment pay_\w+: requires_action at http://\S+/authenticate/", out)
     assert re.search(r"<h1>Charge ch_\w+: succeeded</h1>", out)  # step 10: authenticated
     assert '"balance":"382.94"' in out  # - 10.00 - 0.20 fee once completed
+    assert '"balance":"342.94"' in out  # step 11: the disputed top-up's 40.00 taken
+    assert '"disputed":"40.00","restricted":false' in out
+    assert '"status":"under_review"' in out  # the evidence taken
+    assert '"status":"won"' in out
+    assert out.count('"balance":"382.94"') >= 2
+    assert '"type":"dispute.created"' in out
+    assert '"type":"dispute.won"' in out
     assert '"decline_above"' in out  # the gateway's new profile
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 violations" in checked.stdout
