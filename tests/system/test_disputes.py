@@ -9,6 +9,7 @@ import re
 import secrets
 from typing import Any
 
+from db.api_keys import create_key
 from tests.conftest import eventually
 from tests.system.conftest import System
 from tests.system.test_money_movement import top_up, withdraw
@@ -93,6 +94,15 @@ async def test_an_accepted_dispute_is_lost_and_the_money_stays_gone(sys_: System
     assert accepted.json()["outcome_reason"] == "accepted"
     w = await wallet_of(sys_, wallet)
     assert (w["balance"], w["disputed"], w["restricted"]) == ("10.00", "0.00", False)
+    # another tenant sees nothing of it, and cannot answer it
+    _, other = await create_key(sys_.engine, tenant_id="someone-else", name="other",
+                                scopes=["wallets:read", "wallets:write"])
+    as_other = {"Authorization": f"Bearer {other}"}
+    hidden = await sys_.api.get(f"/v1/disputes/{d['id']}", headers=as_other)
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "DISPUTE_NOT_FOUND")
+    refused = await sys_.api.post(f"/v1/disputes/{d['id']}/accept", headers=as_other)
+    assert refused.status_code == 404
+    assert (await sys_.api.get("/v1/disputes", headers=as_other)).json()["items"] == []
     at_gateway = (await sys_.gateway.get(f"/disputes/{d['processor_id']}")).json()
     assert at_gateway["status"] == "lost"
     # the processor's own dispute.closed then changes nothing

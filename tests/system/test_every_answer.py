@@ -272,5 +272,6 @@ async def test_the_openapi_document_shows_the_outlived_wait_the_403s_and_the_lis
             schema = doc["components"]["schemas"][ref.split("schemas/")[1].split('"')[0]]
             assert set(schema["properties"]) == SHAPE, path
     pages = [p for p, ops in doc["paths"].items() if "schemas/Page_" in json.dumps(ops.get("get", {}))]
-    assert len(pages) == 12  # payments, their events and refunds, wallets, transactions, top-ups,
-    # withdrawals, the events feed, webhook endpoints and deliveries, reconciliations, findings
+    assert len(pages) == 13  # payments, their events and refunds, wallets, transactions, top-ups,
+    # withdrawals, the events feed, webhook endpoints and deliveries, reconciliations, findings,
+    # disputes

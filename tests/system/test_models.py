@@ -33,4 +33,4 @@ async def test_an_autogenerate_diff_against_the_migrated_database_is_empty(
         "accounts", "api_keys", "deposits", "entries", "events", "holds", "journals", "payments",
         "rate_limits", "reconciliation_findings", "reconciliation_pages", "reconciliation_seen",
         "reconciliations", "refunds", "transfers", "webhook_deliveries", "webhook_endpoints",
-        "processor_events"}
+        "processor_events", "disputes"}

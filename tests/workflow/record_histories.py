@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.workflow.record_histories            # saga v2 -> histories/v2/
     .venv/bin/python -m tests.workflow.record_histories manual     # manual capture -> histories/v4/
     .venv/bin/python -m tests.workflow.record_histories async      # later outcomes -> histories/v4/
+    .venv/bin/python -m tests.workflow.record_histories disputes   # disputes -> histories/v4/
 
 (Every saga's histories as it ran against the real servers are recorded by the system suite:
 PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
@@ -198,8 +199,47 @@ async def record_async() -> None:
     })
 
 
+async def record_disputes() -> None:
+    """Disputes (issue 30): evidence then won after two months; no response, lost at the
+    deadline. Into histories/v4/dispute_<name>.json."""
+    from contracts.dispute import DisputeEvent, DisputeStart, Evidence
+    from tests.workflow.test_dispute_workflow import FakeDispute, facts
+    from workflows.dispute import DisputeWorkflow
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
+    await register_search_attributes(env.client)
+    try:
+        for name in ("won", "no_response"):
+            queue = f"record-{uuid.uuid4()}"
+            async with Worker(env.client, task_queue=queue, workflows=[DisputeWorkflow],
+                              activities=FakeDispute().activities()):
+                did = f"dsp_rec_{name}"
+                handle = await env.client.start_workflow(
+                    DisputeWorkflow.run, DisputeStart(did, "primary", "dp_rec"), id=did,
+                    task_queue=queue)
+                now = await env.get_current_time()
+                await handle.execute_update(DisputeWorkflow.processor_event, DisputeEvent(
+                    "evt_rec_1", "dispute.created", facts(now)), id="evt_rec_1")
+                if name == "won":
+                    await env.sleep(timedelta(days=6))
+                    await handle.execute_update(DisputeWorkflow.submit_evidence,
+                                                Evidence("delivery proof"))
+                    await env.sleep(timedelta(days=60))
+                    await handle.execute_update(DisputeWorkflow.processor_event, DisputeEvent(
+                        "evt_rec_2", "dispute.closed", facts(now, "won")), id="evt_rec_2")
+                await handle.result()
+                history = await handle.fetch_history()
+            path = HERE / "v4" / f"dispute_{name}.json"
+            path.write_text(history.to_json())
+            print(f"recorded {path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
     import sys
 
     asyncio.run(record_manual() if sys.argv[1:] == ["manual"]
-                else record_async() if sys.argv[1:] == ["async"] else main())
+                else record_async() if sys.argv[1:] == ["async"]
+                else record_disputes() if sys.argv[1:] == ["disputes"] else main())
