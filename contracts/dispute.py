@@ -51,11 +51,8 @@ class OpenDispute:
 
 @dataclass
 class DisputeOpened:
-    tenant_id: str | None
-    wallet_id: str | None
     top_up_id: str | None
     unexpected: bool  # not a top-up's charge: recorded for an operator, no money moved
-    status: str
 
 
 @dataclass

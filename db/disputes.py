@@ -30,6 +30,7 @@ from db.ledger import SYSTEM_TENANT
 from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
 from domain.money import to_minor
+from domain.times import rfc3339
 
 COLUMNS = ("id, connector, processor_dispute_id, tenant_id, wallet_id, top_up_id, payment_id, "
            "charge_id, amount, from_wallet, fee, currency, reason, status, unexpected, evidence, "
@@ -44,7 +45,7 @@ def _data(d: Any, **more: Any) -> dict[str, Any]:
             "amount": money(d.amount, c), "fee": money(d.fee, c),
             "from_wallet": money(d.from_wallet, c), "currency": c, "reason": d.reason,
             "status": d.status, "unexpected": d.unexpected,
-            "evidence_due_by": d.evidence_due_by.isoformat().replace("+00:00", "Z")} | more
+            "evidence_due_by": rfc3339(d.evidence_due_by)} | more
 
 
 async def _emit(conn: AsyncConnection, kind: str, d: Any, dedupe: str, **more: Any) -> None:
@@ -69,8 +70,7 @@ async def open_dispute(conn: AsyncConnection, dispute_id: str, connector: str,
             balance = await _take(conn, known)
             await _emit(conn, "dispute.created", known, "created",
                         balance_after=money(balance, known.currency), restricted=balance < 0)
-    return DisputeOpened(known.tenant_id, known.wallet_id, known.top_up_id, known.unexpected,
-                         known.status)
+    return DisputeOpened(known.top_up_id, known.unexpected)
 
 
 async def _insert(conn: AsyncConnection, dispute_id: str, connector: str,

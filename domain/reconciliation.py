@@ -238,11 +238,14 @@ def classify_dispute(record: Mapping[str, object], dispute: LedgerDispute | None
     if dispute is None:
         return Verdict(Finding.UNRECORDED_DISPUTE, Heal.REPLAY,
                        "a dispute the ledger never recorded: its saga is opened from the report")
-    if _minor(record.get("amount"), dispute.currency) != dispute.amount or str(
-            record.get("currency")) != dispute.currency:
+    currency = str(record.get("currency"))
+    if currency != dispute.currency:
+        return Verdict(Finding.CURRENCY_MISMATCH,
+                       detail=f"processor {currency}, ledger {dispute.currency}")
+    if _minor(record.get("amount"), dispute.currency) != dispute.amount:
         return Verdict(Finding.AMOUNT_MISMATCH,
-                       detail=f"processor {record.get('amount')} {record.get('currency')}, "
-                              f"ledger {dispute.amount} minor units {dispute.currency}")
+                       detail=f"processor {record.get('amount')}, ledger {dispute.amount} minor "
+                              "units")
     decided = str(record.get("status"))
     if decided in ("won", "lost") and dispute.status != decided:
         return Verdict(Finding.IN_FLIGHT, Heal.REPLAY, f"the processor decided {decided}")

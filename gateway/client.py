@@ -95,14 +95,7 @@ class ConnectorClient:
 
     async def record(self, key: str) -> dict[str, Any] | None:
         """The gateway's record of the charge made under `key` (any status), or None."""
-        response = await self.send("GET", f"/charges/by-key/{key}", "lookup")
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise ApplicationError(f"charge lookup answered {response.status_code}",
-                                   type=GATEWAY_UNAVAILABLE)
-        found: dict[str, Any] = response.json()
-        return found
+        return await self._found(f"/charges/by-key/{key}", "lookup", "charge lookup")
 
     async def capture(self, charge_id: str, amount: str) -> Captured:
         """Capture an authorization (idempotent by the charge): `captured`, or `refused` with
@@ -168,11 +161,15 @@ class ConnectorClient:
 
     async def dispute(self, dispute_id: str) -> dict[str, Any] | None:
         """The processor's dispute as it is now, or None when it has none by this id."""
-        response = await self.send("GET", f"/disputes/{dispute_id}", "dispute_lookup")
+        return await self._found(f"/disputes/{dispute_id}", "dispute_lookup", "dispute lookup")
+
+    async def _found(self, path: str, operation: str, what: str) -> dict[str, Any] | None:
+        """GET one record: None on 404; any other answer but 200 is the gateway unavailable."""
+        response = await self.send("GET", path, operation)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise ApplicationError(f"the dispute lookup answered {response.status_code}",
+            raise ApplicationError(f"{what} answered {response.status_code}",
                                    type=GATEWAY_UNAVAILABLE)
         found: dict[str, Any] = response.json()
         return found

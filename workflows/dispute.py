@@ -101,10 +101,13 @@ class DisputeWorkflow:
         self._must_be_open("an acceptance")
 
     def _must_be_open(self, what: str) -> None:
-        if (self._status not in AWAITING or self._evidence is not None or self._accepted
-                or self._decided is not None):
-            raise ApplicationError(f"the dispute is {self._status}: it takes no {what}",
-                                   type=DISPUTE_NOT_OPEN)
+        why = (f"it is {self._status}" if self._status not in AWAITING
+               else "evidence was submitted already" if self._evidence is not None
+               else "it was accepted already" if self._accepted
+               else f"the network decided it {self._decided}" if self._decided is not None
+               else None)
+        if why is not None:
+            raise ApplicationError(f"the dispute takes no {what}: {why}", type=DISPUTE_NOT_OPEN)
 
     @workflow.query
     def status(self) -> str:
@@ -139,7 +142,6 @@ class DisputeWorkflow:
                     lambda: self._decided is not None, timeout=LOOKUP_EVERY,
                     timeout_summary="waiting for the network's decision (looked up weekly)")
             except TimeoutError:
-                step.status = ""
                 found: str | None = await workflow.execute_activity(
                     "look_up_dispute", step, result_type=str,
                     start_to_close_timeout=timedelta(seconds=30), retry_policy=PROCESSOR,

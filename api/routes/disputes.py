@@ -56,7 +56,8 @@ class DisputePublic(BaseModel):
 
 
 class EvidenceIn(Strict):
-    text: str = Field(min_length=1, max_length=20_000)
+    text: str = Field(min_length=1, max_length=20_000, pattern=r"\S",
+                      description="not blank")
     files: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=20, description="file ids at the processor")
 

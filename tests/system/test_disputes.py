@@ -136,6 +136,9 @@ async def test_unknown_disputes_and_bad_evidence_are_refused_clearly(sys_: Syste
     empty = await sys_.api.post(f"/v1/disputes/dsp_{secrets.token_hex(4)}/evidence",
                                 json={"text": ""})
     assert empty.status_code == 400
+    blank = await sys_.api.post(f"/v1/disputes/dsp_{secrets.token_hex(4)}/evidence",
+                                json={"text": "  \n "})
+    assert (blank.status_code, blank.json()["code"]) == (400, "VALIDATION_ERROR")
 
 
 async def test_a_dispute_whose_event_was_lost_is_opened_by_reconciliation(sys_: System) -> None:

@@ -17,7 +17,7 @@ def test_a_recorded_dispute_matches_or_differs_in_amount() -> None:
     known = LedgerDispute("dsp_1", "needs_response", 4080, "USD")
     assert classify_dispute(RECORD, known).finding == Finding.MATCHED
     assert classify_dispute(RECORD | {"amount": "40.00"}, known).finding == Finding.AMOUNT_MISMATCH
-    assert classify_dispute(RECORD | {"currency": "EUR"}, known).finding == Finding.AMOUNT_MISMATCH
+    assert classify_dispute(RECORD | {"currency": "EUR"}, known).finding == Finding.CURRENCY_MISMATCH
 
 
 def test_a_decision_the_ledger_still_waits_for_is_replayed_in_flight() -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -147,13 +147,28 @@ def manual_captures() -> dict[str, Callable[[Handle], Awaitable[None]]]:
 Shape = tuple[FakeSaga, PaymentInput, Callable[[Handle], Awaitable[None]], bool]
 
 
-async def record_v4(shapes: dict[str, Shape]) -> None:
-    """Record each shape's `Payment` history into histories/v4/payment_<name>.json."""
+@contextlib.asynccontextmanager
+async def _environment() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server with the search attributes, for one recording session."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
     await register_search_attributes(env.client)
-    (HERE / "v4").mkdir(parents=True, exist_ok=True)
     try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def _keep(name: str, history: WorkflowHistory) -> None:
+    (HERE / "v4").mkdir(parents=True, exist_ok=True)
+    path = HERE / "v4" / f"{name}.json"
+    path.write_text(history.to_json())
+    print(f"recorded {path.name}: {len(history.events)} events")
+
+
+async def record_v4(shapes: dict[str, Shape]) -> None:
+    """Record each shape's `Payment` history into histories/v4/payment_<name>.json."""
+    async with _environment() as env:
         for name, (saga, inp, drive, skips_time) in shapes.items():
             queue = f"record-{uuid.uuid4()}"
             async with Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow],
@@ -166,11 +181,7 @@ async def record_v4(shapes: dict[str, Shape]) -> None:
                     with env.auto_time_skipping_disabled():  # no window may lapse first
                         await drive(handle)
                 history = await handle.fetch_history()
-            path = HERE / "v4" / f"payment_{name}.json"
-            path.write_text(history.to_json())
-            print(f"recorded {path.name}: {len(history.events)} events")
-    finally:
-        await env.shutdown()
+            _keep(f"payment_{name}", history)
 
 
 async def record_manual() -> None:
@@ -206,10 +217,7 @@ async def record_disputes() -> None:
     from tests.workflow.test_dispute_workflow import FakeDispute, facts
     from workflows.dispute import DisputeWorkflow
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), test_server_startup_timeout=timedelta(seconds=60))
-    await register_search_attributes(env.client)
-    try:
+    async with _environment() as env:
         for name in ("won", "no_response"):
             queue = f"record-{uuid.uuid4()}"
             async with Worker(env.client, task_queue=queue, workflows=[DisputeWorkflow],
@@ -230,11 +238,7 @@ async def record_disputes() -> None:
                         "evt_rec_2", "dispute.closed", facts(now, "won")), id="evt_rec_2")
                 await handle.result()
                 history = await handle.fetch_history()
-            path = HERE / "v4" / f"dispute_{name}.json"
-            path.write_text(history.to_json())
-            print(f"recorded {path.name}: {len(history.events)} events")
-    finally:
-        await env.shutdown()
+            _keep(f"dispute_{name}", history)
 
 
 if __name__ == "__main__":

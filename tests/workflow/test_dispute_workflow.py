@@ -43,8 +43,7 @@ class FakeDispute:
         @activity.defn(name="open_dispute")
         async def open_dispute(step: OpenDispute) -> DisputeOpened:
             self.calls.append(("open_dispute", step))
-            return DisputeOpened("t", "wal_1", "tup_1" if self.top_up else None,
-                                 not self.top_up, "needs_response")
+            return DisputeOpened("tup_1" if self.top_up else None, not self.top_up)
 
         @activity.defn(name="remind_dispute")
         async def remind(step: DisputeStep) -> None:
