@@ -2,9 +2,11 @@
 scaled-out production), several hundred payments across a few hot wallets and refunds of the
 completed ones, while one worker and one API process are SIGKILLed and restarted (the others carry
 on), the Temporal dev server (persistent file) and PostgreSQL are restarted once each, and the
-gateway goes through 5xx storms, timeouts, 429s and a full outage. Afterwards every payment and
-refund must have settled (or be waiting for a manual retry) and the invariant checker must find
-nothing.
+gateway goes through 5xx storms, timeouts, 429s and a full outage; cardholders dispute card
+top-ups while the processors' webhooks are lost, duplicated and reordered. Afterwards every payment
+and refund must have settled (or be waiting for a manual retry), the invariant checker must find
+nothing, the reconciliation nothing unexplained, and every dispute must end as its processor
+decided.
 
     make chaos                 # 300 payments
     python -m chaos.run --payments 60 --quick
@@ -263,12 +265,15 @@ async def main(count: int, quick: bool) -> int:
         began = datetime.now(UTC) - timedelta(seconds=1)
         failed_over = 0
         reconciled: dict[str, Any] = {}
+        decided: dict[str, Any] = {"statuses": {}, "problems": ""}
         try:
             apis = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                       headers={"Authorization": f"Bearer {key}"})
                     for port in APIS.values()]
             api = apis[1]  # set-up and reads; api-1 is the one that gets killed
             gateway = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['gateway']}", timeout=5)
+            gateways = {"primary": gateway, "secondary": httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{PORTS['secondary']}", timeout=5)}
             await gateway.put("/behavior", json={"fail_rate": 0.0, **LATER})
             wallets = []
             for i in range(3):
@@ -293,12 +298,17 @@ async def main(count: int, quick: bool) -> int:
                                   else {"type": "card", "token": "tok_chaos"})  # some settle later
                         made = await submit(apis, f"/v1/wallets/{wallet['id']}/top-ups", {
                             "amount": amount, "source": source}, deadline)
-                        return None if made is None else f"/v1/top-ups/{made['id']}"
+                        if made is None:
+                            return None
+                        if i % 10 == 6:  # a card top-up: the cardholder disputes it later
+                            disputing.append(asyncio.create_task(dispute_later(
+                                str(made["id"]), i)))
+                        return f"/v1/top-ups/{made['id']}"
                     if i % 5 == 2:
                         made = await submit(apis, f"/v1/wallets/{wallet['id']}/withdrawals", {
                             "amount": amount, "destination": {"type": "bank_account",
                                                               "token": "ba_chaos"}},
-                            deadline, refused=(422,))
+                            deadline, refused=(409, 422))  # restricted by a dispute, or short
                         if made is not None and "refused" in made:
                             return "refused"
                         return None if made is None else f"/v1/withdrawals/{made['id']}"
@@ -318,6 +328,44 @@ async def main(count: int, quick: bool) -> int:
 
             settling: list[asyncio.Task[None]] = []
             manual: dict[str, int] = {}
+            disputing: list[asyncio.Task[None]] = []
+            disputes: dict[str, int] = {}
+
+            async def dispute_later(tid: str, i: int) -> None:
+                """Once the top-up succeeded, its cardholder disputes it at the processor (in
+                full or in part) while the faults go on; then the merchant answers with evidence
+                and the network decides, or the merchant accepts, or the network decides at once
+                (its `dispute.closed` may overtake `dispute.created`). The inbox's webhooks are
+                lost, duplicated and delayed as every event (reconciliation replays lost ones)."""
+                top = await settled_top_up(api, tid, deadline)
+                if top is None or top["status"] != "succeeded":
+                    return
+                processor = gateways[str(top["connector"] or "primary")]
+                amount = {} if i % 20 == 6 else {"amount": "1.00"}
+                opened = await at_processor(processor, f"/charges/{top['gateway_reference']}"
+                                            "/dispute", {"reason": "fraudulent", **amount},
+                                            deadline)
+                if opened is None:
+                    return
+                choice = ("evidence, won", "evidence, lost", "accept", "decided at once")[
+                    (i // 10) % 4]
+                disputes[choice] = disputes.get(choice, 0) + 1
+                close = f"/disputes/{opened['id']}/close"
+                if choice == "decided at once":
+                    await at_processor(processor, close, {"status": "won"}, deadline)
+                    return
+                mine = await recorded_dispute(api, top["gateway_reference"], deadline)
+                if mine is None:  # its dispute.created was lost: the network decides anyway
+                    await at_processor(processor, close, {"status": "lost"}, deadline)
+                    return
+                if choice == "accept":
+                    await submit(apis, f"/v1/disputes/{mine}/accept", {}, deadline,
+                                 refused=(409,))
+                    return
+                await submit(apis, f"/v1/disputes/{mine}/evidence",
+                             {"text": f"delivery receipt {i}"}, deadline, refused=(409,))
+                await asyncio.sleep(random.Random(i).uniform(0, 3))
+                await at_processor(processor, close, {"status": choice.split()[-1]}, deadline)
 
             async def settle_manual(pid: str, i: int) -> None:
                 """Once authorized: capture it all, capture less, void it, or let it lapse (a
@@ -366,7 +414,7 @@ async def main(count: int, quick: bool) -> int:
             refused_forgeries = await forged
             ids += extra
             lost = sum(1 for pid in ids if pid is None)
-            await asyncio.gather(*refunding, *settling)
+            await asyncio.gather(*refunding, *settling, *disputing)
             print("waiting for every payment to settle ...", flush=True)
             outcomes: dict[str, int] = {}
             while time.monotonic() < deadline + 120:
@@ -390,12 +438,10 @@ async def main(count: int, quick: bool) -> int:
             async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30, headers={
                     "Authorization": f"Bearer {operator_key}"}) as operator:
                 reconciled = await reconcile(operator, began)
+            records = await processor_records(gateways)  # every processor's
+            decided = await disputes_agree(api, records)
             engine = make_engine(stack.env["DATABASE_URL"], pool_size=2)
             temporal = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
-            records = (await gateway.get("/charges")).json()  # every processor's
-            async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{PORTS['secondary']}", timeout=5) as secondary:
-                records += (await secondary.get("/charges")).json()
             async with engine.connect() as conn:
                 failed_over = await payments.charged_at(conn, "secondary")
             violations = await check(engine, records, temporal)
@@ -403,7 +449,8 @@ async def main(count: int, quick: bool) -> int:
             await engine.dispose()
             for client in apis:
                 await client.aclose()
-            await gateway.aclose()
+            for processor in gateways.values():
+                await processor.aclose()
         finally:
             await asyncio.to_thread(stack.down)
     unsettled = sum(n for s, n in outcomes.items() if s.split()[-1] not in SETTLED)
@@ -420,6 +467,11 @@ async def main(count: int, quick: bool) -> int:
           f"{', '.join(f'{k} {n}' for k, n in sorted(authenticated.items())) or 'none'} |")
     print(f"| refunds requested during the faults | {len(refunds)} |")
     print(f"| refunds accepted | {sum(1 for r in refunds if r and 'id' in r)} |")
+    print(f"| top-ups disputed at the processor, by what followed: "
+          f"{', '.join(f'{k} {n}' for k, n in sorted(disputes.items())) or 'none'} |")
+    print(f"| disputes, paysaga's final status against the processor's | "
+          f"{', '.join(f'{k} {n}' for k, n in sorted(decided['statuses'].items())) or 'none'}; "
+          f"{decided['problems'] or 'every one recorded, each as the processor decided'} |")
     for status, n in sorted(outcomes.items()):
         print(f"| {status} | {n} |")
     print(f"| faults injected | {len(injected)}: {'; '.join(injected)} |")
@@ -437,8 +489,85 @@ async def main(count: int, quick: bool) -> int:
     for f in unexplained:
         print(f"  {f['class']} {f['gateway_key']}: {f['evidence'].get('detail')}")
     healthy = (reconciled.get("status") == "completed" and not unexplained
-               and not stream["problems"])
+               and not stream["problems"] and not decided["problems"])
     return 0 if not violations and not unsettled and not lost and healthy else 1
+
+
+async def at_processor(processor: httpx.AsyncClient, path: str, body: dict[str, Any],
+                       stop_at: float) -> dict[str, Any] | None:
+    """A lever pulled at the processor, again until it answers (it may be down or restarting)."""
+    while time.monotonic() < stop_at:
+        with contextlib.suppress(httpx.HTTPError):
+            answer = await processor.post(path, json=body)
+            if answer.status_code < 300:
+                return dict(answer.json())
+            if answer.status_code < 500:
+                raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def settled_top_up(api: httpx.AsyncClient, tid: str, stop_at: float) -> dict[str, Any] | None:
+    while time.monotonic() < stop_at:
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            top = dict((await api.get(f"/v1/top-ups/{tid}")).json())
+            if top["status"] in SETTLED:
+                return top
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def recorded_dispute(api: httpx.AsyncClient, charge_id: str, stop_at: float,
+                           patience: float = 15) -> str | None:
+    """paysaga's id of the dispute on this charge once its saga recorded it; None if its event
+    did not come within `patience` seconds (lost: reconciliation replays it at the end)."""
+    give_up = min(stop_at, time.monotonic() + patience)
+    while time.monotonic() < give_up:
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            listed = (await api.get("/v1/disputes", params={"limit": 200})).json()["items"]
+            found = [d["id"] for d in listed if d["charge_id"] == charge_id]
+            if found:
+                return str(found[0])
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def processor_records(gateways: dict[str, httpx.AsyncClient]) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for processor in gateways.values():
+        records += (await processor.get("/charges")).json()
+    return records
+
+
+async def disputes_agree(api: httpx.AsyncClient, records: list[dict[str, Any]],
+                         patience: float = 90) -> dict[str, Any]:
+    """After the reconciliation replayed what the inbox lost: every dispute at the processors
+    is recorded by paysaga and ends as they decided (polled until then). One per charge."""
+    theirs = {(r["connector"], r["charge_id"]): r["status"] for r in records
+              if r.get("object") == "dispute"}
+    give_up = time.monotonic() + patience
+    problems: list[str] = []
+    statuses: dict[str, int] = {}
+    while True:
+        ours: dict[tuple[str, str], str] = {}
+        cursor: str | None = None
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            while True:
+                page = (await api.get("/v1/disputes", params={
+                    "limit": 200, **({"starting_after": cursor} if cursor else {})})).json()
+                ours |= {(d["connector"], d["charge_id"]): d["status"] for d in page["items"]}
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+        problems = [f"{key[1]}: processor {status}, paysaga {ours.get(key, 'unrecorded')}"
+                    for key, status in theirs.items() if ours.get(key) != status]
+        statuses = {}
+        for key in theirs:
+            label = f"{theirs[key]} / {ours.get(key, 'unrecorded')}"
+            statuses[label] = statuses.get(label, 0) + 1
+        if not problems or time.monotonic() > give_up:
+            return {"statuses": statuses, "problems": "; ".join(problems[:5])}
+        await asyncio.sleep(1)
 
 
 async def stream_check(engine: Any, url: str) -> dict[str, Any]:

@@ -32,7 +32,10 @@ EVENT_TYPES = ("payment.initiated", "wallet.funds_reserved", "wallet.reservation
                "top_up.succeeded", "top_up.failed", "withdrawal.initiated",
                "withdrawal.succeeded", "withdrawal.failed", "gateway.failover",
                "payment.authorized", "payment.voided", "payment.authorization_expired",
-               "payment.processing", "top_up.processing", "payment.requires_action", "*")
+               "payment.processing", "top_up.processing", "payment.requires_action",
+               "payment.routed", "dispute.created", "dispute.evidence_due_soon",
+               "dispute.evidence_submitted", "dispute.won", "dispute.lost", "dispute.unexpected",
+               "*")
 
 
 class EndpointCreate(Strict):

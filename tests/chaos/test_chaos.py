@@ -2,7 +2,9 @@
 no payment left unsettled, no invariant violated, and a reconciliation over the whole run against
 the gateway's report (which survived the gateway's crash) finds nothing unexplained; manual-capture
 payments are captured, captured in part, voided or left to lapse meanwhile, and a new build of the
-workers is promoted in the middle of it. Slow (about a minute)."""
+workers is promoted in the middle of it; card top-ups are disputed under lost, duplicated and
+reordered processor webhooks, and each dispute ends as its processor decided. Slow (a few
+minutes)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ def test_payments_survive_crashes_restarts_and_gateway_faults() -> None:
     assert "postgresql: restart" in report
     assert "gateway: SIGKILL, an outage with failover, and restart" in report
     assert "| charged at the secondary (failed over) | 0 |" not in report, report
+    assert "top-ups disputed at the processor, by what followed: none" not in report, report
+    assert "every one recorded, each as the processor decided |" in report, report
     assert "| reconciliation | completed: " in report, report
     assert "| unexplained reconciliation findings | 0 |" in report, report
     assert run.returncode == 0, report + run.stderr[-3000:]

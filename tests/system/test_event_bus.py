@@ -23,6 +23,8 @@ from sqlalchemy import text
 from bus.jetstream import BusUnavailable, EventBus, StreamSettings, subject
 from tests.conftest import eventually
 from tests.system.conftest import NatsServer, System
+from tests.system.test_disputes import dispute_now, disputed
+from tests.system.test_money_movement import top_up
 from worker.outbox import as_published, relay_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +89,31 @@ async def test_a_payments_events_reach_the_stream_once_each_as_the_feed_shows_th
         assert event["created_at"] == feed[event["id"]]["created_at"]
     completed = mine[-1][1]["data"]
     assert (completed["amount"], completed["fee"]) == ("5.00", "0.10")
+
+
+async def test_a_disputes_events_reach_the_stream_under_their_tenants_subjects(
+        sys_: System, bus: EventBus, nats_server: NatsServer) -> None:
+    """A consumer of `paysaga.events.<tenant>.dispute.>` sees a dispute opened, answered and
+    lost, each event once, as the feed shows it."""
+    await sys_.behave()
+    wallet = await sys_.wallet()
+    made = await top_up(sys_, wallet, "10.00", wait="10")
+    assert made.json()["status"] == "succeeded", made.text
+    d = await disputed(sys_, made.json()["gateway_reference"], amount="5.00")
+    answer = await sys_.api.post(f"/v1/disputes/{d['id']}/evidence", json={"text": "receipt"})
+    assert answer.status_code == 200, answer.text
+    await sys_.gateway.post(f"/disputes/{d['processor_id']}/close", json={"status": "lost"})
+    await eventually(lambda: dispute_now(sys_, d["id"]), lambda x: x["status"] == "lost",
+                     timeout=30)
+    await drain(sys_, bus)
+    mine = [e for e in await stream_events(
+        nats_server.url, f"paysaga.events.{sys_.tenant}.dispute.>")
+        if e[1]["payment_id"] == d["id"]]
+    assert [e[1]["type"] for e in mine] == [
+        "dispute.created", "dispute.evidence_submitted", "dispute.lost"]
+    assert all(subj == subject(sys_.tenant, e["type"]) and msg_id == str(e["id"])
+               for subj, e, msg_id in mine)
+    assert (mine[0][1]["data"]["amount"], mine[0][1]["data"]["from_wallet"]) == ("5.00", "5.00")
 
 
 async def test_events_made_while_the_broker_is_down_arrive_after_it_returns(

@@ -20,6 +20,8 @@ from standardwebhooks.webhooks import Webhook
 from db.api_keys import create_key
 from tests.conftest import eventually
 from tests.system.conftest import System, free_port
+from tests.system.test_disputes import dispute_now, disputed
+from tests.system.test_money_movement import top_up
 from worker.outbox import Dispatch, relay_once
 from workflows.webhooks import DeliveryPolicy
 
@@ -218,3 +220,33 @@ async def test_a_rotated_secret_overlaps_so_receivers_switch_without_a_gap(
         assert receiver.rejected > rejected
     finally:
         receiver.secrets = [*kept, new]
+
+
+async def test_a_disputes_events_reach_an_endpoint_subscribed_to_them(
+        tenant: System, receiver: Receiver) -> None:
+    """An operator subscribes to disputes by name: the opened and the won dispute arrive signed,
+    money as decimal strings; the evidence reminder it did not ask for does not."""
+    sys_ = tenant
+    receiver.up = True
+    await sys_.behave()
+    await subscribe(sys_, receiver, ["dispute.created", "dispute.won"])
+    wallet = await sys_.wallet()
+    made = await top_up(sys_, wallet, "20.00", wait="10")
+    assert made.json()["status"] == "succeeded", made.text
+    d = await disputed(sys_, made.json()["gateway_reference"])
+    closed = await sys_.gateway.post(f"/disputes/{d['processor_id']}/close",
+                                     json={"status": "won"})
+    assert closed.status_code == 200, closed.text
+    await eventually(lambda: dispute_now(sys_, d["id"]), lambda x: x["status"] == "won",
+                     timeout=30)
+    await relay_all(sys_, DeliveryPolicy(0.2, 0.5, 120))
+
+    async def mine() -> list[dict[str, Any]]:
+        return [m for m in receiver.received if m["data"].get("dispute_id") == d["id"]]
+
+    messages = await eventually(mine, lambda m: len(m) == 2)
+    assert sorted(m["type"] for m in messages) == ["dispute.created", "dispute.won"]
+    created = next(m for m in messages if m["type"] == "dispute.created")
+    assert (created["data"]["amount"], created["data"]["fee"], created["data"]["from_wallet"],
+            created["data"]["currency"], created["data"]["top_up_id"]) == (
+        "20.40", "15.00", "20.00", "USD", made.json()["id"])
