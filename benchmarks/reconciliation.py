@@ -92,8 +92,8 @@ async def reconcile_bench(api: httpx.AsyncClient, data_dir: Path, database_url: 
 async def main(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as tmp:
         print(f"starting the make dev stack under {tmp} ...", flush=True)
-        proc, _ = await start_stack(Path(tmp))
-        key = (Path(tmp) / "dev_operator_key").read_text().strip()  # reconciliation is platform-wide
+        stack, _ = await start_stack(Path(tmp))
+        key = stack.key("dev_operator_key")  # reconciliation is platform-wide
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['API_PORT']}",
                                          headers={"Authorization": f"Bearer {key}"},
@@ -101,10 +101,9 @@ async def main(n: int) -> dict[str, Any]:
                 print(f"reconciling {n:,} gateway records ...", flush=True)
                 return await reconcile_bench(
                     api, Path(tmp), f"postgresql://postgres@127.0.0.1:{PORTS['EMBEDDED_PG_PORT']}"
-                    "/paysaga", proc.pid, n)
+                    "/paysaga", stack.pid, n)
         finally:
-            proc.send_signal(2)
-            proc.wait(60)
+            stack.stop()
 
 
 if __name__ == "__main__":
