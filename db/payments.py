@@ -32,6 +32,7 @@ from contracts.payment import (
 )
 from contracts.saga import ConnectorPlan, Failover
 from db import ledger
+from db.engine import autocommit
 from db.ledger import Event
 from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
@@ -87,12 +88,13 @@ async def payments_page(conn: AsyncConnection, tenant_id: str, f: Filters, ask: 
     return await fetch(conn, LISTED, ask, select=COLUMNS, where=where)
 
 
+_PROJECTION = text(f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id = :t")
+
+
 async def projection(engine: AsyncEngine, tenant_id: str, payment_id: str) -> dict[str, Any] | None:
     """The payment's read projection, or None (not yet opened, or another tenant's)."""
-    async with engine.connect() as conn:
-        row = (await conn.execute(text(
-            f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id = :t"),
-            {"id": payment_id, "t": tenant_id})).mappings().first()
+    async with autocommit(engine).connect() as conn:
+        row = (await conn.execute(_PROJECTION, {"id": payment_id, "t": tenant_id})).mappings().first()
     return dict(row) if row else None
 
 

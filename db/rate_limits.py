@@ -1,6 +1,7 @@
 """Token buckets in PostgreSQL, so a limit holds across every API process.
 
-One statement takes a token: the bucket refills at `rate` per second up to `burst`; a request is
+One statement takes a token (autocommit: the row lock it takes is its own): the bucket refills
+at `rate` per second up to `burst`; a request is
 allowed when at least one token is there. Refused requests learn how long until one is.
 (Tokens are a rate, not money: a float is fine here.)
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.engine import autocommit
 
 _TAKE = text(
     """
@@ -30,7 +33,8 @@ _LEFT = text(
 async def take(engine: AsyncEngine, key_id: str, scope: str, rate: float, burst: int) -> float:
     """0 when a token was taken, else the seconds until one will be there."""
     params = {"k": key_id, "s": scope, "rate": rate, "burst": burst}
-    async with engine.begin() as conn:
+    # one statement, on its own (no BEGIN and COMMIT around it): one round trip per request
+    async with autocommit(engine).connect() as conn:
         if (await conn.execute(_TAKE, params)).first() is not None:
             return 0.0
         left = float((await conn.execute(_LEFT, params)).scalar() or 0.0)

@@ -21,6 +21,7 @@ from contracts.payment import PAYMENT_CONFLICT, AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover
 from contracts.transfers import Opened, OpenTransfer, SettleTransfer
 from db import ledger
+from db.engine import autocommit
 from db.ledger import Event
 from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
@@ -32,12 +33,16 @@ COLUMNS = ("id, kind, tenant_id, fingerprint, wallet_id, amount, fee, currency, 
            "created_at, updated_at")
 
 
+_PROJECTION = text(f"SELECT {COLUMNS} FROM transfers WHERE id = :id AND tenant_id = :t AND kind = :k")
+_WALLET = text("SELECT id, currency, balance, held FROM accounts "
+               "WHERE id = :w AND tenant_id = :t AND kind = 'wallet'")
+
+
 async def projection(engine: AsyncEngine, tenant_id: str, kind: str,
                      transfer_id: str) -> dict[str, Any] | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(text(
-            f"SELECT {COLUMNS} FROM transfers WHERE id = :id AND tenant_id = :t AND kind = :k"),
-            {"id": transfer_id, "t": tenant_id, "k": kind})).mappings().first()
+    async with autocommit(engine).connect() as conn:
+        row = (await conn.execute(_PROJECTION, {"id": transfer_id, "t": tenant_id, "k": kind})
+               ).mappings().first()
     return dict(row) if row else None
 
 
@@ -52,11 +57,8 @@ async def transfers_page(conn: AsyncConnection, wallet_id: str, kind: str, ask: 
 
 async def wallet(engine: AsyncEngine, tenant_id: str, wallet_id: str) -> dict[str, Any] | None:
     """The tenant's wallet: its id, currency, balance and held amount (None: not the tenant's)."""
-    async with engine.connect() as conn:
-        row = (await conn.execute(text(
-            "SELECT id, currency, balance, held FROM accounts "
-            "WHERE id = :w AND tenant_id = :t AND kind = 'wallet'"),
-            {"w": wallet_id, "t": tenant_id})).mappings().first()
+    async with autocommit(engine).connect() as conn:
+        row = (await conn.execute(_WALLET, {"w": wallet_id, "t": tenant_id})).mappings().first()
     return dict(row) if row else None
 
 
