@@ -29,7 +29,7 @@ class AppState:
     user_key: bytes = b""  # the PaymentUserId HMAC's key
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: a plain def runs in a thread
     state: AppState = request.app.state.paysaga
     return state
 
@@ -95,7 +95,7 @@ ReconciliationsWrite = Annotated[Principal, Depends(require("reconciliations:wri
 ReconciliationsRead = Annotated[Principal, Depends(require("reconciliations:read"))]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[str | None, Header(alias="Idempotency-Key",
                                       description="1-255 of A-Z a-z 0-9 - _ . :")] = None,
 ) -> str:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
 from db.pages import PageError
@@ -85,14 +86,26 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+class RefuseNul:
+    """A NUL character in the path or the query string is refused before any route sees it.
+    Plain ASGI (no BaseHTTPMiddleware's task and streams per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("query_string", b"") + scope.get("raw_path", b"")
+            if b"%00" in raw or b"\x00" in raw:
+                await problem_response(Problem(400, "INVALID_CHARACTER",
+                                               "the request contains a NUL character"))(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _refuse_nul(request: Request, call_next: Any) -> Any:
-        raw = request.scope.get("query_string", b"") + request.scope.get("raw_path", b"")
-        if b"%00" in raw or b"\x00" in raw:
-            return problem_response(Problem(400, "INVALID_CHARACTER",
-                                            "the request contains a NUL character"))
-        return await call_next(request)
+    app.add_middleware(RefuseNul)
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:

@@ -16,7 +16,7 @@ from api.errors import Problem
 _DECLARED: dict[int, frozenset[str]] = {}
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:  # async: a plain def runs in a thread
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

@@ -35,6 +35,7 @@ from db import ledger
 from db.engine import autocommit
 from db.ledger import Event
 from db.pages import Ask, Keyset, Page, Where, fetch
+from domain.ids import new_id
 from domain.money import to_major as money
 from domain.status import FailureCode, PaymentStatus
 
@@ -231,32 +232,25 @@ async def expire(conn: AsyncConnection, payment_id: str, tenant_id: str, attempt
 async def capture(conn: AsyncConnection, step: CaptureFunds) -> Posted:
     """Capture the attempt's active hold: debit the wallet, post the journal, project `completed`
     and write its events. "captured", "already" (this ran before) or "no_hold"."""
-    hold = (await conn.execute(text(
-        """
-        UPDATE holds SET status = 'captured', updated_at = now()
-        WHERE payment_id = :p AND attempt = :a AND status = 'active'
-        RETURNING wallet_id, amount
-        """), {"p": step.payment_id, "a": step.attempt})).first()
+    # one statement: the hold captured and the wallet debited what was captured with its fee,
+    # the whole hold released (less than the hold after a manual payment's partial capture)
+    hold = (await conn.execute(_CAPTURE_HOLD, {"p": step.payment_id, "a": step.attempt,
+                                               "t": step.amount + step.fee})).first()
     if hold is None:
         state = (await conn.execute(text(
             "SELECT status FROM holds WHERE payment_id = :p AND attempt = :a"),
             {"p": step.payment_id, "a": step.attempt})).scalar()
         return Posted("already" if state == "captured" else "no_hold", hold_status=state)
-    # the whole hold is released; what is debited is what was captured with its fee (less than
-    # the hold after a manual payment's partial capture)
-    balance_after = (await conn.execute(text(
-        "UPDATE accounts SET balance = balance - :t, held = held - :h, "
-        "version = version + 1, updated_at = now() WHERE id = :w RETURNING balance"),
-        {"t": step.amount + step.fee, "h": hold.amount, "w": hold.wallet_id})).scalar_one()
-    created = await _post_payment(conn, step, hold.wallet_id, balance_after)
-    if hold.amount > step.amount + step.fee:
-        currency = step.currency
-        await ledger.emit(conn, "wallet.funds_released", step.tenant_id, step.payment_id,
-                          step.attempt, {"wallet_id": hold.wallet_id,
-                                         "amount": money(hold.amount - step.amount - step.fee,
-                                                         currency),
-                                         "currency": currency, "reason": "partial_capture"},
-                          wallet_id=hold.wallet_id)
+    released: list[Event] = []
+    if hold.amount > step.amount + step.fee:  # the part of the hold a partial capture left
+        released.append(Event("wallet.funds_released", step.tenant_id, step.payment_id,
+                              step.attempt, {"wallet_id": hold.wallet_id,
+                                             "amount": money(hold.amount - step.amount - step.fee,
+                                                             step.currency),
+                                             "currency": step.currency,
+                                             "reason": "partial_capture"},
+                              wallet_id=hold.wallet_id))
+    created = await _post_payment(conn, step, hold.wallet_id, hold.balance, released)
     return Posted("captured", created)
 
 
@@ -278,27 +272,71 @@ async def post_late_charge(conn: AsyncConnection, step: CaptureFunds, wallet_id:
 
 
 
+_CAPTURE_HOLD = text(
+    """
+    WITH h AS (
+        UPDATE holds SET status = 'captured', updated_at = now()
+        WHERE payment_id = :p AND attempt = :a AND status = 'active'
+        RETURNING wallet_id, amount
+    )
+    UPDATE accounts SET balance = balance - :t, held = held - h.amount,
+        version = accounts.version + 1, updated_at = now()
+    FROM h WHERE accounts.id = h.wallet_id
+    RETURNING h.wallet_id, h.amount, accounts.balance
+    """)
+
+
+def _posting(entries: int, events: int) -> Any:
+    """The rest of a payment's posting in one statement: its journal, its `entries` rows, its
+    `events` (in this order: one INSERT keeps their ids in order) and its projection `completed`
+    (what was paid: all of it, or a partial capture's less with its fee recomputed)."""
+    return text(
+        """
+        WITH j AS (
+            INSERT INTO journals (id, kind, reference, payment_id, currency)
+            VALUES (:jid, 'payment', :ref, :p, :c)
+        ), e AS (
+            INSERT INTO entries (journal_id, account_id, type, amount, balance_after, currency,
+                                 payment_id)
+            VALUES """ + ", ".join(
+            f"(:jid, :acc{i}, :type{i}, :amount{i}, CAST(:after{i} AS BIGINT), :c, :p)"
+            for i in range(entries)) + """
+        ), ev AS (
+            INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
+            VALUES """ + ", ".join(
+            f"(:k{i}, :type_ev{i}, :tenant{i}, :p, :w{i}, CAST(:data{i} AS JSONB))"
+            for i in range(events)) + """
+            ON CONFLICT (dedupe_key) DO NOTHING
+        )
+        UPDATE payments SET status = 'completed',
+            gateway_reference = COALESCE(:gref, gateway_reference),
+            amount = :paid, fee = :paid_fee, amount_captured = :paid, next_action_url = NULL,
+            version = version + 1, updated_at = now()
+        WHERE id = :p
+        RETURNING created_at
+        """)
+
+
+_POSTINGS: dict[tuple[int, int], Any] = {}
+
+
 async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: str,
-                        balance_after: int) -> datetime | None:
-    """The payment's journal, projection and events, once the wallet is debited; when the
-    payment was created."""
-    journal = await ledger.journal(conn, "payment", f"capture:{step.payment_id}:{step.attempt}",
-                                   step.payment_id, step.currency)
+                        balance_after: int, more: list[Event] | None = None) -> datetime | None:
+    """The payment's journal, entries, events and projection, in one statement, once the wallet
+    is debited; when the payment was created. `more`: events after the three of a payment."""
     settlement = await ledger.system_account(conn, "settlement", step.currency)
     fees = await ledger.system_account(conn, "fees", step.currency)
     after_payment = balance_after + step.fee
-    await ledger.entries(conn, journal, step.currency, step.payment_id, [
+    rows = [(account, kind, amount, after) for account, kind, amount, after in [
         (wallet_id, "payment", -step.amount, after_payment),
         (wallet_id, "fee", -step.fee, after_payment - step.fee),
         (settlement, "payment", step.amount, None),
         (fees, "fee", step.fee, None),
-    ])
-    # what was paid: all of it, or (a manual payment's partial capture) less, its fee recomputed
-    created = await ledger.project(conn, step.payment_id, PaymentStatus.COMPLETED,
-                                   gateway_reference=step.gateway_reference,
-                                   paid=(step.amount, step.fee))
+    ] if amount != 0]
+    if sum(amount for _, _, amount, _ in rows) != 0:
+        raise ValueError("a journal's entries must sum to zero")
     on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
-    await ledger.emit_all(conn, [
+    events = [
         Event("gateway.payment_approved", *on, {
             "gateway_reference": step.gateway_reference,
             "amount": money(step.amount, c), "currency": c,
@@ -310,40 +348,89 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
         Event("payment.completed", *on, {
             "amount": money(step.amount, c), "fee": money(step.fee, c), "currency": c,
             "gateway_reference": step.gateway_reference}),
-    ])
+        *(more or []),
+    ]
+    shape = (len(rows), len(events))
+    statement = _POSTINGS.get(shape)
+    if statement is None:
+        statement = _POSTINGS[shape] = _posting(*shape)
+    params: dict[str, Any] = {
+        "jid": new_id("jnl"), "ref": f"capture:{step.payment_id}:{step.attempt}",
+        "p": step.payment_id, "c": c, "gref": step.gateway_reference,
+        "paid": step.amount, "paid_fee": step.fee}
+    for i, (account, kind, amount, after) in enumerate(rows):
+        params |= {f"acc{i}": account, f"type{i}": kind, f"amount{i}": amount, f"after{i}": after}
+    for i, event in enumerate(events):
+        row = event.row()
+        params |= {f"k{i}": row["k"], f"type_ev{i}": row["type"], f"tenant{i}": row["tenant"],
+                   f"w{i}": row["w"], f"data{i}": row["data"]}
+    created: datetime | None = (await conn.execute(statement, params)).scalar()
     return created
+
+
+def _opening(events: int) -> Any:
+    """The payment's projection and (only when this statement created it) its opening events,
+    in one statement; the new payment's id, or no row when it existed."""
+    return text(
+        """
+        WITH p AS (
+            INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
+                service_id, amount, fee, currency, description, reference, metadata, status,
+                max_manual_retries, created_at, connector, routing_reason, capture_method,
+                capture_before, amount_authorized)
+            VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
+                :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
+                :created_at, :connector, :why, :method, :before, :authorized)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+        ), ev AS (
+            INSERT INTO events (dedupe_key, type, tenant_id, payment_id, data)
+            SELECT v.k, v.type, :tenant, :id, CAST(v.data AS JSONB)
+            FROM (VALUES """ + ", ".join(
+            f"(CAST(:k{i} AS TEXT), CAST(:type{i} AS TEXT), CAST(:data{i} AS TEXT))"
+            for i in range(events)) + """) AS v (k, type, data)
+            WHERE EXISTS (SELECT 1 FROM p)
+            ON CONFLICT (dedupe_key) DO NOTHING
+        )
+        SELECT id FROM p
+        """)
+
+
+_OPENINGS = {n: _opening(n) for n in (1, 2)}
 
 
 async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorPlan] | None = None,
                 why: str | None = None) -> bool:
-    """Open the payment's projection; True when this call created it (False: a retried step)."""
+    """Open the payment's projection with its events (`payment.initiated`, and
+    `payment.routed` when routed), one statement; True when this call created it (False: a
+    retried step)."""
     p = step.payment
     connector = plans[0].name if plans else None
-    row = (await conn.execute(text(
-        """
-        INSERT INTO payments (id, tenant_id, idempotency_key, fingerprint, run_id, user_id,
-            service_id, amount, fee, currency, description, reference, metadata, status,
-            max_manual_retries, created_at, connector, routing_reason, capture_method,
-            capture_before, amount_authorized)
-        VALUES (:id, :tenant, :key, :fp, :run, :user, :service, :amount, :fee, :currency,
-            :description, :reference, CAST(:metadata AS JSONB), 'pending', :max_retries,
-            :created_at, :connector, :why, :method, :before, :authorized)
-        ON CONFLICT DO NOTHING
-        RETURNING id
-        """), {
-            "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
-            "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
-            "service": p.service_id, "amount": p.amount, "fee": p.fee,
-            "currency": p.currency, "description": p.description,
-            "reference": p.reference,
-            "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
-            "max_retries": p.policy.max_manual_retries,
-            "created_at": datetime.fromisoformat(p.created_at),
-            "connector": connector, "why": why, "method": p.capture_method,
-            "before": datetime.fromisoformat(p.capture_before) if p.capture_before else None,
-            "authorized": p.amount if p.manual else None,
-        })).first()
-    if row is None:
+    opened = [Event("payment.initiated", p.tenant_id, p.payment_id, 0, {
+        "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
+        "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
+        "currency": p.currency,
+    })]
+    if plans:
+        opened.append(Event("payment.routed", p.tenant_id, p.payment_id, 0, {
+            "connector": connector, "route": [plan.name for plan in plans], "reason": why}))
+    params: dict[str, Any] = {
+        "id": p.payment_id, "tenant": p.tenant_id, "key": p.idempotency_key,
+        "fp": p.fingerprint, "run": step.run_id, "user": p.user_id,
+        "service": p.service_id, "amount": p.amount, "fee": p.fee,
+        "currency": p.currency, "description": p.description,
+        "reference": p.reference,
+        "metadata": json.dumps(p.metadata) if p.metadata is not None else None,
+        "max_retries": p.policy.max_manual_retries,
+        "created_at": datetime.fromisoformat(p.created_at),
+        "connector": connector, "why": why, "method": p.capture_method,
+        "before": datetime.fromisoformat(p.capture_before) if p.capture_before else None,
+        "authorized": p.amount if p.manual else None,
+    }
+    for i, event in enumerate(opened):
+        row = event.row()
+        params |= {f"k{i}": row["k"], f"type{i}": row["type"], f"data{i}": row["data"]}
+    if (await conn.execute(_OPENINGS[len(opened)], params)).first() is None:
         owner = (await conn.execute(
             text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
         )).scalar()
@@ -353,17 +440,44 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
                 f"payment {p.payment_id} already exists", type=PAYMENT_CONFLICT,
                 non_retryable=True)
         return False
-    opened = [Event("payment.initiated", p.tenant_id, p.payment_id, 0, {
-        "payment_id": p.payment_id, "user_id": p.user_id, "service_id": p.service_id,
-        "amount": money(p.amount, p.currency), "fee": money(p.fee, p.currency),
-        "currency": p.currency,
-    })]
-    if plans:
-        opened.append(Event("payment.routed", p.tenant_id, p.payment_id, 0, {
-            "connector": connector, "route": [plan.name for plan in plans], "reason": why}))
-    await ledger.emit_all(conn, opened)  # one round trip
     return True
 
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    """An event's columns as the fused statements' `ev_` parameters (its data as JSON text;
+    the statement adds what only it knows, such as the wallet)."""
+    return {f"ev_{k}": v for k, v in event.row().items()}
+
+
+# the happy path of a reservation, one round trip: hold on the wallet if its available balance
+# covers the total, then (only if it held) the hold's row, the payment projected `processing`
+# on it and `wallet.funds_reserved` with the wallet and its version
+_RESERVE = text(
+    """
+    WITH r AS (
+        UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
+        WHERE tenant_id = :t AND kind = 'wallet' AND user_id = :u AND currency = :c
+          AND balance - held >= :total
+        RETURNING id, version
+    ), h AS (
+        INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
+        SELECT CAST(:hold AS TEXT), CAST(:p AS TEXT), CAST(:a AS INTEGER), r.id,
+               CAST(:total AS BIGINT), 'active', CAST(:expires AS TIMESTAMPTZ) FROM r
+    ), projected AS (
+        UPDATE payments SET status = 'processing', wallet_id = r.id, attempt = :a,
+            next_action_url = NULL, version = payments.version + 1, updated_at = now()
+        FROM r WHERE payments.id = :p
+    ), ev AS (
+        INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
+        SELECT CAST(:ev_k AS TEXT), CAST(:ev_type AS TEXT), CAST(:ev_tenant AS TEXT),
+               CAST(:ev_p AS TEXT), r.id, CAST(:ev_data AS JSONB)
+            || jsonb_build_object('wallet_id', r.id, 'wallet_version', r.version)
+        FROM r
+        ON CONFLICT (dedupe_key) DO NOTHING
+    )
+    SELECT id, version FROM r
+    """)
 
 
 async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = False) -> Reservation:
@@ -373,15 +487,15 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = Fa
     done = None if fresh else await _existing_hold(conn, step.payment_id, step.attempt)
     if done is not None:
         return Reservation(ok=True, wallet_id=done)
-    # One conditional statement: concurrent payments can never overdraw or lose an update.
-    reserved = (await conn.execute(text(
-        """
-        UPDATE accounts SET held = held + :total, version = version + 1, updated_at = now()
-        WHERE tenant_id = :t AND kind = 'wallet' AND user_id = :u AND currency = :c
-          AND balance - held >= :total
-        RETURNING id, version
-        """), {"t": step.tenant_id, "u": step.user_id, "c": step.currency,
-               "total": step.total})).first()
+    # One statement: the conditional hold on the wallet (concurrent payments can never overdraw
+    # or lose an update), the hold's row, the projection and the event, each only if it held.
+    reserved = (await conn.execute(_RESERVE, {
+        "t": step.tenant_id, "u": step.user_id, "c": step.currency, "total": step.total,
+        "hold": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
+        "a": step.attempt, "expires": datetime.fromisoformat(step.expires_at),
+        **_event_row(Event("wallet.funds_reserved", step.tenant_id, step.payment_id, step.attempt,
+                           {"amount": money(step.total, step.currency),
+                            "currency": step.currency, "expires_at": step.expires_at}))})).first()
     if reserved is None:
         exists = (await conn.execute(text(
             "SELECT balance FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "
@@ -398,22 +512,7 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = Fa
         return await _reservation_failed(
             conn, step, FailureCode.INSUFFICIENT_FUNDS,
             "the wallet's available balance is lower than amount plus fee")
-    wallet = reserved.id
-    await conn.execute(text(
-        """
-        INSERT INTO holds (id, payment_id, attempt, wallet_id, amount, status, expires_at)
-        VALUES (:id, :p, :a, :w, :amount, 'active', :expires)
-        """), {"id": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
-               "a": step.attempt, "w": wallet, "amount": step.total,
-               "expires": datetime.fromisoformat(step.expires_at)})
-    await ledger.project(conn, step.payment_id, PaymentStatus.PROCESSING, wallet_id=wallet,
-                         attempt=step.attempt)
-    await ledger.emit(conn, "wallet.funds_reserved", step.tenant_id, step.payment_id,
-                      step.attempt, {"wallet_id": wallet, "amount": money(step.total, step.currency),
-                                     "currency": step.currency, "expires_at": step.expires_at,
-                                     "wallet_version": reserved.version},
-                      wallet_id=wallet)
-    return Reservation(ok=True, wallet_id=wallet)
+    return Reservation(ok=True, wallet_id=reserved.id)
 
 
 
