@@ -62,8 +62,11 @@ def worker_rss_mb(stack_pid: int) -> float:
 
     total = 0.0
     for child in psutil.Process(stack_pid).children(recursive=True):
-        if "worker" in " ".join(child.cmdline()[-2:]):
-            total += child.memory_info().rss / 2**20
+        try:  # a short-lived child (a database backend, say) may be gone by now
+            if "worker" in " ".join(child.cmdline()[-2:]):
+                total += child.memory_info().rss / 2**20
+        except psutil.Error:
+            continue
     return round(total, 1)
 
 

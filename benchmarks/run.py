@@ -199,8 +199,11 @@ class Bench:
         import psutil
 
         for child in psutil.Process(self.stack_pid).children(recursive=True):
-            if "worker" in " ".join(child.cmdline()[-2:]):
-                return round(child.memory_info().rss / 2**20, 1)
+            try:  # a short-lived child (a database backend, say) may be gone by now
+                if "worker" in " ".join(child.cmdline()[-2:]):
+                    return round(child.memory_info().rss / 2**20, 1)
+            except psutil.Error:
+                continue
         return float("nan")
 
     async def rss_after_completed(self, wallets: list[dict[str, Any]],
