@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-STEPS = ("paysaga", "bare", "bare_1", "bare_0", "bare_encrypted", "bare_one_at_a_time", "relay",
+STEPS = ("paysaga", "bare", "bare_1", "bare_0", "bare_plain_paired", "bare_encrypted",
+         "bare_one_at_a_time", "bare_one_at_a_time_paired", "relay",
          "top_up", "withdrawal", "capture_pairs", "inbox", "event_to_status",
          "cpu_ms_per_operation", "one_at_a_time", "post_202", "worker_rss_mb_after_completed",
          "parked", "running_workflows", "hot", "list", "rate_limit", "failover", "reconciliation")
