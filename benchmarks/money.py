@@ -138,3 +138,26 @@ async def cpu_per_operation(stack_pid: int, count: int,
     after = _cpu(processes)
     return {part: round((after.get(part, 0.0) - before.get(part, 0.0)) * 1000 / count, 2)
             for part in processes}
+
+
+async def cpu_per_operation_alternating(stack_pid: int, count: int,
+                                        kinds: dict[str, Callable[[int], Awaitable[Any]]],
+                                        chunks: int = 4) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per operation in each process for each kind, `count` operations each,
+    run in `chunks` rounds that rotate the kinds' order: the server's speed drifts over a run,
+    and rotating lays the drift on every kind alike."""
+    processes = stack_processes(stack_pid)
+    spent: dict[str, dict[str, float]] = {kind: {} for kind in kinds}
+    per_chunk = max(1, count // chunks)
+    order = list(kinds)
+    for round_ in range(chunks):
+        for kind in order[round_ % len(order):] + order[:round_ % len(order)]:
+            before = _cpu(processes)
+            await kinds[kind](per_chunk)
+            after = _cpu(processes)
+            for part in processes:
+                spent[kind][part] = (spent[kind].get(part, 0.0)
+                                     + after.get(part, 0.0) - before.get(part, 0.0))
+    done = per_chunk * chunks
+    return {kind: {part: round(seconds * 1000 / done, 2) for part, seconds in parts.items()}
+            for kind, parts in spent.items()}

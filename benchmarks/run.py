@@ -20,6 +20,7 @@ import json
 import secrets
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -363,7 +364,7 @@ class Size:
     relay_events: int = 50_000
     inbox_events: int = 2000
     event_to_status: int = 50
-    cpu_items: int = 100
+    cpu_items: int = 200
     open_loop_seconds: float = 20
     parked: int = 1000
     list_rows: int = 100_000
@@ -476,17 +477,14 @@ async def _steps(stack: Stack, key: str, size: Size, extras: bool) -> dict[str, 
 
     print("CPU per operation by process ...", flush=True)
     n = size.cpu_items
-    results["cpu_ms_per_operation"] = {
-        "payment": await money.cpu_per_operation(
-            stack.pid, n, lambda: bench.payments(spread, n)),
-        "top_up": await money.cpu_per_operation(
-            stack.pid, n, lambda: money.throughput(api, "top_up", spread, n, IN_FLIGHT)),
-        "withdrawal": await money.cpu_per_operation(
-            stack.pid, n, lambda: money.throughput(api, "withdrawal", spread, n, IN_FLIGHT)),
-        **{f"bare, {a} activities": await money.cpu_per_operation(
-            stack.pid, n, lambda a=a: bench.bare(n, activities=a))  # type: ignore[misc]
-           for a in (4, 1, 0)},
-    }
+    kinds: dict[str, Callable[[int], Awaitable[Any]]] = {
+        "payment": lambda k: bench.payments(spread, k),
+        "top_up": lambda k: money.throughput(api, "top_up", spread, k, IN_FLIGHT),
+        "withdrawal": lambda k: money.throughput(api, "withdrawal", spread, k, IN_FLIGHT),
+        **{f"bare, {a} activities": (lambda k, a=a: bench.bare(k, activities=a))  # type: ignore[misc]
+           for a in (4, 1, 0)}}
+    results["cpu_ms_per_operation"] = await money.cpu_per_operation_alternating(
+        stack.pid, n, kinds)
     for what, parts in results["cpu_ms_per_operation"].items():
         print(f"  {what}: {parts}", flush=True)
 
