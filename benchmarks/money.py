@@ -129,17 +129,6 @@ def _cpu(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return total
 
 
-async def cpu_per_operation(stack_pid: int, count: int,
-                            run: Callable[[], Awaitable[Any]]) -> dict[str, float]:
-    """CPU milliseconds per operation in each process while `run` does `count` operations."""
-    processes = stack_processes(stack_pid)
-    before = _cpu(processes)
-    await run()
-    after = _cpu(processes)
-    return {part: round((after.get(part, 0.0) - before.get(part, 0.0)) * 1000 / count, 2)
-            for part in processes}
-
-
 async def cpu_per_operation_alternating(stack_pid: int, count: int,
                                         kinds: dict[str, Callable[[int], Awaitable[Any]]],
                                         chunks: int = 4) -> dict[str, dict[str, float]]:

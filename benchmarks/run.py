@@ -32,7 +32,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from benchmarks import bus, capture, inbox, money
 from benchmarks.bare import BareWorkflow, noop
-from benchmarks.reconciliation import reconcile_bench
+from benchmarks.reconciliation import reconcile_bench, worker_rss_mb
 from benchmarks.stack import PORTS, Stack, start_stack
 from db import seed
 from temporal_client.codec import KeyRing
@@ -254,15 +254,7 @@ class Bench:
             await asyncio.sleep(0.5)
 
     def worker_rss_mb(self) -> float:
-        import psutil
-
-        for child in psutil.Process(self.stack_pid).children(recursive=True):
-            try:  # a short-lived child (a database backend, say) may be gone by now
-                if "worker" in " ".join(child.cmdline()[-2:]):
-                    return round(child.memory_info().rss / 2**20, 1)
-            except psutil.Error:
-                continue
-        return float("nan")
+        return worker_rss_mb(self.stack_pid)
 
     async def rss_after_completed(self, wallets: list[dict[str, Any]],
                                   milestones: list[int]) -> dict[str, float]:

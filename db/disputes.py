@@ -116,7 +116,7 @@ async def _take(conn: AsyncConnection, d: Any) -> int:
             (losses, "dispute_fee", -d.fee, None),
             (disputes, "dispute", d.amount, None),
             (settlement, "dispute_fee", d.fee, None)]
-    await ledger.entries(conn, journal, d.currency, None, [r for r in rows if r[2] != 0])
+    await ledger.entries(conn, journal, d.currency, None, rows)
     return balance
 
 
@@ -170,7 +170,7 @@ async def _settle(conn: AsyncConnection, d: Any, *, won: bool) -> int:
         settlement = await ledger.system_account(conn, "settlement", d.currency)
         rows = [(disputes, "dispute", -d.amount, None),
                 (settlement, "dispute_lost", d.amount, None)]
-    await ledger.entries(conn, journal, d.currency, None, [r for r in rows if r[2] != 0])
+    await ledger.entries(conn, journal, d.currency, None, rows)
     return balance
 
 

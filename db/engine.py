@@ -30,7 +30,7 @@ def _alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     socket, and asyncpg marks it closed: the pool then discards it and takes another (a
     DisconnectionError on checkout is SQLAlchemy's documented way to say so). One that breaks
     mid-statement is still seen by SQLAlchemy as a disconnect, which invalidates the pool."""
-    raw = getattr(dbapi_connection, "_connection", None)
+    raw = record.driver_connection  # the asyncpg connection under SQLAlchemy's adapter
     if raw is not None and raw.is_closed():
         raise exc.DisconnectionError("the server closed this connection")
 

@@ -53,6 +53,21 @@ async def emit(conn: AsyncConnection, event_type: str, tenant_id: str, payment_i
     return bool((await conn.execute(_EMIT, event.row())).rowcount == 1)
 
 
+def events_values(count: int) -> str:
+    """`count` typed rows of (dedupe_key, type, tenant_id, payment_id, wallet_id, data), for an
+    `INSERT INTO events` inside a larger statement (`VALUES ...` or `SELECT ... FROM (VALUES
+    ...)`), their parameters from `numbered`; one INSERT keeps the events' ids in their order."""
+    return ", ".join(f"(CAST(:k{i} AS TEXT), CAST(:type{i} AS TEXT), CAST(:tenant{i} AS TEXT), "
+                     f"CAST(:p{i} AS TEXT), CAST(:w{i} AS TEXT), CAST(:data{i} AS JSONB))"
+                     for i in range(count))
+
+
+def numbered(events: list[Event]) -> dict[str, Any]:
+    """The parameters of `events_values(len(events))`."""
+    return {f"{name}{i}": value for i, event in enumerate(events)
+            for name, value in event.row().items()}
+
+
 async def emit_all(conn: AsyncConnection, events: list[Event]) -> None:
     """Write several events in one round trip, in order."""
     await conn.execute(_EMIT, [e.row() for e in events] if len(events) > 1 else events[0].row())
@@ -137,15 +152,23 @@ async def journal_once(conn: AsyncConnection, kind: str, reference: str, payment
     return str(made) if made else None
 
 
-async def entries(conn: AsyncConnection, journal_id: str, currency: str, payment_id: str | None,
-                  rows: list[tuple[str, str, int, int | None]]) -> None:
-    """Post (account, type, signed amount, balance after) rows; they must sum to zero."""
+Row = tuple[str, str, int, int | None]  # (account, type, signed amount, balance after)
+
+
+def balanced(rows: list[Row]) -> list[Row]:
+    """A journal's rows without the zero ones; ValueError unless they sum to zero."""
     if sum(amount for _, _, amount, _ in rows) != 0:
         raise ValueError("a journal's entries must sum to zero")
+    return [row for row in rows if row[2] != 0]
+
+
+async def entries(conn: AsyncConnection, journal_id: str, currency: str, payment_id: str | None,
+                  rows: list[Row]) -> None:
+    """Post (account, type, signed amount, balance after) rows; they must sum to zero."""
     await conn.execute(text(
         """
         INSERT INTO entries (journal_id, account_id, type, amount, balance_after, currency, payment_id)
         VALUES (:j, :account, :type, :amount, :after, :c, :p)
         """), [{"j": journal_id, "account": account, "type": kind, "amount": amount,
                 "after": after, "c": currency, "p": payment_id}
-               for account, kind, amount, after in rows if amount != 0])
+               for account, kind, amount, after in balanced(rows)])

@@ -7,6 +7,7 @@ journals per reference, events per dedupe key, and a repeated step finds its ear
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -286,6 +287,7 @@ _CAPTURE_HOLD = text(
     """)
 
 
+@functools.cache
 def _posting(entries: int, events: int) -> Any:
     """The rest of a payment's posting in one statement: its journal, its `entries` rows, its
     `events` (in this order: one INSERT keeps their ids in order) and its projection `completed`
@@ -299,13 +301,11 @@ def _posting(entries: int, events: int) -> Any:
             INSERT INTO entries (journal_id, account_id, type, amount, balance_after, currency,
                                  payment_id)
             VALUES """ + ", ".join(
-            f"(:jid, :acc{i}, :type{i}, :amount{i}, CAST(:after{i} AS BIGINT), :c, :p)"
+            f"(:jid, :acc{i}, :entry{i}, :amount{i}, CAST(:after{i} AS BIGINT), :c, :p)"
             for i in range(entries)) + """
         ), ev AS (
             INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
-            VALUES """ + ", ".join(
-            f"(:k{i}, :type_ev{i}, :tenant{i}, :p, :w{i}, CAST(:data{i} AS JSONB))"
-            for i in range(events)) + """
+            VALUES """ + ledger.events_values(events) + """
             ON CONFLICT (dedupe_key) DO NOTHING
         )
         UPDATE payments SET status = 'completed',
@@ -317,9 +317,6 @@ def _posting(entries: int, events: int) -> Any:
         """)
 
 
-_POSTINGS: dict[tuple[int, int], Any] = {}
-
-
 async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: str,
                         balance_after: int, more: list[Event] | None = None) -> datetime | None:
     """The payment's journal, entries, events and projection, in one statement, once the wallet
@@ -327,14 +324,12 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
     settlement = await ledger.system_account(conn, "settlement", step.currency)
     fees = await ledger.system_account(conn, "fees", step.currency)
     after_payment = balance_after + step.fee
-    rows = [(account, kind, amount, after) for account, kind, amount, after in [
+    rows = ledger.balanced([
         (wallet_id, "payment", -step.amount, after_payment),
         (wallet_id, "fee", -step.fee, after_payment - step.fee),
         (settlement, "payment", step.amount, None),
         (fees, "fee", step.fee, None),
-    ] if amount != 0]
-    if sum(amount for _, _, amount, _ in rows) != 0:
-        raise ValueError("a journal's entries must sum to zero")
+    ])
     on, c = (step.tenant_id, step.payment_id, step.attempt), step.currency
     events = [
         Event("gateway.payment_approved", *on, {
@@ -350,24 +345,18 @@ async def _post_payment(conn: AsyncConnection, step: CaptureFunds, wallet_id: st
             "gateway_reference": step.gateway_reference}),
         *(more or []),
     ]
-    shape = (len(rows), len(events))
-    statement = _POSTINGS.get(shape)
-    if statement is None:
-        statement = _POSTINGS[shape] = _posting(*shape)
     params: dict[str, Any] = {
         "jid": new_id("jnl"), "ref": f"capture:{step.payment_id}:{step.attempt}",
         "p": step.payment_id, "c": c, "gref": step.gateway_reference,
-        "paid": step.amount, "paid_fee": step.fee}
+        "paid": step.amount, "paid_fee": step.fee, **ledger.numbered(events)}
     for i, (account, kind, amount, after) in enumerate(rows):
-        params |= {f"acc{i}": account, f"type{i}": kind, f"amount{i}": amount, f"after{i}": after}
-    for i, event in enumerate(events):
-        row = event.row()
-        params |= {f"k{i}": row["k"], f"type_ev{i}": row["type"], f"tenant{i}": row["tenant"],
-                   f"w{i}": row["w"], f"data{i}": row["data"]}
-    created: datetime | None = (await conn.execute(statement, params)).scalar()
+        params |= {f"acc{i}": account, f"entry{i}": kind, f"amount{i}": amount, f"after{i}": after}
+    created: datetime | None = (await conn.execute(_posting(len(rows), len(events)),
+                                                   params)).scalar()
     return created
 
 
+@functools.cache
 def _opening(events: int) -> Any:
     """The payment's projection and (only when this statement created it) its opening events,
     in one statement; the new payment's id, or no row when it existed."""
@@ -384,19 +373,13 @@ def _opening(events: int) -> Any:
             ON CONFLICT DO NOTHING
             RETURNING id
         ), ev AS (
-            INSERT INTO events (dedupe_key, type, tenant_id, payment_id, data)
-            SELECT v.k, v.type, :tenant, :id, CAST(v.data AS JSONB)
-            FROM (VALUES """ + ", ".join(
-            f"(CAST(:k{i} AS TEXT), CAST(:type{i} AS TEXT), CAST(:data{i} AS TEXT))"
-            for i in range(events)) + """) AS v (k, type, data)
+            INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
+            SELECT * FROM (VALUES """ + ledger.events_values(events) + """) AS v
             WHERE EXISTS (SELECT 1 FROM p)
             ON CONFLICT (dedupe_key) DO NOTHING
         )
         SELECT id FROM p
         """)
-
-
-_OPENINGS = {n: _opening(n) for n in (1, 2)}
 
 
 async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[ConnectorPlan] | None = None,
@@ -427,10 +410,8 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
         "before": datetime.fromisoformat(p.capture_before) if p.capture_before else None,
         "authorized": p.amount if p.manual else None,
     }
-    for i, event in enumerate(opened):
-        row = event.row()
-        params |= {f"k{i}": row["k"], f"type{i}": row["type"], f"data{i}": row["data"]}
-    if (await conn.execute(_OPENINGS[len(opened)], params)).first() is None:
+    if (await conn.execute(_opening(len(opened)), params | ledger.numbered(opened))
+            ).first() is None:
         owner = (await conn.execute(
             text("SELECT run_id FROM payments WHERE id = :id"), {"id": p.payment_id}
         )).scalar()
@@ -444,15 +425,10 @@ async def open_payment(conn: AsyncConnection, step: OpenPayment, plans: list[Con
 
 
 
-def _event_row(event: Event) -> dict[str, Any]:
-    """An event's columns as the fused statements' `ev_` parameters (its data as JSON text;
-    the statement adds what only it knows, such as the wallet)."""
-    return {f"ev_{k}": v for k, v in event.row().items()}
-
-
 # the happy path of a reservation, one round trip: hold on the wallet if its available balance
 # covers the total, then (only if it held) the hold's row, the payment projected `processing`
-# on it and `wallet.funds_reserved` with the wallet and its version
+# on it and `wallet.funds_reserved` with the wallet and its version (the event's parameters are
+# `ledger.numbered`'s; the statement adds the wallet, which only it knows)
 _RESERVE = text(
     """
     WITH r AS (
@@ -470,8 +446,8 @@ _RESERVE = text(
         FROM r WHERE payments.id = :p
     ), ev AS (
         INSERT INTO events (dedupe_key, type, tenant_id, payment_id, wallet_id, data)
-        SELECT CAST(:ev_k AS TEXT), CAST(:ev_type AS TEXT), CAST(:ev_tenant AS TEXT),
-               CAST(:ev_p AS TEXT), r.id, CAST(:ev_data AS JSONB)
+        SELECT CAST(:k0 AS TEXT), CAST(:type0 AS TEXT), CAST(:tenant0 AS TEXT),
+               CAST(:p0 AS TEXT), r.id, CAST(:data0 AS JSONB)
             || jsonb_build_object('wallet_id', r.id, 'wallet_version', r.version)
         FROM r
         ON CONFLICT (dedupe_key) DO NOTHING
@@ -493,9 +469,10 @@ async def reserve(conn: AsyncConnection, step: ReserveFunds, *, fresh: bool = Fa
         "t": step.tenant_id, "u": step.user_id, "c": step.currency, "total": step.total,
         "hold": f"hold_{step.payment_id}_{step.attempt}", "p": step.payment_id,
         "a": step.attempt, "expires": datetime.fromisoformat(step.expires_at),
-        **_event_row(Event("wallet.funds_reserved", step.tenant_id, step.payment_id, step.attempt,
-                           {"amount": money(step.total, step.currency),
-                            "currency": step.currency, "expires_at": step.expires_at}))})).first()
+        **ledger.numbered([Event("wallet.funds_reserved", step.tenant_id, step.payment_id,
+                                 step.attempt, {"amount": money(step.total, step.currency),
+                                                "currency": step.currency,
+                                                "expires_at": step.expires_at})])})).first()
     if reserved is None:
         exists = (await conn.execute(text(
             "SELECT balance FROM accounts WHERE tenant_id = :t AND kind = 'wallet' "

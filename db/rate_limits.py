@@ -1,8 +1,8 @@
 """Token buckets in PostgreSQL, so a limit holds across every API process.
 
 One statement takes a token (autocommit: the row lock it takes is its own): the bucket refills
-at `rate` per second up to `burst`; a request is
-allowed when at least one token is there. Refused requests learn how long until one is.
+at `rate` per second up to `burst`; a request is allowed when at least one token is there.
+Refused requests learn how long until one is.
 (Tokens are a rate, not money: a float is fine here.)
 """
 

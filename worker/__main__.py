@@ -25,11 +25,6 @@ from telemetry.metrics import WORKER_REGISTRY
 from temporal_client.codec import MissingKey, key_ring
 from temporal_client.converter import data_converter
 from worker.inbox import run_inbox
-
-try:  # libuv's event loop: the same asyncio, less CPU per I/O (not on Windows)
-    from uvloop import run
-except ImportError:  # pragma: no cover
-    run = asyncio.run  # type: ignore[assignment]
 from worker.main import (
     build_worker,
     delivery_policy,
@@ -39,6 +34,11 @@ from worker.main import (
 )
 from worker.outbox import Dispatch, run_relay
 from worker.schedules import ensure_reconciliation, ensure_sweeper
+
+try:  # libuv's event loop: the same asyncio, less CPU per I/O (not on Windows)
+    from uvloop import run
+except ImportError:  # pragma: no cover
+    run = asyncio.run  # type: ignore[assignment]
 
 
 async def relay_events(engine: Any, dispatch: Dispatch, s: Any) -> None:
