@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from json import loads
 from typing import Any
 
-import httpx
+import aiohttp
+from opentelemetry import propagate, trace
 from temporalio.exceptions import ApplicationError
 
 from contracts.payment import Captured
@@ -51,14 +53,31 @@ class Refunded:
     code: str | None = None  # why it was refused
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A connector's HTTP answer, read whole."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return loads(self.content)
+
+
+TRACER = trace.get_tracer("paysaga.gateway")
+
+
 @dataclass
 class ConnectorClient:
-    """One connector: its HTTP client, its own circuit breaker and the declines it calls soft."""
+    """One connector: its HTTP client, its own circuit breaker and the declines it calls soft.
+    `traced`: each call is a client span whose context travels in the request's headers."""
 
     name: str
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     breaker: CircuitBreaker
     soft_declines: frozenset[str] = frozenset(SOFT_DECLINES)
+    traced: bool = field(default=False, kw_only=True)
 
     async def charge(self, key: str, payment_id: str, amount: str, currency: str,
                      capture: bool = True, source_type: str | None = None) -> Charge:
@@ -197,7 +216,9 @@ class ConnectorClient:
         answer: dict[str, Any] = response.json()
         return answer
 
-    async def send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
+    async def send(self, method: str, path: str, operation: str, *,
+                   headers: dict[str, str] | None = None, json: Any = None,
+                   params: Mapping[str, Any] | None = None) -> Answer:
         """One HTTP call through the breaker, counted by outcome and timed."""
         def counted(outcome: str) -> None:
             GATEWAY_CALLS.labels(self.name, operation, outcome).inc()
@@ -209,18 +230,21 @@ class ConnectorClient:
                 next_retry_delay=timedelta(seconds=max(self.breaker.retry_in(), 0.1)))
         started = time.perf_counter()
         try:
-            response = await self.http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            if self.traced:
+                response = await self._traced(method, path, headers or {}, json, params)
+            else:
+                response = await self._call(method, path, headers, json, params)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
             self.breaker.failed()
             counted("unreachable")
             raise NotSent(f"{self.name} is unreachable ({type(err).__name__}): nothing was sent",
                           type=GATEWAY_UNAVAILABLE) from None
-        except httpx.TimeoutException:
+        except TimeoutError:
             self.breaker.failed()
             counted("timeout")
             raise ApplicationError("the gateway timed out; the outcome is unknown",
                                    type=GATEWAY_UNAVAILABLE) from None
-        except httpx.TransportError as err:
+        except aiohttp.ClientError as err:
             self.breaker.failed()
             counted("unreachable")
             raise ApplicationError(f"the gateway is unreachable: {type(err).__name__}",
@@ -233,6 +257,26 @@ class ConnectorClient:
             self.breaker.succeeded()
         counted(_outcome(response.status_code))
         return response
+
+    async def _call(self, method: str, path: str, headers: dict[str, str] | None, body: Any,
+                    params: Mapping[str, Any] | None) -> Answer:
+        async with self.http.request(method, path, headers=headers, json=body,
+                                     params=params) as r:
+            return Answer(r.status, r.headers, await r.read())
+
+    async def _traced(self, method: str, path: str, headers: dict[str, str], body: Any,
+                      params: Mapping[str, Any] | None) -> Answer:
+        """The call as a client span, its context sent along (W3C `traceparent`) so the
+        processor's side joins the trace."""
+        with TRACER.start_as_current_span(method, kind=trace.SpanKind.CLIENT, attributes={
+                "http.request.method": method, "url.path": path,
+                "paysaga.connector": self.name}) as span:
+            propagate.inject(headers)
+            answer = await self._call(method, path, headers, body, params)
+            span.set_attribute("http.response.status_code", answer.status_code)
+            if answer.status_code >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return answer
 
 
 class Gateways:
@@ -254,25 +298,42 @@ class Gateways:
 
     async def aclose(self) -> None:
         for client in self.clients.values():
-            await client.http.aclose()
+            await client.http.close()
+
+    async def __aenter__(self) -> Gateways:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
-def connect(settings: Settings) -> Gateways:
-    """A client and a breaker per configured connector (the caller closes them)."""
-    return Gateways([ConnectorClient(c.name, httpx.AsyncClient(
-        base_url=c.base_url, timeout=httpx.Timeout(c.timeout_seconds),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+def session(base_url: str, timeout_seconds: float = 10.0) -> aiohttp.ClientSession:
+    """A connector's HTTP session: keep-alive connections (200 at most); each phase of a call
+    (waiting for a connection, connecting, each read) within `timeout_seconds`. A connection
+    that could not be made is `NotSent`; a timeout after it was, an unknown outcome."""
+    return aiohttp.ClientSession(
+        base_url=base_url, connector=aiohttp.TCPConnector(limit=200),
+        timeout=aiohttp.ClientTimeout(total=None, connect=timeout_seconds,
+                                      sock_connect=timeout_seconds, sock_read=timeout_seconds))
+
+
+def connect(settings: Settings, *, traced: bool = False) -> Gateways:
+    """A client and a breaker per configured connector (the caller closes them); `traced`: each
+    call is a span (telemetry/tracing.py)."""
+    return Gateways([ConnectorClient(
+        c.name, session(c.base_url, c.timeout_seconds),
         CircuitBreaker(c.breaker_failures, c.breaker_cooldown_seconds, connector=c.name),
-        frozenset(c.soft_decline_codes)) for c in settings.connector_list])
+        frozenset(c.soft_decline_codes), traced=traced) for c in settings.connector_list])
 
 
-def single(http: httpx.AsyncClient, breaker: CircuitBreaker | None = None,
+def single(base_url: str, breaker: CircuitBreaker | None = None,
            name: str = "primary") -> Gateways:
-    """One connector over a given HTTP client (tests, tools)."""
-    return Gateways([ConnectorClient(name, http, breaker or CircuitBreaker(connector=name))])
+    """One connector at `base_url` (tests, tools): `async with single(url) as gateways`."""
+    return Gateways([ConnectorClient(name, session(base_url),
+                                     breaker or CircuitBreaker(connector=name))])
 
 
-def _raise_unless_answered(response: httpx.Response) -> None:
+def _raise_unless_answered(response: Answer) -> None:
     """A 429 or a 5xx is no answer: retry (after the gateway's Retry-After for a 429)."""
     if response.status_code == 429:
         raise ApplicationError("the gateway is rate limiting", type=GATEWAY_RATE_LIMITED,
@@ -292,7 +353,7 @@ def _outcome(status: int) -> str:
     return "5xx" if status >= 500 else "declined"
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: Answer) -> float:
     try:
         return min(max(float(response.headers.get("Retry-After", "1")), 0.1), 300.0)
     except ValueError:
@@ -302,7 +363,7 @@ def _retry_after(response: httpx.Response) -> float:
 DECLINE_CODE = re.compile(r"[a-z0-9_]{1,60}")
 
 
-def _decline_code(response: httpx.Response) -> str:
+def _decline_code(response: Answer) -> str:
     """The processor's decline code, as a code: it goes into failure messages that Temporal shows
     in plain text, so anything not shaped like one (free text could quote a cardholder) is
     `unrecognized_decline`."""
@@ -318,7 +379,7 @@ def as_code(code: str) -> str:
     return code if DECLINE_CODE.fullmatch(code) else "unrecognized_decline"
 
 
-def _code_of(response: httpx.Response) -> str:
+def _code_of(response: Answer) -> str:
     try:
         return as_code(str(response.json().get("code") or response.status_code))
     except ValueError:

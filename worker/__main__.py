@@ -10,7 +10,6 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from prometheus_client import Info, start_http_server
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -76,10 +75,7 @@ async def main() -> None:
                                   identity=f"{s.worker_identity or 'worker'}@{os.getpid()}",
                                   data_converter=data_converter(key_ring(s)))
     engine = make_engine(s.database_url, pool_size=s.db_pool_size)
-    async with gateway_connections(s) as gateways:
-        if traced:
-            for gateway in gateways:
-                HTTPXClientInstrumentor().instrument_client(gateway.http)
+    async with gateway_connections(s, traced=traced) as gateways:
         worker = build_worker(client, engine, gateways, s)
         await ensure_sweeper(client, s.temporal_task_queue, timedelta(seconds=s.sweeper_interval_seconds))
         await ensure_reconciliation(client, s.temporal_task_queue,

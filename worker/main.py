@@ -45,9 +45,11 @@ def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
 
 
 @asynccontextmanager
-async def gateway_connections(settings: Settings) -> AsyncIterator[Gateways]:
-    """Every configured connector's client and breaker, closed on exit."""
-    made = connect(settings)
+async def gateway_connections(settings: Settings, *, traced: bool = False
+                              ) -> AsyncIterator[Gateways]:
+    """Every configured connector's client and breaker, closed on exit; `traced`: each call to a
+    connector is a span of the trace that asked for it."""
+    made = connect(settings, traced=traced)
     try:
         yield made
     finally:

@@ -120,7 +120,6 @@ async def test_a_refused_refund_fails_its_workflow_and_frees_the_amount(sys_: Sy
 
 
 async def test_the_sweeper_starts_a_refund_left_without_its_workflow(sys_: System) -> None:
-    import httpx
     from sqlalchemy import text
 
     wallet = await sys_.wallet(funds="50.00")
@@ -132,9 +131,8 @@ async def test_the_sweeper_starts_a_refund_left_without_its_workflow(sys_: Syste
                               fingerprint="fp", reason=None)
         await conn.execute(text("UPDATE refunds SET created_at = now() - interval '1 hour' "
                                 "WHERE id = :id"), {"id": rid})
-    async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
-        sweeper = SweeperActivities(sys_.temporal.client, sys_.engine,
-                                    single(http, CircuitBreaker(1000)), sys_.settings)
+    async with single(sys_.settings.gateway_url, CircuitBreaker(1000)) as gateways:
+        sweeper = SweeperActivities(sys_.temporal.client, sys_.engine, gateways, sys_.settings)
         assert await ActivityEnvironment().run(sweeper.sweep_orphaned_holds) >= 1
     assert await closed(sys_, rid) == WorkflowExecutionStatus.COMPLETED
     assert (await sys_.payment(pid))["status"] == "refunded"

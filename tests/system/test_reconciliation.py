@@ -226,7 +226,7 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
     from activities.reconciliation import ReconciliationActivities
     from contracts.reconciliation import ReportPage
     from gateway.breaker import CircuitBreaker
-    from gateway.client import ConnectorClient, Gateways
+    from gateway.client import ConnectorClient, Gateways, session
 
     start = now()
     wallet = await sys_.wallet(funds="40.00")
@@ -244,12 +244,14 @@ async def test_posting_a_released_charge_when_so_declared(sys_: System) -> None:
             "currency": "USD"})
         assert late.status_code == 201
 
-    gateways = Gateways([ConnectorClient(name, client, CircuitBreaker(10_000))
-                         for name, client in sys_.gateways.items()])
-    posting = ReconciliationActivities(sys_.engine, gateways, sys_.temporal.client, "post")
-    env = ActivityEnvironment()
-    page = await env.run(posting.reconcile_page, ReportPage("rec_post_test", start, now(), 0, 100))
-    outcomes = {f: await env.run(posting.heal_finding, f) for f in page.to_heal}
+    async with Gateways([ConnectorClient(name, session(str(client.base_url)),
+                                         CircuitBreaker(10_000))
+                         for name, client in sys_.gateways.items()]) as gateways:
+        posting = ReconciliationActivities(sys_.engine, gateways, sys_.temporal.client, "post")
+        env = ActivityEnvironment()
+        page = await env.run(posting.reconcile_page,
+                             ReportPage("rec_post_test", start, now(), 0, 100))
+        outcomes = {f: await env.run(posting.heal_finding, f) for f in page.to_heal}
 
     assert sorted(outcomes.values()) == ["healed", "open"]
     posted = await sys_.payment(ended["id"])

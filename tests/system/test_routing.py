@@ -104,12 +104,13 @@ async def test_a_refund_goes_back_to_the_connector_that_charged(sys_: System) ->
 async def test_an_open_circuit_fails_over_before_anything_is_sent(sys_: System) -> None:
     breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=60, connector="primary")
     breaker.failed()
-    gateway = GatewayActivities(single(sys_.gateway, breaker))
-    request = ChargeRequest("pay_circuit", sys_.tenant, 0, 100, "USD", "primary", fail_fast=True)
-    charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
-    assert charge.status == "circuit_open"
-    assert await sys_.charges("pay_circuit") == []
-    # without a connector to fail over to, the open circuit is retried, not answered
-    alone = ChargeRequest("pay_circuit", sys_.tenant, 0, 100, "USD", "primary", fail_fast=False)
-    with pytest.raises(ApplicationError, match="circuit is open"):
-        await ActivityEnvironment().run(gateway.charge_gateway, alone)
+    async with single(sys_.settings.gateway_url, breaker) as gateways:
+        gateway = GatewayActivities(gateways)
+        request = ChargeRequest("pay_circuit", sys_.tenant, 0, 100, "USD", "primary", fail_fast=True)
+        charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
+        assert charge.status == "circuit_open"
+        assert await sys_.charges("pay_circuit") == []
+        # without a connector to fail over to, the open circuit is retried, not answered
+        alone = ChargeRequest("pay_circuit", sys_.tenant, 0, 100, "USD", "primary", fail_fast=False)
+        with pytest.raises(ApplicationError, match="circuit is open"):
+            await ActivityEnvironment().run(gateway.charge_gateway, alone)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -174,8 +173,8 @@ async def test_rate_limits_are_retried_after_retry_after_and_charge_once(sys_: S
 
 async def test_the_circuit_opens_on_a_down_gateway_and_fails_fast(sys_: System) -> None:
     breaker = CircuitBreaker(failure_threshold=2, cooldown_seconds=30)
-    async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
-        gateway = GatewayActivities(single(http, breaker))
+    async with single(sys_.settings.gateway_url, breaker) as gateways:
+        gateway = GatewayActivities(gateways)
         request = ChargeRequest("pay_breaker", sys_.tenant, 0, 100, "USD")
         await sys_.behave(down=True)
         messages = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
@@ -35,9 +34,8 @@ async def orphan(sys_: System, amount: str, *, charged: bool) -> tuple[dict[str,
 
 
 async def sweep(sys_: System) -> int:
-    async with httpx.AsyncClient(base_url=sys_.settings.gateway_url) as http:
-        sweeper = SweeperActivities(
-            sys_.temporal.client, sys_.engine, single(http, CircuitBreaker(1000)), sys_.settings)
+    async with single(sys_.settings.gateway_url, CircuitBreaker(1000)) as gateways:
+        sweeper = SweeperActivities(sys_.temporal.client, sys_.engine, gateways, sys_.settings)
         swept: int = await ActivityEnvironment().run(sweeper.sweep_orphaned_holds)
         return swept
 

@@ -10,7 +10,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -35,14 +34,12 @@ async def traced(system: System) -> AsyncIterator[System]:
     settings = system.settings.model_copy(update={"temporal_task_queue": "paysaga-traced"})
     client = await Client.connect(settings.temporal_address, interceptors=[TracingInterceptor()])
     app = create_app(settings, temporal=client, tracing=True)
-    async with gateway_connections(settings) as gateways:
-        for gateway in gateways:
-            HTTPXClientInstrumentor().instrument_client(gateway.http)
-        async with build_worker(client, system.engine, gateways, settings), \
-                app.router.lifespan_context(app), \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
-                                  headers={"Authorization": f"Bearer {system.key}"}) as api:
-            yield dataclasses.replace(system, api=api, settings=settings)
+    async with gateway_connections(settings, traced=True) as gateways, \
+            build_worker(client, system.engine, gateways, settings), \
+            app.router.lifespan_context(app), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                              headers={"Authorization": f"Bearer {system.key}"}) as api:
+        yield dataclasses.replace(system, api=api, settings=settings)
 
 
 def spans_of(trace_id: int) -> list[ReadableSpan]:
