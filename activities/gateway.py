@@ -3,17 +3,25 @@ unknown, capture or void an authorization, refund.
 
 Thin I/O over gateway.client (its error mapping is the retry policy's input). What the gateway
 said is recorded by the ledger step that acts on it, in its own transaction
-(`gateway.payment_approved` with the capture, `gateway.payment_rejected` with the release).
+(`gateway.payment_approved` with the capture, `gateway.payment_rejected` with the release). A
+payment's charge that succeeds is captured by the charge activity itself when the saga asks
+(`ChargeRequest.post_fee`): the same transaction as the capture step's (db/payments.capture, as
+idempotent), one local activity and one workflow activation fewer; if it cannot be posted there,
+the saga's capture step posts it.
 """
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.payment import CaptureCharge, Captured
+from activities.metrics import took
+from contracts.payment import CaptureCharge, Captured, CaptureFunds
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
+from db import payments
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent
@@ -23,8 +31,9 @@ from gateway.metrics import GATEWAY_CALLS
 class GatewayActivities:
     """The gateway steps for every connector; a request names its connector (None: the first)."""
 
-    def __init__(self, gateways: Gateways) -> None:
+    def __init__(self, gateways: Gateways, engine: AsyncEngine | None = None) -> None:
         self.gateways = gateways
+        self.engine = engine  # None: a charge is never posted here (the capture step posts it)
 
     @activity.defn(name="charge_gateway")
     async def charge_gateway(self, req: ChargeRequest) -> Charge:
@@ -37,14 +46,36 @@ class GatewayActivities:
             return Charge(status="circuit_open")
         activity.logger.info("charging %s at %s", key, client.name)
         try:
-            return await client.charge(key, req.payment_id, to_major(req.amount, req.currency),
-                                       req.currency, capture=req.capture,
-                                       source_type=req.source_type)
+            charge = await client.charge(key, req.payment_id, to_major(req.amount, req.currency),
+                                         req.currency, capture=req.capture,
+                                         source_type=req.source_type)
         except NotSent:
             if req.fail_fast and first_try:
                 # no connection, and no earlier attempt: nothing was ever sent under this key
                 return Charge(status="unreachable")
             raise
+        if charge.status == "succeeded" and req.post_fee is not None:
+            charge.posted = await self._post(req, charge.gateway_reference)
+        return charge
+
+    async def _post(self, req: ChargeRequest, reference: str | None) -> bool:
+        """Capture the payment's hold now (what the capture step does); False when it could not
+        be posted here, and the saga's capture step posts it (and retries, or tells an operator)."""
+        if self.engine is None:
+            return False
+        step = CaptureFunds(req.payment_id, req.tenant_id, req.attempt, req.amount,
+                            req.post_fee or 0, req.currency, reference, connector=req.connector)
+        try:
+            async with self.engine.begin() as conn:
+                posted = await payments.capture(conn, step)
+        except (SQLAlchemyError, OSError) as err:  # charged: never retry the charge for this
+            activity.logger.warning("charged %s, but not posted here (%s): the capture step "
+                                    "posts it", req.payment_id, type(err).__name__)
+            return False
+        if posted.outcome == "no_hold":
+            return False
+        took(posted.created_at, "completed")
+        return True
 
     @activity.defn(name="lookup_charge")
     async def lookup_charge(self, req: ChargeRequest) -> Charge:

@@ -57,6 +57,9 @@ class ChargeRequest:
     fail_fast: bool = False
     capture: bool = True  # False: authorize only (a manual-capture payment)
     source_type: str | None = None  # a top-up's source: bank_account is a debit, settled later
+    # set (a payment's fee): a charge that succeeds is posted by the same activity, the hold
+    # captured (amount + fee) in its own transaction; None: the saga's capture step posts it
+    post_fee: int | None = None
 
 @dataclass
 class Charge:
@@ -69,6 +72,7 @@ class Charge:
     decline_code: str | None = None
     retryable_elsewhere: bool = False  # a soft decline the connector declares so
     redirect_url: str | None = None  # requires_action: where the customer authenticates
+    posted: bool = False  # succeeded, and the hold is captured already (ChargeRequest.post_fee)
 
 @dataclass
 class Failover:

@@ -70,7 +70,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
     money = TransferActivities(engine, gateways, route)
     webhooks = WebhookActivities(engine, webhook_client or httpx.AsyncClient(timeout=10),
                                  settings.webhook_host_allowed)
-    gateway = GatewayActivities(gateways)
+    gateway = GatewayActivities(gateways, engine)
     dispute = DisputeActivities(engine, gateways)
     recon = ReconciliationActivities(engine, gateways, client, settings.reconciliation_released_charge)
     return Worker(

@@ -21,8 +21,9 @@ out, the gateway is asked what happened to the charge's idempotency key before a
 released, so a charge that happened is captured, never released.
 
 Ledger steps are local activities (each one database transaction with its projection and event),
-run by the worker inside the workflow task; only the gateway call is a regular activity. A happy
-payment is two workflow tasks and one activity task.
+run by the worker inside the workflow task; only the gateway call is a regular activity, and it
+captures a charge that succeeds itself (the capture step's transaction; the step runs only when it
+could not). A happy payment is two workflow tasks, one local activity and one activity task.
 """
 
 from __future__ import annotations
@@ -147,14 +148,15 @@ class PaymentWorkflow(AwaitsProcessor):
             return await self._authorized()
 
         if charge.status == "succeeded":
-            # Charged: completion is decided. The capture step retries until it is posted, and
-            # the workflow's state is never behind the projection clients read.
+            # Charged: completion is decided. The charge activity captured the hold (posted), or
+            # the capture step retries until it is posted.
             self._gateway_reference = charge.gateway_reference
             self._set_status(PaymentStatus.COMPLETED)
-            await self._ledger("capture_funds", CaptureFunds(
-                p.payment_id, p.tenant_id, self._attempt, p.amount, p.fee, p.currency,
-                charge.gateway_reference, connector=self._connector),
-                summary="capture the hold: debit the wallet")
+            if not charge.posted:  # (always, in a history from before it could be)
+                await self._ledger("capture_funds", CaptureFunds(
+                    p.payment_id, p.tenant_id, self._attempt, p.amount, p.fee, p.currency,
+                    charge.gateway_reference, connector=self._connector),
+                    summary="capture the hold: debit the wallet")
             self._outcome_recorded = True
             return None
 
@@ -227,9 +229,17 @@ class PaymentWorkflow(AwaitsProcessor):
         """Charge along the route until the hold expires (workflows/charging.py)."""
         p = self._payment
 
+        # A charge (not an authorization) that succeeds is captured by the charge activity. Not
+        # patched: whether the capture step runs is read from the charge's recorded result
+        # (`posted`), so a history from before replays as it ran (its charges were not posted),
+        # and a patch marker would cost every payment a search-attribute upsert
+        # (TemporalChangeVersion).
+        post = not p.manual
+
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
-                                 plan.name if plan else None, fail_fast, capture=not p.manual)
+                                 plan.name if plan else None, fail_fast, capture=not p.manual,
+                                 post_fee=p.fee if post else None)
 
         if p.manual:  # an authorization's retries end with the hold's TTL, as a charge's
             expires_at = min(expires_at, workflow.now()

@@ -43,6 +43,11 @@ async def test_a_completed_payment_closes_its_workflow(sys_: System) -> None:
     assert scheduled == ["charge_gateway"]  # the ledger steps ran as local activities
     tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
     assert len(tasks) == 2
+    local = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+             and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert len(local) == 1  # the opening; the charge activity captured the charge itself
+    after = (await sys_.api.get(f"/v1/wallets/{wallet['id']}")).json()
+    assert (after["balance"], after["held"]) == ("39.80", "0.00")  # 10.00 and its 0.20 fee
 
 
 async def test_a_failed_payment_waits_and_an_exhausted_one_fails_its_workflow(sys_: System) -> None:

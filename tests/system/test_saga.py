@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.gateway import GatewayActivities
 from contracts.saga import ChargeRequest
+from db.engine import make_engine
 from gateway.breaker import CircuitBreaker
 from gateway.client import single
 from tests.conftest import eventually
@@ -187,3 +189,21 @@ async def test_the_circuit_opens_on_a_down_gateway_and_fails_fast(sys_: System) 
     assert "circuit is open" in messages[2]
     assert err.value.next_retry_delay is not None
     assert err.value.next_retry_delay.total_seconds() > 20
+
+
+async def test_a_charge_its_activity_cannot_post_is_answered_for_the_capture_step(
+        sys_: System) -> None:
+    """The charge succeeded but the database is unreachable from its activity: the activity
+    answers the charge unposted (it is not charged again for a posting), and the saga's capture
+    step posts it."""
+    unreachable = make_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        async with single(sys_.settings.gateway_url) as gateways:
+            gateway = GatewayActivities(gateways, unreachable)
+            request = ChargeRequest(f"pay_{secrets.token_hex(6)}", sys_.tenant, 0, 100, "USD",
+                                    post_fee=2)
+            charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
+    finally:
+        await unreachable.dispose()
+    assert (charge.status, charge.posted) == ("succeeded", False)
+    assert len(await sys_.charges(request.payment_id)) == 1

@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.workflow.record_histories manual     # manual capture -> histories/v4/
     .venv/bin/python -m tests.workflow.record_histories async      # later outcomes -> histories/v4/
     .venv/bin/python -m tests.workflow.record_histories disputes   # disputes -> histories/v4/
+    .venv/bin/python -m tests.workflow.record_histories posted     # posted with the charge -> v4/
 
 (Every saga's histories as it ran against the real servers are recorded by the system suite:
 PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
@@ -30,7 +31,7 @@ from temporalio.worker import Worker
 
 from contracts.payment import PaymentInput
 from contracts.refund import RefundStep
-from contracts.saga import GATEWAY_DECLINED, Charge, SagaPolicy
+from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest, SagaPolicy
 from devstack.temporal import register_search_attributes, test_server_binary
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
@@ -241,9 +242,24 @@ async def record_disputes() -> None:
             _keep(f"dispute_{name}", history)
 
 
+async def record_posted() -> None:
+    """The charge activity captures what it charged (issue 31): a happy payment, and one declined
+    then retried (its second attempt's charge posted)."""
+    def posted(r: ChargeRequest) -> Charge:
+        return Charge("succeeded", "ch_posted", posted=r.post_fee is not None)
+
+    declines = iter([Charge("declined", decline_code="do_not_honor")])
+    await record_v4({
+        "posted_with_charge": (FakeSaga(charge=posted), payment(), finish, True),
+        "posted_after_a_retry": (FakeSaga(charge=lambda r: next(declines, None) or posted(r)),
+                                 payment(), declined_then_retried, True),
+    })
+
+
 if __name__ == "__main__":
     import sys
 
     asyncio.run(record_manual() if sys.argv[1:] == ["manual"]
                 else record_async() if sys.argv[1:] == ["async"]
+                else record_posted() if sys.argv[1:] == ["posted"]
                 else record_disputes() if sys.argv[1:] == ["disputes"] else main())

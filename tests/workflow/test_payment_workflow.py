@@ -67,6 +67,19 @@ async def test_happy_path_reserves_charges_and_captures(env: WorkflowEnvironment
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
+async def test_a_charge_the_charge_activity_posted_is_not_captured_again(
+        env: WorkflowEnvironment) -> None:
+    """The charge activity captures a charge that succeeds (asked by `post_fee`): the saga's
+    capture step runs only when it could not."""
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=r.post_fee is not None))
+    async with running(env, saga, payment()) as handle:
+        result = await handle.result()
+    assert result.status == "completed"
+    assert saga.names() == ["start_payment", "charge_gateway"]
+    request = saga.calls[1][1]
+    assert (request.amount, request.post_fee) == (10050, 201)
+
+
 async def exhausted(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> ApplicationError:
     """An exhausted payment's workflow fails, with the failure code as the error type."""
     with pytest.raises(WorkflowFailureError) as err:

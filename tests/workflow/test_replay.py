@@ -47,7 +47,8 @@ def test_every_representative_shape_is_recorded() -> None:
         "v2/refund_posted", "v2/refund_refused",
         "v4/payment_manual_captured", "v4/payment_manual_voided", "v4/payment_manual_expired",
         "v4/payment_async_event", "v4/payment_async_sync", "v4/payment_3ds_abandoned",
-        "v4/dispute_won", "v4/dispute_no_response"}
+        "v4/dispute_won", "v4/dispute_no_response",
+        "v4/payment_posted_with_charge", "v4/payment_posted_after_a_retry"}
 
 
 def test_every_saga_this_build_runs_has_recorded_histories() -> None:
