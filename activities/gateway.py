@@ -4,10 +4,11 @@ unknown, capture or void an authorization, refund.
 Thin I/O over gateway.client (its error mapping is the retry policy's input). What the gateway
 said is recorded by the ledger step that acts on it, in its own transaction
 (`gateway.payment_approved` with the capture, `gateway.payment_rejected` with the release). A
-payment's charge that succeeds is captured by the charge activity itself when the saga asks
-(`ChargeRequest.post_fee`): the same transaction as the capture step's (db/payments.capture, as
+charge that succeeds is posted by the charge activity itself when the saga asks
+(`ChargeRequest.post`): a payment's hold captured, a top-up's wallet credited, in the same
+transaction as the saga's own step would (db/payments.capture, db/transfers.settle, as
 idempotent), one local activity and one workflow activation fewer; if it cannot be posted there,
-the saga's capture step posts it.
+the saga's step posts it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import took
+from activities.metrics import took, transfer_settled
 from contracts.payment import CaptureCharge, Captured, CaptureFunds
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
-from db import payments
+from contracts.transfers import SettleTransfer
+from db import payments, transfers
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent
@@ -54,24 +56,32 @@ class GatewayActivities:
                 # no connection, and no earlier attempt: nothing was ever sent under this key
                 return Charge(status="unreachable")
             raise
-        if charge.status == "succeeded" and req.post_fee is not None:
+        if charge.status == "succeeded" and req.post is not None:
             charge.posted = await self._post(req, charge.gateway_reference)
         return charge
 
     async def _post(self, req: ChargeRequest, reference: str | None) -> bool:
-        """Capture the payment's hold now (what the capture step does); False when it could not
-        be posted here, and the saga's capture step posts it (and retries, or tells an operator)."""
-        if self.engine is None:
+        """Post the charge now, as the saga's step would (a payment's capture, a top-up's
+        credit); False when it could not be posted here, and the saga's step posts it (and
+        retries, or tells an operator)."""
+        if self.engine is None or req.post not in ("payment", "top_up"):
             return False
-        step = CaptureFunds(req.payment_id, req.tenant_id, req.attempt, req.amount,
-                            req.post_fee or 0, req.currency, reference, connector=req.connector)
         try:
             async with self.engine.begin() as conn:
-                posted = await payments.capture(conn, step)
+                if req.post == "payment":
+                    posted = await payments.capture(conn, CaptureFunds(
+                        req.payment_id, req.tenant_id, req.attempt, req.amount, req.post_fee,
+                        req.currency, reference, connector=req.connector))
+                else:
+                    created = await transfers.settle(conn, transfers.TOP_UP, SettleTransfer(
+                        req.payment_id, req.tenant_id, True, reference, req.connector))
         except (SQLAlchemyError, OSError) as err:  # charged: never retry the charge for this
-            activity.logger.warning("charged %s, but not posted here (%s): the capture step "
+            activity.logger.warning("charged %s, but not posted here (%s): the saga's step "
                                     "posts it", req.payment_id, type(err).__name__)
             return False
+        if req.post == "top_up":
+            transfer_settled(transfers.TOP_UP, True, created)
+            return True
         if posted.outcome == "no_hold":
             return False
         took(posted.created_at, "completed")

@@ -32,5 +32,15 @@ TRANSFER_DURATION = Histogram(
     "paysaga_transfer_duration_seconds", "a top-up's or withdrawal's end to end time, from its "
     "creation to its outcome being recorded", ["kind", "outcome"], registry=WORKER_REGISTRY,
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
+def transfer_settled(kind: str, succeeded: bool, created: datetime | None) -> None:
+    """A transfer's outcome, counted once: when this call recorded it (not an earlier try)."""
+    if created is None:
+        return
+    outcome = "succeeded" if succeeded else "failed"
+    TRANSFERS.labels(kind, outcome).inc()
+    TRANSFER_DURATION.labels(kind, outcome).observe(
+        max((datetime.now(UTC) - created).total_seconds(), 0.0))
+
+
 DISPUTES = Counter("paysaga_disputes", "disputes by transition (created, unexpected: not a "
                    "top-up's charge, won, lost)", ["transition"], registry=WORKER_REGISTRY)

@@ -57,9 +57,11 @@ class ChargeRequest:
     fail_fast: bool = False
     capture: bool = True  # False: authorize only (a manual-capture payment)
     source_type: str | None = None  # a top-up's source: bank_account is a debit, settled later
-    # set (a payment's fee): a charge that succeeds is posted by the same activity, the hold
-    # captured (amount + fee) in its own transaction; None: the saga's capture step posts it
-    post_fee: int | None = None
+    # a charge that succeeds is posted by the charge activity itself, in its own transaction:
+    # "payment" captures the payment's hold (amount + post_fee), "top_up" credits the top-up;
+    # None (an authorization, a history from before): the saga's own step posts it
+    post: str | None = None
+    post_fee: int = 0
 
 @dataclass
 class Charge:
@@ -72,7 +74,7 @@ class Charge:
     decline_code: str | None = None
     retryable_elsewhere: bool = False  # a soft decline the connector declares so
     redirect_url: str | None = None  # requires_action: where the customer authenticates
-    posted: bool = False  # succeeded, and the hold is captured already (ChargeRequest.post_fee)
+    posted: bool = False  # succeeded, and posted already (ChargeRequest.post)
 
 @dataclass
 class Failover:

@@ -55,6 +55,7 @@ class PayoutRequest:
     amount: int
     currency: str
     connector: str | None = None
+    post: bool = False  # a payout that succeeds is settled by the payout activity itself
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Payout:
     status: str
     gateway_reference: str | None = None
     decline_code: str | None = None
+    posted: bool = False  # succeeded, and the withdrawal settled already (PayoutRequest.post)
 
 
 @dataclass

@@ -239,7 +239,7 @@ class PaymentWorkflow(AwaitsProcessor):
         def request(plan: ConnectorPlan | None, fail_fast: bool) -> ChargeRequest:
             return ChargeRequest(p.payment_id, p.tenant_id, self._attempt, p.amount, p.currency,
                                  plan.name if plan else None, fail_fast, capture=not p.manual,
-                                 post_fee=p.fee if post else None)
+                                 post="payment" if post else None, post_fee=p.fee)
 
         if p.manual:  # an authorization's retries end with the hold's TTL, as a charge's
             expires_at = min(expires_at, workflow.now()

@@ -38,7 +38,7 @@ class TopUpWorkflow(TransferSaga):
             return ChargeRequest(top_up.transfer_id, top_up.tenant_id, 0,
                                  top_up.amount + top_up.fee, top_up.currency,
                                  plan.name if plan else None, fail_fast,
-                                 source_type=top_up.instrument.get("type"))
+                                 source_type=top_up.instrument.get("type"), post="top_up")
 
         async def failover(plan: ConnectorPlan, following: ConnectorPlan, why: str) -> None:
             await steps.ledger(top_up.policy, "record_transfer_failover", Failover(
@@ -62,7 +62,8 @@ class TopUpWorkflow(TransferSaga):
         settle = settlement(top_up, charge.status, connector, reference=charge.gateway_reference,
                             decline_code=charge.decline_code, noun="charge",
                             nothing_done="charged")
-        await steps.ledger(top_up.policy, "settle_top_up", settle,
-                           summary="credit the wallet" if settle.succeeded
-                           else f"failed: {settle.failure_code}")
+        if not charge.posted:  # the charge activity credited the wallet, or this step does
+            await steps.ledger(top_up.policy, "settle_top_up", settle,
+                               summary="credit the wallet" if settle.succeeded
+                               else f"failed: {settle.failure_code}")
         return await self._close(settle)

@@ -37,12 +37,13 @@ class WithdrawalWorkflow(TransferSaga):
             plan = opened.route[0] if opened.route else None
             payout = await charging.pay_out(
                 PayoutRequest(w.transfer_id, w.tenant_id, w.amount, w.currency,
-                              plan.name if plan else None), w.policy, plan, deadline)
+                              plan.name if plan else None, post=True), w.policy, plan, deadline)
             settle = settlement(w, payout.status, plan.name if plan else None,
                                 reference=payout.gateway_reference,
                                 decline_code=payout.decline_code, noun="payout",
                                 nothing_done="paid out")
-            await steps.ledger(w.policy, "settle_withdrawal", settle,
-                               summary="debit the hold" if settle.succeeded
-                               else f"failed: {settle.failure_code}; release the hold")
+            if not payout.posted:  # the payout activity debited the hold, or this step does
+                await steps.ledger(w.policy, "settle_withdrawal", settle,
+                                   summary="debit the hold" if settle.succeeded
+                                   else f"failed: {settle.failure_code}; release the hold")
         return await self._close(settle)

@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.conftest import eventually
@@ -57,6 +58,13 @@ async def status_of(sys_: System, workflow_id: str) -> WorkflowExecutionStatus |
     return desc.status
 
 
+async def local_steps(sys_: System, workflow_id: str) -> int:
+    """The local activities the saga ran (ledger steps), from its history."""
+    history = await sys_.temporal.client.get_workflow_handle(workflow_id).fetch_history()
+    return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+               and e.marker_recorded_event_attributes.marker_name == "core_local_activity")
+
+
 async def test_a_top_up_charges_the_source_and_credits_the_wallet_the_amount(sys_: System) -> None:
     wallet = await sys_.wallet()
     answer = await top_up(sys_, wallet, "40.00", wait="10")
@@ -75,6 +83,7 @@ async def test_a_top_up_charges_the_source_and_credits_the_wallet_the_amount(sys
     listed = (await sys_.api.get(f"/v1/wallets/{wallet['id']}/top-ups")).json()
     assert [t["id"] for t in listed["items"]] == [body["id"]]
     assert await status_of(sys_, body["id"]) == WorkflowExecutionStatus.COMPLETED
+    assert await local_steps(sys_, body["id"]) == 1  # the opening: the charge activity credited
     feed: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": 200}
     while True:  # the tenant's whole feed, by cursor
@@ -155,6 +164,9 @@ async def test_a_withdrawal_holds_pays_out_and_debits(sys_: System) -> None:
         ("withdrawal_fee", "-0.60", "69.40"), ("withdrawal", "-30.00", "70.00")]
     listed = (await sys_.api.get(f"/v1/wallets/{wallet['id']}/withdrawals")).json()
     assert [w["id"] for w in listed["items"]] == [body["id"]]
+    await eventually(lambda: status_of(sys_, body["id"]),
+                     lambda s: s == WorkflowExecutionStatus.COMPLETED)
+    assert await local_steps(sys_, body["id"]) == 1  # the opening: the payout activity debited
 
 
 async def test_a_withdrawal_the_wallet_cannot_pay_is_refused_at_once(sys_: System) -> None:

@@ -201,7 +201,7 @@ async def test_a_charge_its_activity_cannot_post_is_answered_for_the_capture_ste
         async with single(sys_.settings.gateway_url) as gateways:
             gateway = GatewayActivities(gateways, unreachable)
             request = ChargeRequest(f"pay_{secrets.token_hex(6)}", sys_.tenant, 0, 100, "USD",
-                                    post_fee=2)
+                                    post="payment", post_fee=2)
             charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
     finally:
         await unreachable.dispose()

@@ -246,7 +246,7 @@ async def record_posted() -> None:
     """The charge activity captures what it charged (issue 31): a happy payment, and one declined
     then retried (its second attempt's charge posted)."""
     def posted(r: ChargeRequest) -> Charge:
-        return Charge("succeeded", "ch_posted", posted=r.post_fee is not None)
+        return Charge("succeeded", "ch_posted", posted=r.post is not None)
 
     declines = iter([Charge("declined", decline_code="do_not_honor")])
     await record_v4({

@@ -51,7 +51,7 @@ async def test_it_authorizes_parks_in_requires_capture_and_captures_on_day_six(
             assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
             [(_, charge)] = [c for c in saga.calls if c[0] == "charge_gateway"]
             assert charge.capture is False
-            assert charge.post_fee is None  # an authorization is posted when it is captured
+            assert charge.post is None  # an authorization is posted when it is captured
         await env.sleep(6 * DAY)
         with env.auto_time_skipping_disabled():
             assert await status_of(handle) == "requires_capture"

@@ -111,6 +111,19 @@ async def test_a_top_up_charges_amount_plus_fee_then_credits(env: WorkflowEnviro
     assert fakes.settled().succeeded
 
 
+async def test_a_charge_or_payout_its_activity_posted_is_not_settled_again(
+        env: WorkflowEnvironment) -> None:
+    """The charge (payout) activity settles a top-up (withdrawal) that succeeded when asked
+    (`post`): the saga's settle step runs only when it could not."""
+    fakes = Fakes(charge=lambda r: Charge("succeeded", "ch_1", posted=r.post == "top_up"),
+                  payout=lambda r: Payout("succeeded", "po_1", posted=r.post))
+    topped = await run(env, fakes, TopUpWorkflow, transfer("tup"))
+    drawn = await run(env, fakes, WithdrawalWorkflow, transfer("wdr"))
+    assert (topped.status, topped.gateway_reference) == ("succeeded", "ch_1")
+    assert (drawn.status, drawn.gateway_reference) == ("succeeded", "po_1")
+    assert fakes.names() == ["open_top_up", "charge_gateway", "open_withdrawal", "send_payout"]
+
+
 async def test_a_top_up_with_an_unknown_outcome_is_looked_up_never_failed_blind(
         env: WorkflowEnvironment) -> None:
     fakes = Fakes(charge=unavailable, lookup=lambda r: Charge("succeeded", "ch_late"))

@@ -69,15 +69,15 @@ async def test_happy_path_reserves_charges_and_captures(env: WorkflowEnvironment
 
 async def test_a_charge_the_charge_activity_posted_is_not_captured_again(
         env: WorkflowEnvironment) -> None:
-    """The charge activity captures a charge that succeeds (asked by `post_fee`): the saga's
+    """The charge activity captures a charge that succeeds (asked by `post`): the saga's
     capture step runs only when it could not."""
-    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=r.post_fee is not None))
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=r.post == "payment"))
     async with running(env, saga, payment()) as handle:
         result = await handle.result()
     assert result.status == "completed"
     assert saga.names() == ["start_payment", "charge_gateway"]
     request = saga.calls[1][1]
-    assert (request.amount, request.post_fee) == (10050, 201)
+    assert (request.post, request.amount, request.post_fee) == ("payment", 10050, 201)
 
 
 async def exhausted(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> ApplicationError:
