@@ -13,7 +13,6 @@ the saga's step posts it.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,7 +22,7 @@ from contracts.payment import CaptureCharge, Captured, CaptureFunds
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
 from contracts.transfers import SettleTransfer
-from db import payments, transfers
+from db import direct, payments, transfers
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent
@@ -67,7 +66,7 @@ class GatewayActivities:
         if self.engine is None or req.post not in ("payment", "top_up"):
             return False
         try:
-            async with self.engine.begin() as conn:
+            async with direct.begin(self.engine) as conn:
                 if req.post == "payment":
                     posted = await payments.capture(conn, CaptureFunds(
                         req.payment_id, req.tenant_id, req.attempt, req.amount, req.post_fee,
@@ -75,9 +74,9 @@ class GatewayActivities:
                 else:
                     created = await transfers.settle(conn, transfers.TOP_UP, SettleTransfer(
                         req.payment_id, req.tenant_id, True, reference, req.connector))
-        except (SQLAlchemyError, OSError) as err:  # charged: never retry the charge for this
-            activity.logger.warning("charged %s, but not posted here (%s): the saga's step "
-                                    "posts it", req.payment_id, type(err).__name__)
+        except Exception:  # charged: whatever failed here, the charge is answered, never retried
+            activity.logger.warning("charged %s, but not posted here: the saga's step posts it",
+                                    req.payment_id, exc_info=True)
             return False
         if req.post == "top_up":
             transfer_settled(transfers.TOP_UP, True, created)

@@ -25,7 +25,7 @@ from contracts.payment import (
 )
 from contracts.refund import RefundPosted, RefundStep
 from contracts.saga import Failover, Router
-from db import payments, refunds
+from db import direct, payments, refunds
 
 
 class LedgerActivities:
@@ -39,22 +39,22 @@ class LedgerActivities:
         p = step.payment
         plans, why = (self.router(p.payment_id, p.tenant_id, p.currency, p.amount) if self.router
                       else ([], None))
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             return await payments.start(conn, step, plans, why)
 
     @activity.defn(name="record_failover")
     async def record_failover(self, step: Failover) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await payments.record_failover(conn, step)
 
     @activity.defn(name="retry_payment")
     async def retry_payment(self, step: BeginRetry) -> Reservation:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             return await payments.retry(conn, step)
 
     @activity.defn(name="capture_funds")
     async def capture_funds(self, step: CaptureFunds) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             posted = await payments.capture(conn, step)
         if posted.outcome == "no_hold":
             raise ApplicationError(f"no active hold for {step.payment_id}#{step.attempt} "
@@ -63,48 +63,48 @@ class LedgerActivities:
 
     @activity.defn(name="release_hold")
     async def release_hold(self, step: ReleaseHold) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await payments.release_declined(conn, step.payment_id, step.tenant_id, step.attempt,
                                             step.reason, step.decline_code)
 
     @activity.defn(name="fail_payment")
     async def fail_payment(self, step: FailPayment) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             created = await payments.fail(conn, step)
         took(created, "exhausted" if step.exhausted else "failed")
 
     @activity.defn(name="cancel_payment")
     async def cancel_payment(self, step: CancelPayment) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             created = await payments.cancel(conn, step)
         took(created, "canceled")
 
     @activity.defn(name="await_processor")
     async def await_processor(self, step: AwaitProcessor) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await payments.await_processor(conn, step)
 
     @activity.defn(name="authorize_payment")
     async def authorize_payment(self, step: Authorized) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await payments.authorize(conn, step)
 
     @activity.defn(name="end_authorization")
     async def end_authorization(self, step: EndAuthorization) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             created = await payments.end_authorization(conn, step)
         took(created, "expired" if step.outcome == "expired" else "canceled")
 
     @activity.defn(name="record_refusal")
     async def record_refusal(self, step: Refusal) -> None:
         """An operator's signal the payment refused: on its timeline, with who asked and why."""
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await payments.record_refusal(conn, step)
 
     @activity.defn(name="settle_refund")
     async def settle_refund(self, step: RefundStep) -> RefundPosted:
         """Post the refund back to the wallet, with the payment's status and the event."""
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             posted, new = await refunds.settle(conn, step)
         if new:
             REFUNDS.labels("succeeded").inc()
@@ -113,7 +113,7 @@ class LedgerActivities:
     @activity.defn(name="fail_refund")
     async def fail_refund(self, step: RefundStep) -> None:
         """The gateway refused the refund: it is failed and its amount is refundable again."""
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             failed = await refunds.fail(conn, step)
         if failed:
             REFUNDS.labels("failed").inc()

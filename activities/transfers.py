@@ -4,7 +4,6 @@ charge is the payments' `charge_gateway`)."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
@@ -12,7 +11,7 @@ from activities.metrics import transfer_settled
 from contracts.payment import AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover, Router
 from contracts.transfers import Opened, OpenTransfer, Payout, PayoutRequest, SettleTransfer
-from db import transfers
+from db import direct, transfers
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways
@@ -33,25 +32,25 @@ class TransferActivities:
     @activity.defn(name="open_top_up")
     async def open_top_up(self, step: OpenTransfer) -> Opened:
         plans, why = self._route(step)
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             return await transfers.open_top_up(conn, step, plans, why)
 
     @activity.defn(name="top_up_processing")
     async def top_up_processing(self, step: AwaitProcessor) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await transfers.await_processor(conn, step)
 
     @activity.defn(name="open_withdrawal")
     async def open_withdrawal(self, step: OpenTransfer) -> Opened:
         plans, why = self._route(step)
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             opened, recorded = await transfers.open_withdrawal(conn, step, plans, why)
         transfer_settled(transfers.WITHDRAWAL, False, recorded)
         return opened
 
     @activity.defn(name="record_transfer_failover")
     async def record_transfer_failover(self, step: Failover) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             await transfers.record_failover(conn, step)
 
     @activity.defn(name="settle_top_up")
@@ -63,7 +62,7 @@ class TransferActivities:
         await self._settle(transfers.WITHDRAWAL, step)
 
     async def _settle(self, kind: str, step: SettleTransfer) -> None:
-        async with self.engine.begin() as conn:
+        async with direct.begin(self.engine) as conn:
             created = await transfers.settle(conn, kind, step)
         transfer_settled(kind, step.succeeded, created)
 
@@ -83,9 +82,9 @@ class TransferActivities:
                     req.withdrawal_id, req.tenant_id, True, payout.gateway_reference,
                     req.connector))
                 payout.posted = True
-            except (SQLAlchemyError, OSError) as err:  # paid out: never pay out for a posting
-                activity.logger.warning("paid out %s, but not settled here (%s): the settle "
-                                        "step settles it", req.withdrawal_id, type(err).__name__)
+            except Exception:  # paid out: whatever failed here, the payout is answered
+                activity.logger.warning("paid out %s, but not settled here: the settle step "
+                                        "settles it", req.withdrawal_id, exc_info=True)
         return payout
 
     @activity.defn(name="lookup_payout")

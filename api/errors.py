@@ -12,6 +12,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -154,6 +155,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _network(request: Request, exc: OSError) -> JSONResponse:
         return _unavailable("a dependency")
+
+    # the hot reads' statements go to asyncpg directly (db/direct.py): its connection errors
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+    async def _database_direct(request: Request, exc: Exception) -> JSONResponse:
+        return _unavailable("the database")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import autocommit
+from db import direct
 from domain.access import (
     KIND_SCOPES,
     OPERATOR,
@@ -73,7 +73,7 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
 
 
 async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
-    async with autocommit(engine).connect() as conn:
+    async with direct.connect(engine) as conn:
         row = (await conn.execute(text(
             "SELECT id, tenant_id, scopes, kind FROM api_keys "
             "WHERE key_hash = :h AND revoked_at IS NULL"), {"h": hash_key(secret)})).first()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, exc, text
@@ -33,13 +32,6 @@ def _alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     raw = record.driver_connection  # the asyncpg connection under SQLAlchemy's adapter
     if raw is not None and raw.is_closed():
         raise exc.DisconnectionError("the server closed this connection")
-
-
-@lru_cache(maxsize=16)
-def autocommit(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool, each statement on its own (no BEGIN and ROLLBACK around a single read
-    or a single-statement write): for one-statement work only."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def ping(engine: AsyncEngine) -> None:

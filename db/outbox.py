@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db import webhooks
+from db import direct, webhooks
 
 RELAY_LOCK = 7_061_797_300  # pg_advisory_xact_lock key: one relay publishes at a time
 
@@ -27,7 +27,7 @@ class Relayed:
 async def relay_batch(engine: AsyncEngine, publish: Callable[[Sequence[Any]], Awaitable[None]],
                       batch: int = 1000, *, find_stalled: bool = True) -> Relayed:
     """One batch (see the module); nothing when another relay holds the lock or nothing waits."""
-    async with engine.begin() as conn:
+    async with direct.begin(engine) as conn:
         if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                    {"k": RELAY_LOCK})).scalar():
             return Relayed()

@@ -32,8 +32,7 @@ from contracts.payment import (
     ReserveFunds,
 )
 from contracts.saga import ConnectorPlan, Failover
-from db import ledger
-from db.engine import autocommit
+from db import direct, ledger
 from db.ledger import Event
 from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.ids import new_id
@@ -95,7 +94,7 @@ _PROJECTION = text(f"SELECT {COLUMNS} FROM payments WHERE id = :id AND tenant_id
 
 async def projection(engine: AsyncEngine, tenant_id: str, payment_id: str) -> dict[str, Any] | None:
     """The payment's read projection, or None (not yet opened, or another tenant's)."""
-    async with autocommit(engine).connect() as conn:
+    async with direct.connect(engine) as conn:
         row = (await conn.execute(_PROJECTION, {"id": payment_id, "t": tenant_id})).mappings().first()
     return dict(row) if row else None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import autocommit
+from db import direct
 
 _TAKE = text(
     """
@@ -34,7 +34,7 @@ async def take(engine: AsyncEngine, key_id: str, scope: str, rate: float, burst:
     """0 when a token was taken, else the seconds until one will be there."""
     params = {"k": key_id, "s": scope, "rate": rate, "burst": burst}
     # one statement, on its own (no BEGIN and COMMIT around it): one round trip per request
-    async with autocommit(engine).connect() as conn:
+    async with direct.connect(engine) as conn:
         if (await conn.execute(_TAKE, params)).first() is not None:
             return 0.0
         left = float((await conn.execute(_LEFT, params)).scalar() or 0.0)

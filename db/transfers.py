@@ -20,8 +20,7 @@ from temporalio.exceptions import ApplicationError
 from contracts.payment import PAYMENT_CONFLICT, AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover
 from contracts.transfers import Opened, OpenTransfer, SettleTransfer
-from db import ledger
-from db.engine import autocommit
+from db import direct, ledger
 from db.ledger import Event
 from db.pages import Ask, Keyset, Page, Where, fetch
 from domain.money import to_major as money
@@ -40,7 +39,7 @@ _WALLET = text("SELECT id, currency, balance, held FROM accounts "
 
 async def projection(engine: AsyncEngine, tenant_id: str, kind: str,
                      transfer_id: str) -> dict[str, Any] | None:
-    async with autocommit(engine).connect() as conn:
+    async with direct.connect(engine) as conn:
         row = (await conn.execute(_PROJECTION, {"id": transfer_id, "t": tenant_id, "k": kind})
                ).mappings().first()
     return dict(row) if row else None
@@ -57,7 +56,7 @@ async def transfers_page(conn: AsyncConnection, wallet_id: str, kind: str, ask: 
 
 async def wallet(engine: AsyncEngine, tenant_id: str, wallet_id: str) -> dict[str, Any] | None:
     """The tenant's wallet: its id, currency, balance and held amount (None: not the tenant's)."""
-    async with autocommit(engine).connect() as conn:
+    async with direct.connect(engine) as conn:
         row = (await conn.execute(_WALLET, {"w": wallet_id, "t": tenant_id})).mappings().first()
     return dict(row) if row else None
 
