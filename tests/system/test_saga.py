@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from decimal import Decimal
 
 import pytest
@@ -195,15 +194,20 @@ async def test_a_charge_its_activity_cannot_post_is_answered_for_the_capture_ste
         sys_: System) -> None:
     """The charge succeeded but the database is unreachable from its activity: the activity
     answers the charge unposted (it is not charged again for a posting), and the saga's capture
-    step posts it."""
+    step posts it. (Asked again for a completed payment's charge, under its own idempotency key:
+    the gateway answers the charge it made, and no stray charge is left.)"""
+    wallet = await sys_.wallet(funds="20.00")
+    pid = (await sys_.pay(wallet["user_id"], "10.00")).json()["id"]
+    paid = await sys_.settled(pid, "completed")
     unreachable = make_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     try:
         async with single(sys_.settings.gateway_url) as gateways:
             gateway = GatewayActivities(gateways, unreachable)
-            request = ChargeRequest(f"pay_{secrets.token_hex(6)}", sys_.tenant, 0, 100, "USD",
-                                    post="payment", post_fee=2)
+            request = ChargeRequest(pid, sys_.tenant, 0, 1000, "USD", paid["connector"],
+                                    post="payment", post_fee=20)
             charge = await ActivityEnvironment().run(gateway.charge_gateway, request)
     finally:
         await unreachable.dispose()
     assert (charge.status, charge.posted) == ("succeeded", False)
-    assert len(await sys_.charges(request.payment_id)) == 1
+    assert charge.gateway_reference == paid["gateway_reference"]
+    assert len(await sys_.charges(pid)) == 1
