@@ -5,10 +5,9 @@ Thin I/O over gateway.client (its error mapping is the retry policy's input). Wh
 said is recorded by the ledger step that acts on it, in its own transaction
 (`gateway.payment_approved` with the capture, `gateway.payment_rejected` with the release). A
 charge that succeeds is posted by the charge activity itself when the saga asks
-(`ChargeRequest.post`): a payment's hold captured, a top-up's wallet credited, in the same
-transaction as the saga's own step would (db/payments.capture, db/transfers.settle, as
-idempotent), one local activity and one workflow activation fewer; if it cannot be posted there,
-the saga's step posts it.
+(`ChargeRequest.post`): a payment's hold captured, a top-up's wallet credited, by the same
+functions as the saga's own step (activities/postings), one local activity and one workflow
+activation fewer; if it cannot be posted there, the saga's step posts it.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import took, transfer_settled
+from activities import postings
 from contracts.payment import CaptureCharge, Captured, CaptureFunds
 from contracts.refund import RefundStep
 from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest
 from contracts.transfers import SettleTransfer
-from db import direct, payments, transfers
+from db import transfers
 from domain.ids import gateway_key
 from domain.money import to_major
 from gateway.client import Gateways, NotSent
@@ -66,25 +65,18 @@ class GatewayActivities:
         if self.engine is None or req.post not in ("payment", "top_up"):
             return False
         try:
-            async with direct.begin(self.engine) as conn:
-                if req.post == "payment":
-                    posted = await payments.capture(conn, CaptureFunds(
-                        req.payment_id, req.tenant_id, req.attempt, req.amount, req.post_fee,
-                        req.currency, reference, connector=req.connector))
-                else:
-                    created = await transfers.settle(conn, transfers.TOP_UP, SettleTransfer(
-                        req.payment_id, req.tenant_id, True, reference, req.connector))
+            if req.post == "top_up":
+                await postings.settle(self.engine, transfers.TOP_UP, SettleTransfer(
+                    req.payment_id, req.tenant_id, True, reference, req.connector))
+                return True
+            posted = await postings.capture(self.engine, CaptureFunds(
+                req.payment_id, req.tenant_id, req.attempt, req.amount, req.post_fee,
+                req.currency, reference, connector=req.connector))
         except Exception:  # charged: whatever failed here, the charge is answered, never retried
             activity.logger.warning("charged %s, but not posted here: the saga's step posts it",
                                     req.payment_id, exc_info=True)
             return False
-        if req.post == "top_up":
-            transfer_settled(transfers.TOP_UP, True, created)
-            return True
-        if posted.outcome == "no_hold":
-            return False
-        took(posted.created_at, "completed")
-        return True
+        return posted.outcome != "no_hold"
 
     @activity.defn(name="lookup_charge")
     async def lookup_charge(self, req: ChargeRequest) -> Charge:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import postings
 from activities.metrics import REFUNDS, took
 from contracts.payment import (
     Authorized,
@@ -54,12 +55,10 @@ class LedgerActivities:
 
     @activity.defn(name="capture_funds")
     async def capture_funds(self, step: CaptureFunds) -> None:
-        async with direct.begin(self.engine) as conn:
-            posted = await payments.capture(conn, step)
+        posted = await postings.capture(self.engine, step)
         if posted.outcome == "no_hold":
             raise ApplicationError(f"no active hold for {step.payment_id}#{step.attempt} "
                                    f"(hold is {posted.hold_status}); an operator must reconcile")
-        took(posted.created_at, "completed")
 
     @activity.defn(name="release_hold")
     async def release_hold(self, step: ReleaseHold) -> None:

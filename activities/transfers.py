@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from activities import postings
 from activities.metrics import transfer_settled
 from contracts.payment import AwaitProcessor
 from contracts.saga import ConnectorPlan, Failover, Router
@@ -62,9 +63,7 @@ class TransferActivities:
         await self._settle(transfers.WITHDRAWAL, step)
 
     async def _settle(self, kind: str, step: SettleTransfer) -> None:
-        async with direct.begin(self.engine) as conn:
-            created = await transfers.settle(conn, kind, step)
-        transfer_settled(kind, step.succeeded, created)
+        await postings.settle(self.engine, kind, step)
 
     @activity.defn(name="send_payout")
     async def send_payout(self, req: PayoutRequest) -> Payout:
