@@ -33,6 +33,10 @@ class SagaPolicy:
     processor_sync_first_seconds: float = 60.0
     processor_sync_interval_seconds: float = 300.0
     action_timeout_seconds: int = 900  # 3-D Secure: how long the customer has to authenticate
+    # a charge's or payout's first try runs as a local activity, its retries as an activity
+    # (workflows/charging.move); False in the histories of sagas started before it, which replay
+    # as they ran: every saga started since is started with True (temporal_client.saga_policy)
+    first_try_local: bool = False
 
 @dataclass
 class ConnectorPlan:

@@ -250,8 +250,13 @@ class PaymentWorkflow(AwaitsProcessor):
                 p.payment_id, p.tenant_id, self._attempt, plan.name, following.name, why),
                 summary=f"{plan.name}: {why}; on to {following.name}")
 
+        # The first attempt's first try at each connector runs in the workflow task (a local
+        # activity: no activity task). A manual retry's charges are activities: the retry update
+        # answers once the new attempt is reserved, not after its charge.
+        local = p.policy.first_try_local and self._attempt == 0
         charge, self._connector = await charging.along_route(  # people count attempts from 1
-            self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt + 1}")
+            self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt + 1}",
+            local=local)
         return charge
 
     async def _fail_and_wait_for_retry(self, failure: Failure) -> bool:

@@ -71,6 +71,21 @@ def charge_retry(p: SagaPolicy, c: ConnectorPlan | None) -> RetryPolicy:
                     c.retry_max_attempts)
 
 
+def first_try(retry: RetryPolicy) -> RetryPolicy:
+    """A movement's first try alone (a local activity: its retries are an activity's)."""
+    return RetryPolicy(maximum_attempts=1, non_retryable_error_types=retry.non_retryable_error_types)
+
+
+def after_first_try(retry: RetryPolicy) -> RetryPolicy:
+    """The retries left after a first try: one attempt fewer, backing off from the second
+    interval (the first was waited before them)."""
+    return RetryPolicy(
+        initial_interval=retry.initial_interval * retry.backoff_coefficient,
+        backoff_coefficient=retry.backoff_coefficient, maximum_interval=retry.maximum_interval,
+        maximum_attempts=max(retry.maximum_attempts - 1, 1) if retry.maximum_attempts else 0,
+        non_retryable_error_types=retry.non_retryable_error_types)
+
+
 def charge_timeout(p: SagaPolicy, c: ConnectorPlan | None) -> timedelta:
     """One call's timeout at a connector (as gateway_timeout: a little over the HTTP client's)."""
     return gateway_timeout(p) if c is None else timedelta(seconds=c.timeout_seconds + 5)

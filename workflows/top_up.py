@@ -46,7 +46,8 @@ class TopUpWorkflow(TransferSaga):
                 summary=f"{plan.name}: {why}; on to {following.name}")
 
         charge, connector = await charging.along_route(
-            opened.route, request, top_up.policy, deadline, failover, "the top-up")
+            opened.route, request, top_up.policy, deadline, failover, "the top-up",
+            local=top_up.policy.first_try_local)
         if charge.status == "processing":  # a bank debit: it settles in days
             until = workflow.now() + timedelta(seconds=top_up.policy.async_max_seconds)
             await steps.ledger(top_up.policy, "top_up_processing", AwaitProcessor(

@@ -37,7 +37,8 @@ class WithdrawalWorkflow(TransferSaga):
             plan = opened.route[0] if opened.route else None
             payout = await charging.pay_out(
                 PayoutRequest(w.transfer_id, w.tenant_id, w.amount, w.currency,
-                              plan.name if plan else None, post=True), w.policy, plan, deadline)
+                              plan.name if plan else None, post=True), w.policy, plan, deadline,
+                local=w.policy.first_try_local)
             settle = settlement(w, payout.status, plan.name if plan else None,
                                 reference=payout.gateway_reference,
                                 decline_code=payout.decline_code, noun="payout",

@@ -63,14 +63,14 @@ async def test_a_soft_decline_fails_over_and_the_secondary_charges(sys_: System)
     assert [c["connector"] for c in await sys_.charges(pid)] == ["secondary"]
     [moved] = await failovers(sys_, pid)
     assert moved["reason"] == "soft decline processor_unavailable"
-    # the Web UI's history says where each charge went and why it moved on
+    # the Web UI's history says where each charge went and why it moved on (each a first try)
     client = sys_.temporal.client
     history = await client.get_workflow_handle(pid).fetch_history()
     summaries = [(await client.data_converter.decode([e.user_metadata.summary], [str]))[0]
                  for e in history.events if e.HasField("user_metadata")]
-    assert "charge attempt 1 at primary, until the hold expires" in summaries
+    assert "charge attempt 1 at primary" in summaries
     assert "primary: soft decline processor_unavailable; on to secondary" in summaries
-    assert "charge attempt 1 at secondary, until the hold expires" in summaries
+    assert "charge attempt 1 at secondary" in summaries
 
 
 async def test_a_hard_decline_never_fails_over(sys_: System) -> None:

@@ -5,6 +5,7 @@
     .venv/bin/python -m tests.workflow.record_histories async      # later outcomes -> histories/v4/
     .venv/bin/python -m tests.workflow.record_histories disputes   # disputes -> histories/v4/
     .venv/bin/python -m tests.workflow.record_histories posted     # posted with the charge -> v4/
+    .venv/bin/python -m tests.workflow.record_histories local      # charge's first try local -> v4/
 
 (Every saga's histories as it ran against the real servers are recorded by the system suite:
 PAYSAGA_RECORD_HISTORIES=1, tests/system/test_zz_replay.py.)
@@ -31,7 +32,7 @@ from temporalio.worker import Worker
 
 from contracts.payment import PaymentInput
 from contracts.refund import RefundStep
-from contracts.saga import GATEWAY_DECLINED, Charge, ChargeRequest, SagaPolicy
+from contracts.saga import GATEWAY_DECLINED, GATEWAY_UNAVAILABLE, Charge, ChargeRequest, SagaPolicy
 from devstack.temporal import register_search_attributes, test_server_binary
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
@@ -256,10 +257,36 @@ async def record_posted() -> None:
     })
 
 
+async def record_local() -> None:
+    """A charge's first try runs as a local activity (issue 31): a happy payment; one whose first
+    try met a 5xx and whose retry, an activity, charged; one declined, then retried (a manual
+    retry charges as an activity)."""
+    def posted(r: ChargeRequest) -> Charge:
+        return Charge("succeeded", "ch_local", posted=r.post is not None)
+
+    tries = iter([ApplicationError("the gateway answered 503", type=GATEWAY_UNAVAILABLE)])
+
+    def flaky(r: ChargeRequest) -> Charge:
+        failure = next(tries, None)
+        if failure is not None:
+            raise failure
+        return posted(r)
+
+    declines = iter([Charge("declined", decline_code="do_not_honor")])
+    await record_v4({
+        "local_charge": (FakeSaga(charge=posted), payment(), finish, True),
+        "local_charge_failed_then_activity": (FakeSaga(charge=flaky), payment(), finish, True),
+        "local_charge_declined_then_retried": (
+            FakeSaga(charge=lambda r: next(declines, None) or posted(r)), payment(),
+            declined_then_retried, True),
+    })
+
+
 if __name__ == "__main__":
     import sys
 
     asyncio.run(record_manual() if sys.argv[1:] == ["manual"]
                 else record_async() if sys.argv[1:] == ["async"]
                 else record_posted() if sys.argv[1:] == ["posted"]
+                else record_local() if sys.argv[1:] == ["local"]
                 else record_disputes() if sys.argv[1:] == ["disputes"] else main())

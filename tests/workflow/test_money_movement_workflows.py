@@ -29,7 +29,7 @@ from workflows.top_up import TopUpWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
 
 FAST = SagaPolicy(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
-                  gateway_retry_max_attempts=3)
+                  gateway_retry_max_attempts=3, first_try_local=True)
 ROUTE = [ConnectorPlan("primary", retry_max_attempts=3), ConnectorPlan("secondary",
                                                                        retry_max_attempts=3)]
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from temporalio.client import (
@@ -19,13 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from contracts.payment import PaymentInput, PaymentState, Reservation
-from contracts.saga import Charge, SagaPolicy
+from contracts.saga import GATEWAY_UNAVAILABLE, Charge, ChargeRequest, ConnectorPlan, SagaPolicy
 from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from workflows.payment import PaymentWorkflow
 
-FAST = dict(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
-            gateway_retry_max_attempts=3)
+# as every saga is started now (temporal_client.saga_policy): a charge's first try local
+FAST: dict[str, Any] = dict(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
+                            gateway_retry_max_attempts=3, first_try_local=True)
 
 
 def payment(**policy: object) -> PaymentInput:
@@ -33,7 +35,7 @@ def payment(**policy: object) -> PaymentInput:
     return PaymentInput(
         payment_id=pid, tenant_id="t", idempotency_key=pid, fingerprint="fp", user_id="u1",
         service_id="s1", amount=10050, fee=201, currency="USD",
-        created_at=datetime.now(UTC).isoformat(), policy=SagaPolicy(**{**FAST, **policy}))  # type: ignore[arg-type]
+        created_at=datetime.now(UTC).isoformat(), policy=SagaPolicy(**{**FAST, **policy}))
 
 
 @asynccontextmanager
@@ -78,6 +80,72 @@ async def test_a_charge_the_charge_activity_posted_is_not_captured_again(
     assert saga.names() == ["start_payment", "charge_gateway"]
     request = saga.calls[1][1]
     assert (request.post, request.amount, request.post_fee) == ("payment", 10050, 201)
+
+
+async def scheduled(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], list[str]]:
+    """The local activities (markers) and the activities a run scheduled, in order."""
+    local, regular = [], []
+    async for e in handle.fetch_history_events():
+        if e.HasField("marker_recorded_event_attributes"):
+            local.append(e.marker_recorded_event_attributes.marker_name)
+        elif e.HasField("activity_task_scheduled_event_attributes"):
+            regular.append(e.activity_task_scheduled_event_attributes.activity_type.name)
+    return local, regular
+
+
+async def test_the_charge_is_tried_first_in_the_workflow_task(env: WorkflowEnvironment) -> None:
+    """A happy payment schedules no activity task: its charge runs as a local activity."""
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=True))
+    async with running(env, saga, payment()) as handle:
+        assert (await handle.result()).status == "completed"
+        local, regular = await scheduled(handle)
+    assert (local, regular) == (["core_local_activity"] * 2, [])
+    assert saga.names() == ["start_payment", "charge_gateway"]
+
+
+async def test_a_payment_started_before_charges_as_an_activity(env: WorkflowEnvironment) -> None:
+    """A saga started before the charge's first try was local (its policy says so) charges as
+    it did: its history replays as it ran."""
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=True))
+    async with running(env, saga, payment(first_try_local=False)) as handle:
+        assert (await handle.result()).status == "completed"
+        local, regular = await scheduled(handle)
+    assert (len(local), regular) == (1, ["charge_gateway"])
+
+
+async def test_a_failed_first_try_is_retried_as_an_activity_and_never_fails_over(
+        env: WorkflowEnvironment) -> None:
+    """The first try timed out at the primary: it may have charged, so the retries stay there
+    (same idempotency key, no fail-fast to the secondary), as an activity the Web UI shows."""
+    tries: list[ChargeRequest] = []
+
+    def charge(r: ChargeRequest) -> Charge:
+        tries.append(r)
+        if len(tries) == 1:
+            raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
+        return Charge("succeeded", "ch_2", posted=True)
+
+    route = [ConnectorPlan("primary", retry_max_attempts=3), ConnectorPlan("secondary")]
+    saga = FakeSaga(reserve=lambda s: Reservation(ok=True, wallet_id="wal_1", route=route),
+                    charge=charge)
+    async with running(env, saga, payment()) as handle:
+        result = await handle.result()
+        _local, regular = await scheduled(handle)
+    assert (result.status, result.connector, result.gateway_reference) == (
+        "completed", "primary", "ch_2")
+    assert regular == ["charge_gateway"]
+    assert [(r.connector, r.fail_fast) for r in tries] == [("primary", True), ("primary", False)]
+    assert "record_failover" not in saga.names()
+
+
+async def test_a_declined_first_try_is_not_retried(env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=decline)
+    async with running(env, saga, payment(max_manual_retries=0)) as handle:
+        failure = await exhausted(handle)
+        _local, regular = await scheduled(handle)
+    assert failure.type == "gateway_declined"
+    assert regular == []
+    assert saga.names().count("charge_gateway") == 1
 
 
 async def exhausted(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> ApplicationError:
@@ -181,9 +249,13 @@ async def test_a_manual_retry_can_succeed(env: WorkflowEnvironment) -> None:
         state = await handle.execute_update(PaymentWorkflow.request_retry)
         assert state.manual_retries == 1
         result = await handle.result()
+        _local, regular = await scheduled(handle)
     assert result.status == "completed"
     assert saga.names().count("retry_payment") == 1  # a retry starts again from the reservation
     assert [r.attempt for r in saga.reserves] == [0, 1]
+    # the first attempt's charge ran local; the retry's is an activity: the retry update
+    # answered once the new attempt was reserved, before its charge
+    assert regular == ["charge_gateway"]
 
 
 async def test_retry_update_is_refused_unless_failed(env: WorkflowEnvironment) -> None:
