@@ -20,7 +20,7 @@ from nats.js import api
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy import text
 
-from bus.jetstream import BusUnavailable, EventBus, StreamSettings, subject
+from bus.jetstream import IN_FLIGHT, BusUnavailable, EventBus, StreamSettings, subject
 from tests.conftest import eventually
 from tests.system.conftest import NatsServer, System
 from tests.system.test_disputes import dispute_now, disputed
@@ -216,3 +216,18 @@ async def test_the_documented_consumer_reads_one_tenant_from_a_durable_point(
     assert pid in {m["event"]["payment_id"] for m in first}
     # the durable consumer resumes where it stopped: nothing new, nothing again
     assert await asyncio.to_thread(consume, 10_000) == []
+
+
+async def test_more_events_than_may_await_acks_at_once_are_published_in_order(
+        bus: EventBus, nats_server: NatsServer) -> None:
+    """A publish of more events than the client lets await acks at once (IN_FLIGHT) goes in
+    chunks: every event acked once, in order, none waiting on the client's stall timer."""
+    tenant = f"chunks-{secrets.token_hex(3)}"
+    n = IN_FLIGHT + 7
+    events = [{"id": f"chunk-{tenant}-{i}", "type": "bench.relayed", "payment_id": None,
+               "wallet_id": None, "data": {"i": i}, "created_at": "2026-12-02T00:00:00Z",
+               "tenant_id": tenant} for i in range(n)]
+    assert await bus.publish(events) == 0
+    assert await bus.publish(events[-10:]) == 10  # again: the stream drops them as duplicates
+    got = await stream_events(nats_server.url, f"paysaga.events.{tenant}.>")
+    assert [e[1]["data"]["i"] for e in got] == list(range(n))
