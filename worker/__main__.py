@@ -18,7 +18,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from bus.jetstream import EventBus, stream_settings
 from db.engine import make_engine
 from settings import get_settings
-from telemetry import tracing
+from telemetry import heap, tracing
 from telemetry.logs import configure
 from telemetry.metrics import WORKER_REGISTRY
 from temporal_client.codec import MissingKey, key_ring
@@ -85,6 +85,7 @@ async def main() -> None:
         relay = asyncio.create_task(relay_events(engine, Dispatch(
             client, s.temporal_task_queue, delivery_policy(s)), s))
         inbox = asyncio.create_task(run_inbox(engine, client, s.temporal_task_queue))
+        heap.settle()
         try:
             await worker.run()
         finally:
