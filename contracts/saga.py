@@ -37,6 +37,9 @@ class SagaPolicy:
     # (workflows/charging.move); False in the histories of sagas started before it, which replay
     # as they ran: every saga started since is started with True (temporal_client.saga_policy)
     first_try_local: bool = False
+    # ... and lasts at most this long (then its retries, an activity, ask again under the same key):
+    # a local activity holds a workflow task slot while it runs, a slow processor must not hold many
+    first_try_seconds: float = 3.0
 
 @dataclass
 class ConnectorPlan:

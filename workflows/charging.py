@@ -91,14 +91,17 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
     payment gone. (Updates, signals and queries that arrive meanwhile are answered when it
     ends: a first try lasts one call, at most its timeout.) When it fails,
     its retries are a regular activity under the same idempotency key, with the rest of the
-    retry policy, which the Web UI shows pending with its attempts and last failure."""
+    retry policy, which the Web UI shows pending with its attempts and last failure. A first try
+    lasts at most `policy.first_try_seconds` (it holds a workflow task slot): a slower call is
+    asked again by the activity, under the same key."""
     where = plan.name if plan else "the gateway"
     retry = policies.charge_retry(policy, plan)
     timeout = policies.charge_timeout(policy, plan)
     if local:
         try:
             return await workflow.execute_local_activity(
-                m.send, req, result_type=m.result, start_to_close_timeout=timeout,
+                m.send, req, result_type=m.result,
+                start_to_close_timeout=policies.first_try_timeout(policy, plan),
                 schedule_to_close_timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
                 retry_policy=policies.first_try(retry), summary=f"{doing} at {where}")
         except (ActivityError, ApplicationError) as err:  # (a local one's own error comes bare)

@@ -76,6 +76,12 @@ def first_try(retry: RetryPolicy) -> RetryPolicy:
     return RetryPolicy(maximum_attempts=1, non_retryable_error_types=retry.non_retryable_error_types)
 
 
+def first_try_timeout(p: SagaPolicy, c: ConnectorPlan | None) -> timedelta:
+    """A first try's timeout: the connector's, bounded by `first_try_seconds` (a local activity
+    holds its workflow task, and a worker's task slot, while it runs)."""
+    return min(charge_timeout(p, c), timedelta(seconds=p.first_try_seconds))
+
+
 def after_first_try(retry: RetryPolicy) -> RetryPolicy:
     """The retries left after a first try: one attempt fewer, backing off from the second
     interval (the first was waited before them)."""

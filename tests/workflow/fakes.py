@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class FakeSaga:
     reserve: Callable[[ReserveFunds], Reservation] = lambda s: Reservation(ok=True, wallet_id="wal_1")
     charge: Callable[[ChargeRequest], Charge] = lambda r: Charge("succeeded", "ch_1")
     lookup: Callable[[ChargeRequest], Charge] = lambda r: Charge("not_found")
+    slow: Callable[[ChargeRequest], float] = lambda r: 0.0  # seconds a charge takes
     refund: Callable[[RefundStep], str] = lambda s: "re_1"
     # manual capture: what the processor says to a capture and to a void
     capture: Callable[[CaptureCharge], Captured] = lambda c: Captured("captured", c.amount)
@@ -70,6 +72,9 @@ class FakeSaga:
         @activity.defn(name="charge_gateway")
         async def charge_gateway(req: ChargeRequest) -> Charge:
             saga.calls.append(("charge_gateway", req))
+            slow = saga.slow(req)
+            if slow:
+                await asyncio.sleep(slow)  # a processor that takes this long to answer
             return saga.charge(req)
 
         @activity.defn(name="lookup_charge")

@@ -138,6 +138,29 @@ async def test_a_failed_first_try_is_retried_as_an_activity_and_never_fails_over
     assert "record_failover" not in saga.names()
 
 
+async def test_a_slow_first_try_is_asked_again_by_the_activity_under_the_same_key(
+        env: WorkflowEnvironment) -> None:
+    """A first try lasts at most first_try_seconds (it holds a workflow task slot): the processor
+    answers later, so the activity asks again with the same idempotency key, never elsewhere."""
+    tries: list[ChargeRequest] = []
+
+    def slow(r: ChargeRequest) -> float:
+        tries.append(r)
+        return 3.0 if len(tries) == 1 else 0.0
+
+    route = [ConnectorPlan("primary", retry_max_attempts=3), ConnectorPlan("secondary")]
+    saga = FakeSaga(reserve=lambda s: Reservation(ok=True, wallet_id="wal_1", route=route),
+                    charge=lambda r: Charge("succeeded", "ch_1", posted=True), slow=slow)
+    async with running(env, saga, payment(first_try_seconds=0.5)) as handle:
+        result = await handle.result()
+        _local, regular = await scheduled(handle)
+    assert (result.status, result.connector) == ("completed", "primary")
+    assert regular == ["charge_gateway"]
+    assert [(r.attempt, r.connector, r.fail_fast) for r in tries] == [
+        (0, "primary", True), (0, "primary", False)]
+    assert "record_failover" not in saga.names()
+
+
 async def test_a_declined_first_try_is_not_retried(env: WorkflowEnvironment) -> None:
     saga = FakeSaga(charge=decline)
     async with running(env, saga, payment(max_manual_retries=0)) as handle:
