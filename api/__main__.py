@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from api.app import create_app
-    from telemetry import tracing
+    from telemetry import heap, tracing
     from temporal_client.codec import MissingKey, key_ring, search_key
 
     s = get_settings()
@@ -119,6 +119,7 @@ def main(argv: list[str]) -> int:
         print(f"paysaga API: {err}", file=sys.stderr)
         return 2
     app = create_app(s, tracing=tracing.setup("paysaga-api"))
+    heap.settle()  # the process's, not the app's: tests create apps in their own process
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level="warning", access_log=False)
     return 0
 

@@ -30,7 +30,6 @@ from api.routes import (
 )
 from db.engine import make_engine
 from settings import Settings
-from telemetry import heap
 from temporal_client.codec import key_ring, search_key
 from temporal_client.converter import data_converter
 
@@ -46,7 +45,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None,
             data_converter=data_converter(ring),
             interceptors=[TracingInterceptor()] if tracing else [])
         app.state.paysaga = AppState(settings, engine, client, {}, user_key)
-        heap.settle()
         try:
             yield
         finally:

@@ -88,12 +88,11 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
     `local` (the sagas ask for it when `SagaPolicy.first_try_local`: every saga started since;
     histories from before replay as they ran): the first try is a local activity, in the
     workflow task that asked for it: no activity task, a third of the Temporal server's work per
-    payment gone. (Updates, signals and queries that arrive meanwhile are answered when it
-    ends: a first try lasts one call, at most its timeout.) When it fails,
-    its retries are a regular activity under the same idempotency key, with the rest of the
-    retry policy, which the Web UI shows pending with its attempts and last failure. A first try
-    lasts at most `policy.first_try_seconds` (it holds a workflow task slot): a slower call is
-    asked again by the activity, under the same key."""
+    payment gone. It lasts at most `policy.first_try_seconds` (it holds its workflow task, and a
+    task slot: updates, signals and queries that arrive meanwhile are answered when it ends).
+    When it fails or runs out of time, its retries are a regular activity under the same
+    idempotency key, with the rest of the retry policy, which the Web UI shows pending with its
+    attempts and last failure."""
     where = plan.name if plan else "the gateway"
     retry = policies.charge_retry(policy, plan)
     timeout = policies.charge_timeout(policy, plan)
@@ -106,9 +105,9 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
                 retry_policy=policies.first_try(retry), summary=f"{doing} at {where}")
         except (ActivityError, ApplicationError) as err:  # (a local one's own error comes bare)
             failure = err.cause if isinstance(err, ActivityError) else err
-            if workflow.now() >= deadline or _final(failure, retry):
-                return await _failed(m, failure, workflow.now() >= deadline, lookup_req, policy,
-                                     plan)
+            late = workflow.now() >= deadline
+            if late or _final(failure, retry):
+                return await _failed(m, failure, late, lookup_req, policy, plan)
             workflow.logger.warning("%s at %s: the first try failed (%s); retried as an "
                                     "activity", doing, where, failure)
         await workflow.sleep(retry.initial_interval,
