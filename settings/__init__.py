@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # machine completes. Determinism is guarded where it is cheap instead: the workflow and replay
     # tests run every workflow sandboxed, and recorded histories replay in CI. True turns it on.
     worker_workflow_sandbox: bool = False
+    # Activations run on the worker's event loop (worker/activations.py): a thread hop and a GIL
+    # hand-off fewer per activation. True runs them on the SDK's thread pool, with its deadlock
+    # detection (to find a workflow that blocks).
+    worker_workflow_threads: bool = False
     worker_processes: int = Field(default=1, ge=1, le=16, description="worker processes `make dev` runs")
     worker_identity: str = ""
     worker_max_concurrent_activities: int = 200

@@ -24,6 +24,7 @@ from gateway.client import Gateways, connect
 from release.build import build_id
 from routing import router
 from settings import Settings
+from worker.activations import OnTheLoop
 from workflows.dispute import DisputeWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -96,6 +97,7 @@ def build_worker(client: Client, engine: AsyncEngine, gateways: Gateways,
         # See Settings.worker_workflow_sandbox: the tests run every workflow sandboxed.
         workflow_runner=(SandboxedWorkflowRunner() if settings.worker_workflow_sandbox
                          else UnsandboxedWorkflowRunner()),
+        workflow_task_executor=None if settings.worker_workflow_threads else OnTheLoop(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
