@@ -75,11 +75,15 @@ async def relay_once(engine: AsyncEngine, dispatch: Dispatch | None = None, batc
 
 
 async def run_relay(engine: AsyncEngine, dispatch: Dispatch | None, bus: EventBus | None = None,
-                    interval: float = 0.2, max_backoff: float = 5.0) -> None:
+                    interval: float = 0.2, max_backoff: float = 5.0, batch: int = 1000) -> None:
+    """Relay batches until cancelled: the next at once after a full batch, else after `interval`,
+    backing off while the broker or the database is out. A pass pays a transaction, the lock and
+    four statements whatever it carries, so under load each pass takes what `interval` let
+    gather (about 5 passes a second) rather than the few events committed since the last."""
     backoff = interval
     while True:
         try:
-            published = await relay_once(engine, dispatch, bus=bus)
+            published = await relay_once(engine, dispatch, batch, bus=bus)
             backoff = interval
         except BusUnavailable as err:  # the events wait in the outbox; try again, backing off
             logging.getLogger("paysaga.worker").warning("outbox relay: %s; retrying in %.1fs",
@@ -90,5 +94,5 @@ async def run_relay(engine: AsyncEngine, dispatch: Dispatch | None, bus: EventBu
             logging.getLogger("paysaga.worker").exception("outbox relay failed")
             published = 0
             backoff = min(backoff * 2, max_backoff)
-        if not published:
+        if published < batch:
             await asyncio.sleep(backoff)
