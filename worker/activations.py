@@ -30,10 +30,12 @@ from typing import Any
 log = logging.getLogger("paysaga.worker")
 
 
-class OnTheLoop(concurrent.futures.Executor):
-    """Runs each call on the calling thread before `submit` returns (see the module)."""
+class OnTheLoop(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call on the calling thread before `submit` returns (see the module). A thread
+    pool by type, as the SDK's signature asks; it never starts a pool thread."""
 
     def __init__(self, stuck_seconds: float = 2.0) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="unused")
         self.stuck_seconds = stuck_seconds
         self._running: tuple[int, float, int] | None = None  # (call number, since, thread id)
         self._calls = 0
