@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import secrets
 import tempfile
@@ -136,6 +137,22 @@ class Bench:
         return {"workflows": count, "activities": activities, "in_flight": concurrency,
                 "seconds": round(elapsed, 2), "per_second": round(count / elapsed, 1),
                 "latency_ms": summary(latencies), "_raw": latencies}
+
+    async def beside_bare(self, run: Callable[[int], Awaitable[dict[str, Any]]], count: int,
+                          chunks: int = 4) -> dict[str, float]:
+        """Items/s of `run` (given how many to do) and of the bare 4-activity workflow, in
+        alternating chunks (a b b a ...): the comparator measured in the same minutes, not at
+        the start of the bench (the server's speed drifts over a run; a kind measured minutes
+        after its comparator read 1.20 in one run and 1.44 in the next)."""
+        seconds = {"items": 0.0, "bare": 0.0}
+        per_chunk = max(1, count // chunks)
+        for i in range(chunks):
+            for side in (("items", "bare") if i % 2 == 0 else ("bare", "items")):
+                done = await (run(per_chunk) if side == "items" else self.bare(per_chunk))
+                seconds[side] += done["seconds"]
+        done_each = per_chunk * chunks
+        return {"per_second": round(done_each / seconds["items"], 1),
+                "bare_per_second": round(done_each / seconds["bare"], 1)}
 
     async def bare_pair(self, count: int, concurrency: int, a: Client, b: Client,
                         chunks: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -437,13 +454,15 @@ async def _steps(stack: Stack, key: str, size: Size, extras: bool) -> dict[str, 
     results["relay"] = await bus.relay_throughput(database_url, size.relay_events)
     print(f"  {results['relay']}", flush=True)
 
-    print(f"money in and out: {count} top-ups and {count} withdrawals, {IN_FLIGHT} in flight ...",
-          flush=True)
+    print(f"money in and out: {count} top-ups and {count} withdrawals, {IN_FLIGHT} in flight, then "
+          "each again in chunks alternating with the bare 4-activity workflow ...", flush=True)
     for kind in ("top_up", "withdrawal"):
         results[kind] = await money.throughput(api, kind, spread, count, IN_FLIGHT)
-        results[f"{kind}_ratio"] = round(
-            results[kind]["per_second"] / results["bare"]["per_second"], 2)
         print(f"  {results[kind]}", flush=True)
+        results[f"{kind}_beside_bare"] = paired = await bench.beside_bare(
+            functools.partial(money.throughput, api, kind, spread, concurrency=IN_FLIGHT), count)
+        results[f"{kind}_ratio"] = round(paired["per_second"] / paired["bare_per_second"], 2)
+        print(f"  in chunks alternating with the bare 4-activity workflow: {paired}", flush=True)
         results[f"{kind}_one_at_a_time"] = await money.one_at_a_time(
             api, kind, spread[1], size.money_one_at_a_time)
         print(f"  one at a time: {results[f'{kind}_one_at_a_time']}", flush=True)
