@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -25,7 +26,8 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     temporal: Client
-    key_cache: dict[str, tuple[float, Principal | None]]
+    # a key's lookup until it expires: one lookup per key however many requests ask at once
+    key_cache: dict[str, tuple[float, asyncio.Future[Principal | None]]]
     user_key: bytes = b""  # the PaymentUserId HMAC's key
 
 
@@ -45,14 +47,21 @@ async def _principal(state: StateDep,
                       headers={"WWW-Authenticate": "Bearer"})
     secret = authorization[7:].strip()
     now = time.monotonic()
-    cached = state.key_cache.get(secret)
-    if cached is not None and cached[0] > now:
-        principal = cached[1]
-    else:
-        principal = await authenticate(state.engine, secret)
+    entry = state.key_cache.get(secret)
+    if entry is None or entry[0] <= now:
+        # one lookup, which the requests that come before it answers share: when the cache
+        # expired under 20 requests in flight, each made its own and the burst opened (and then
+        # closed) connections beyond the pool's
         if len(state.key_cache) > 10_000:
             state.key_cache.clear()
-        state.key_cache[secret] = (now + KEY_CACHE_SECONDS, principal)
+        entry = (now + KEY_CACHE_SECONDS, asyncio.ensure_future(authenticate(state.engine, secret)))
+        state.key_cache[secret] = entry
+    try:
+        principal = await asyncio.shield(entry[1])  # a request that goes away leaves it to the rest
+    except Exception:
+        if state.key_cache.get(secret) is entry:  # a failed lookup is not kept
+            del state.key_cache[secret]
+        raise
     if principal is None:
         raise Problem(401, "INVALID_API_KEY", "the API key is unknown or revoked",
                       headers={"WWW-Authenticate": "Bearer"})

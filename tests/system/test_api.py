@@ -225,3 +225,23 @@ async def test_nul_characters_are_refused_not_a_500(sys_: System) -> None:
         "user_id": wallet["user_id"], "service_id": "s", "amount": "1.00", "currency": "USD",
         "description": "nul \x00 here"}, headers={"Idempotency-Key": secrets.token_hex(6)})
     problem(response, 400, "INVALID_CHARACTER")
+
+
+async def test_requests_that_arrive_together_share_one_key_lookup(
+        sys_: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the key's cached lookup has expired under a burst, the burst waits for one lookup:
+    it used to make one each, and opened connections beyond the pool's to do it."""
+    import api.deps
+
+    looked_up: list[str] = []
+    real = api.deps.authenticate
+
+    async def counted(engine: Any, secret: str) -> Any:
+        looked_up.append(secret)
+        return await real(engine, secret)
+
+    monkeypatch.setattr(api.deps, "authenticate", counted)
+    sys_.api._transport.app.state.paysaga.key_cache.clear()  # type: ignore[attr-defined]
+    answers = await asyncio.gather(*(sys_.api.get("/v1/wallets") for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len(looked_up) == 1
