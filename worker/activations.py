@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,50 +33,68 @@ log = logging.getLogger("paysaga.worker")
 
 class OnTheLoop(concurrent.futures.ThreadPoolExecutor):
     """Runs each call on the calling thread before `submit` returns (see the module). A thread
-    pool by type, as the SDK's signature asks; it never starts a pool thread."""
+    pool by type, as the SDK's signature asks; it never starts a pool thread. One watchdog thread
+    serves every instance of the process."""
 
     def __init__(self, stuck_seconds: float = 2.0) -> None:
         super().__init__(max_workers=1, thread_name_prefix="unused")
         self.stuck_seconds = stuck_seconds
-        self._running: tuple[int, float, int] | None = None  # (call number, since, thread id)
+        self.running: tuple[int, float, int] | None = None  # (call number, since, thread id)
+        self.reported = 0
         self._calls = 0
-        self._watchdog: threading.Thread | None = None
-        self._stop = threading.Event()
+        _watch(self)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
                ) -> concurrent.futures.Future[Any]:
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="activation-watchdog",
-                                              daemon=True)
-            self._watchdog.start()
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         loop = asyncio._get_running_loop()
         self._calls += 1
-        self._running = (self._calls, time.monotonic(), threading.get_ident())
+        self.running = (self._calls, time.monotonic(), threading.get_ident())
         try:
             future.set_result(contextvars.copy_context().run(fn, *args, **kwargs))
         except BaseException as err:  # the SDK reads the failure off the future, as from a thread
             future.set_exception(err)
         finally:
-            self._running = None
+            self.running = None
             asyncio._set_running_loop(loop)  # an activation leaves no running loop behind
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._stop.set()
+        _watched.discard(self)
 
-    def _watch(self) -> None:
-        reported = 0
-        while not self._stop.wait(self.stuck_seconds / 4):
-            running = self._running
-            if running is None or running[0] == reported:
-                continue
-            call, since, thread = running
-            if time.monotonic() - since < self.stuck_seconds:
-                continue
-            reported = call
-            frame = sys._current_frames().get(thread)
-            stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
-            log.error("a workflow activation has run %.1f s without yielding: every workflow "
-                      "and activity of this worker waits for it. Its stack:\n%s",
-                      time.monotonic() - since, stack)
+    def check(self) -> None:
+        """Report the activation running now if it has run `stuck_seconds` (once each)."""
+        running = self.running
+        if running is None or running[0] == self.reported:
+            return
+        call, since, thread = running
+        if time.monotonic() - since < self.stuck_seconds:
+            return
+        self.reported = call
+        frame = sys._current_frames().get(thread)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+        log.error("a workflow activation has run %.1f s without yielding: every workflow "
+                  "and activity of this worker waits for it. Its stack:\n%s",
+                  time.monotonic() - since, stack)
+
+
+_watched: weakref.WeakSet[OnTheLoop] = weakref.WeakSet()
+_watchdog: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def _watch(executor: OnTheLoop) -> None:
+    global _watchdog
+    with _lock:
+        _watched.add(executor)
+        if _watchdog is None:
+            _watchdog = threading.Thread(target=_patrol, name="activation-watchdog", daemon=True)
+            _watchdog.start()
+
+
+def _patrol() -> None:
+    while True:
+        watched = list(_watched)
+        for executor in watched:
+            executor.check()
+        time.sleep(min((e.stuck_seconds for e in watched), default=2.0) / 4)
