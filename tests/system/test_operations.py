@@ -3,6 +3,7 @@ search attributes as the operator's queue; the seed's bills scenarios in our con
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import eventually
@@ -38,14 +39,17 @@ async def test_refusals_answer_from_every_door(sys_: System) -> None:
     wallet = await sys_.wallet(funds="50.00")
     pid = (await sys_.pay(wallet["user_id"], "1.00")).json()["id"]
     await sys_.settled(pid, "processing")
-    by_update = await temporal_cli(sys_, "workflow", "update", "execute", "--workflow-id", pid,
-                                   "--name", "request_retry", "--input", '"ops-bob"', ok=False)
+    # the four doors at once: the charge's retries keep it processing for about 6 s, and on a
+    # slow machine four CLI processes one after another took longer than that
+    by_update, by_rest, _, _ = await asyncio.gather(
+        temporal_cli(sys_, "workflow", "update", "execute", "--workflow-id", pid,
+                     "--name", "request_retry", "--input", '"ops-bob"', ok=False),
+        sys_.api.post(f"/v1/payments/{pid}/cancel"),
+        temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "retry",
+                     "--input", '"ops-carol"'),
+        temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "cancel"))
     assert "cannot be retried: status processing" in by_update
-    by_rest = await sys_.api.post(f"/v1/payments/{pid}/cancel")
     assert (by_rest.status_code, by_rest.json()["code"]) == (409, "CANNOT_CANCEL_PAYMENT")
-    await temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "retry",
-                       "--input", '"ops-carol"')
-    await temporal_cli(sys_, "workflow", "signal", "--workflow-id", pid, "--name", "cancel")
     refused = await eventually(
         lambda: timeline(sys_, pid),
         lambda events: sum(e["type"].endswith("_refused") for e in events) == 2)
