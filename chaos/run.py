@@ -175,6 +175,20 @@ async def submit(apis: list[httpx.AsyncClient], path: str, body: dict[str, Any],
     return None
 
 
+async def authorize(apis: list[httpx.AsyncClient], body: dict[str, Any], window: timedelta,
+                    stop_at: float) -> dict[str, Any] | None:
+    """A manual-capture payment whose window closes `window` from now. A window that went stale
+    while the API was out of reach (under 5 s left by the time one answered: 400) is asked for
+    again, anew, as a client would."""
+    while time.monotonic() < stop_at:
+        made = await submit(apis, "/v1/payments", body | {
+            "capture_method": "manual",
+            "capture_before": (datetime.now(UTC) + window).isoformat()}, stop_at, refused=(400,))
+        if made is None or "refused" not in made:
+            return made
+    return None
+
+
 async def faults(stack: Stack, gateway: httpx.AsyncClient, quick: bool, log: list[str],
                  during_outage: Callable[[], Awaitable[None]]) -> None:
     rng = random.Random(7)
@@ -314,19 +328,11 @@ async def main(count: int, quick: bool) -> int:
                         return None if made is None else f"/v1/withdrawals/{made['id']}"
                     body = {"user_id": wallet["user_id"], "service_id": "chaos",
                             "amount": amount, "currency": "USD"}
-                    made = None
-                    while i % 5 == 3 and time.monotonic() < deadline:
-                        # authorize now, capture later: captured, in part, voided, lapsed. A
-                        # window that went stale while the API was out of reach (under 5 s left
-                        # by the time one answered: 400) is asked again, anew, as a client would
-                        body |= {"capture_method": "manual", "capture_before": (
-                            datetime.now(UTC) + timedelta(seconds=8 + i % 13)).isoformat()}
-                        made = await submit(apis, "/v1/payments", body, deadline, refused=(400,))
-                        if made is None or "refused" not in made:
-                            break
-                    if i % 5 != 3:
+                    if i % 5 == 3:  # authorize now, capture later: captured, in part, voided, lapsed
+                        made = await authorize(apis, body, timedelta(seconds=8 + i % 13), deadline)
+                    else:
                         made = await submit(apis, "/v1/payments", body, deadline)
-                    if made is None or "refused" in made:
+                    if made is None:
                         return None
                     if i % 5 == 3:
                         settling.append(asyncio.create_task(settle_manual(str(made["id"]), i)))
