@@ -60,7 +60,8 @@ class OnTheLoop(concurrent.futures.ThreadPoolExecutor):
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        _watched.discard(self)
+        with _lock:
+            _watched.discard(self)
 
     def check(self) -> None:
         """Report the activation running now if it has run `stuck_seconds` (once each)."""
@@ -94,7 +95,8 @@ def _watch(executor: OnTheLoop) -> None:
 
 def _patrol() -> None:
     while True:
-        watched = list(_watched)
+        with _lock:  # (a set changed by another thread while it is read raises)
+            watched = list(_watched)
         for executor in watched:
             executor.check()
         time.sleep(min((e.stuck_seconds for e in watched), default=2.0) / 4)
