@@ -1,11 +1,14 @@
 """The payload converter resolves each dataclass's field types once per process (the SDK resolves
 them for every value): the values it makes are the SDK's own, nested dataclasses, lists of them,
-optionals, defaults and a missing required field included."""
+optionals, defaults and a missing required field included. It encodes a dataclass one level at a
+time (the SDK copies the whole tree first): the bytes are the SDK's own."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -25,6 +28,25 @@ class Later:
 
     name: str
     count: int = field(default=0, init=False)
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+@dataclass
+class Everything:
+    """What a payload may hold besides the contracts' dataclasses: a datetime, an enum, a set,
+    a tuple, dataclasses in a list, in a dict and in a tuple, and a dataclass not in __init__."""
+
+    when: datetime
+    colour: Colour
+    tags: set[str]
+    pair: tuple[int, str]
+    plans: list[ConnectorPlan]
+    by_name: dict[str, ConnectorPlan]
+    nested: tuple[Later, ...]
+    nothing: None = None
 
 
 def roundtrip(converter: Any, value: Any, as_type: type) -> Any:
@@ -54,6 +76,18 @@ def test_each_value_comes_back_as_the_sdks_converter_makes_it(value: Any, as_typ
     assert ours == theirs == value  # dataclasses compare by class and fields, nested ones too
     after = _shape.cache_info()
     assert after.hits + after.misses > before.hits + before.misses  # ours did the converting
+
+
+EVERYTHING = Everything(datetime(2026, 12, 2, 10, 0, tzinfo=UTC), Colour.RED, {"only"}, (1, "a"),
+                        [ConnectorPlan("primary")], {"b": ConnectorPlan("backup", 4.0)},
+                        (Later("x"),))
+
+
+@pytest.mark.parametrize("value", [v for v, _ in SAMPLES] + [EVERYTHING, [EVERYTHING], {"k": EVERYTHING}])
+def test_each_value_is_encoded_to_the_sdks_bytes(value: Any) -> None:
+    [ours], [theirs] = OURS.to_payloads([value]), THE_SDKS.to_payloads([value])
+    assert ours.data == theirs.data
+    assert ours.metadata == theirs.metadata
 
 
 def test_a_field_outside_init_is_restored_and_a_missing_required_one_refused() -> None:
