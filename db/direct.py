@@ -162,6 +162,12 @@ async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 async def _driver(pooled: AsyncConnection) -> asyncpg.Connection:
-    raw = (await pooled.get_raw_connection()).driver_connection
+    """The asyncpg connection under a checkout. A valid one is read as it is: the SDK-style
+    `get_raw_connection` spends a greenlet switch on every checkout to allow for the
+    reconnection only an invalidated connection needs."""
+    sync = pooled.sync_connection
+    fairy = (sync.connection if sync is not None and not sync.invalidated and not sync.closed
+             else await pooled.get_raw_connection())
+    raw = fairy.driver_connection
     assert raw is not None, "a checked-out connection has its driver's"
     return raw
