@@ -40,6 +40,11 @@ class SagaPolicy:
     # ... and lasts at most this long (then its retries, an activity, ask again under the same key):
     # a local activity holds a workflow task slot while it runs, a slow processor must not hold many
     first_try_seconds: float = 3.0
+    # a payment's `processing` is published (its search attribute, its log line) only once the
+    # charge waits past the workflow task that moved it there: a first try that settles ends that
+    # task with the outcome, and Temporal applied `processing` and the outcome at once. False in
+    # the histories of sagas started before (they replay as they ran); True since.
+    processing_when_waiting: bool = False
 
 @dataclass
 class ConnectorPlan:

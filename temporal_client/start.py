@@ -81,6 +81,7 @@ def saga_policy(s: Settings) -> SagaPolicy:
         processor_sync_interval_seconds=s.processor_sync_interval_seconds,
         action_timeout_seconds=s.action_timeout_seconds,
         first_try_local=True,
+        processing_when_waiting=True,
     )
 
 

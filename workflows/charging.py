@@ -27,19 +27,22 @@ with workflow.unsafe.imports_passed_through():
 
 Request = Callable[[ConnectorPlan | None, bool], ChargeRequest]  # (connector, fail fast)
 OnFailover = Callable[[ConnectorPlan, ConnectorPlan, str], Awaitable[None]]
+OnWait = Callable[[], None]  # the movement is about to wait past its workflow task
 
 
 async def along_route(route: list[ConnectorPlan], request: Request, policy: SagaPolicy,
                       deadline: datetime, on_failover: OnFailover,
-                      what: str, *, local: bool = False) -> tuple[Charge, str | None]:
+                      what: str, *, local: bool = False,
+                      on_wait: OnWait | None = None) -> tuple[Charge, str | None]:
     """Charge at each connector of the route in turn (see the module); the charge and the
     connector that settled it. A hard decline, a charge, or a deadline ends it where it is.
-    `local`: each connector's first try is a local activity (`move`)."""
+    `local`: each connector's first try is a local activity (`move`); `on_wait` is called before
+    the first wait past the workflow task (a retry's backoff, an activity, a lookup)."""
     plans: list[ConnectorPlan | None] = list(route) or [None]
     for i, plan in enumerate(plans):
         following = plans[i + 1] if i + 1 < len(plans) else None
         answer = await charge(request(plan, following is not None), policy, plan, deadline, what,
-                              local=local)
+                              local=local, on_wait=on_wait)
         why = failover_reason(answer)
         if plan is None or following is None or why is None:
             return answer, plan.name if plan else None
@@ -63,13 +66,14 @@ PAYOUT = Movement("send_payout", "lookup_payout", Payout, "payout")
 
 
 async def charge(req: ChargeRequest, policy: SagaPolicy, plan: ConnectorPlan | None,
-                 deadline: datetime, what: str, *, local: bool = False) -> Charge:
+                 deadline: datetime, what: str, *, local: bool = False,
+                 on_wait: OnWait | None = None) -> Charge:
     """One connector's charge, retried until the deadline, then looked up if still unknown.
     `expired`: the deadline passed and the gateway has no charge under the key."""
     lookup_req = ChargeRequest(req.payment_id, req.tenant_id, req.attempt, req.amount,
                                req.currency, req.connector)
     answer: Charge = await move(CHARGE, req, lookup_req, policy, plan, deadline,
-                                f"charge {what}", local)
+                                f"charge {what}", local, on_wait)
     return answer
 
 
@@ -81,7 +85,8 @@ async def pay_out(req: PayoutRequest, policy: SagaPolicy, plan: ConnectorPlan | 
 
 
 async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
-               plan: ConnectorPlan | None, deadline: datetime, doing: str, local: bool) -> Any:
+               plan: ConnectorPlan | None, deadline: datetime, doing: str, local: bool,
+               on_wait: OnWait | None = None) -> Any:
     """Ask for the movement until the deadline; an unknown outcome is looked up by its key before
     anything is compensated. A decline is a result.
 
@@ -107,9 +112,11 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
             failure = err.cause if isinstance(err, ActivityError) else err
             late = workflow.now() >= deadline
             if late or _final(failure, retry):
-                return await _failed(m, failure, late, lookup_req, policy, plan)
+                return await _failed(m, failure, late, lookup_req, policy, plan, on_wait)
             workflow.logger.warning("%s at %s: the first try failed (%s); retried as an "
                                     "activity", doing, where, failure)
+        if on_wait is not None:
+            on_wait()
         await workflow.sleep(retry.initial_interval,
                              summary=f"{doing} at {where}: the first try failed, retry")
         if getattr(req, "fail_fast", False):  # the first try may have been sent: no failover now
@@ -122,7 +129,7 @@ async def move(m: Movement, req: Any, lookup_req: Any, policy: SagaPolicy,
             retry_policy=retry, summary=f"{doing} at {where}, until the hold expires")
     except ActivityError as err:
         return await _failed(m, err.cause, err.retry_state == RetryState.TIMEOUT, lookup_req,
-                             policy, plan)
+                             policy, plan, on_wait)
 
 
 def _final(failure: BaseException | None, retry: RetryPolicy) -> bool:
@@ -135,12 +142,15 @@ def _final(failure: BaseException | None, retry: RetryPolicy) -> bool:
 
 
 async def _failed(m: Movement, cause: BaseException | None, deadline_passed: bool, lookup_req: Any,
-                  policy: SagaPolicy, plan: ConnectorPlan | None) -> Any:
+                  policy: SagaPolicy, plan: ConnectorPlan | None, on_wait: OnWait | None = None
+                  ) -> Any:
     """What a movement that failed for good did: a decline is a result; any other outcome is
     unknown and looked up by its key."""
     if isinstance(cause, ApplicationError) and cause.type == GATEWAY_DECLINED:
         code = cause.details[0] if cause.details else "declined"
         return m.result(status="declined", decline_code=str(code))
+    if on_wait is not None:
+        on_wait()
     if deadline_passed:
         # The deadline came first. A call may still be in flight on a worker: it ends within
         # one attempt's timeout, so wait that long before asking.

@@ -79,6 +79,8 @@ class PaymentWorkflow(AwaitsProcessor):
         super().__init__()
         self._input: PaymentInput | None = None
         self._status = PaymentStatus.PENDING
+        self._published = PaymentStatus.PENDING  # the status Temporal shows (as the API started it)
+        self._quiet = False  # the status moved without being published (see _set_status)
         self._attempt = 0
         self._manual_retries = 0
         self._failure: Failure | None = None
@@ -136,7 +138,10 @@ class PaymentWorkflow(AwaitsProcessor):
             return await self._cancel()
 
         self._charge_started = True
-        self._set_status(PaymentStatus.PROCESSING)
+        # A first try that settles ends this workflow task with the outcome: `processing` is
+        # published only if the charge waits past it (SagaPolicy.processing_when_waiting).
+        self._set_status(PaymentStatus.PROCESSING, publish=not (
+            p.policy.processing_when_waiting and self._first_try_local()))
         charge = await self._charge_along_route(expires_at)
 
         if charge.status in ("processing", "requires_action") \
@@ -192,6 +197,8 @@ class PaymentWorkflow(AwaitsProcessor):
         if action:
             self._next_action = charge.redirect_url
             self._set_status(PaymentStatus.REQUIRES_ACTION)
+        else:
+            self._publish_if_quiet()
         await self._ledger("await_processor", AwaitProcessor(
             p.payment_id, p.tenant_id, self._attempt, charge.gateway_reference,
             deadline.isoformat(), self._connector, charge.redirect_url if action else None),
@@ -253,11 +260,13 @@ class PaymentWorkflow(AwaitsProcessor):
         # The first attempt's first try at each connector runs in the workflow task (a local
         # activity: no activity task). A manual retry's charges are activities: the retry update
         # answers once the new attempt is reserved, not after its charge.
-        local = p.policy.first_try_local and self._attempt == 0
         charge, self._connector = await charging.along_route(  # people count attempts from 1
             self._route, request, p.policy, expires_at, failover, f"attempt {self._attempt + 1}",
-            local=local)
+            local=self._first_try_local(), on_wait=self._publish_if_quiet)
         return charge
+
+    def _first_try_local(self) -> bool:
+        return self._payment.policy.first_try_local and self._attempt == 0
 
     async def _fail_and_wait_for_retry(self, failure: Failure) -> bool:
         """Record the failure; True when a manual retry arrived in time, False when finished."""
@@ -535,18 +544,30 @@ class PaymentWorkflow(AwaitsProcessor):
     def _set_status(self, status: PaymentStatus, *, publish: bool = True) -> None:
         """Move the payment's status; `publish` logs it and keeps the PaymentStatus search attribute
         in step, with PaymentFailureCode while it has failed (a transient status left within the
-        same workflow task need neither)."""
-        if publish:
-            workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id,
-                                 self._status.value, status.value)
-            code = self._failure.code if self._failure else None
-            changes = [PAYMENT_STATUS.value_set(status.value)]
-            if code != self._indexed_failure_code:  # never an unset of what was never set
-                changes.append(PAYMENT_FAILURE_CODE.value_set(code) if code
-                               else PAYMENT_FAILURE_CODE.value_unset())
-                self._indexed_failure_code = code
-            workflow.upsert_search_attributes(changes)
+        same workflow task need neither; `_publish_if_quiet` publishes one the saga waits in)."""
         self._status = status
+        self._quiet = not publish
+        if publish:
+            self._publish()
+
+    def _publish_if_quiet(self) -> None:
+        """The saga is about to wait past this workflow task: publish a status moved quietly."""
+        if self._quiet:
+            self._quiet = False
+            self._publish()
+
+    def _publish(self) -> None:
+        status = self._status
+        workflow.logger.info("payment %s: %s -> %s", self._payment.payment_id,
+                             self._published.value, status.value)
+        code = self._failure.code if self._failure else None
+        changes = [PAYMENT_STATUS.value_set(status.value)]
+        if code != self._indexed_failure_code:  # never an unset of what was never set
+            changes.append(PAYMENT_FAILURE_CODE.value_set(code) if code
+                           else PAYMENT_FAILURE_CODE.value_unset())
+            self._indexed_failure_code = code
+        workflow.upsert_search_attributes(changes)
+        self._published = status
 
     async def _ledger(self, name: str, arg: Any, result_type: type | None = None, *,
                       summary: str) -> Any:

@@ -282,6 +282,31 @@ async def record_local() -> None:
     })
 
 
+async def record_quiet() -> None:
+    """`processing` published only when the charge waits past its first try (issue 31): a happy
+    payment; one whose first try met a 5xx and whose retry, an activity, charged; one the
+    processor answered `processing`, settled by a sync."""
+    from tests.workflow.test_async_outcomes_workflow import processing
+
+    def posted(r: ChargeRequest) -> Charge:
+        return Charge("succeeded", "ch_quiet", posted=r.post is not None)
+
+    tries = iter([ApplicationError("the gateway answered 503", type=GATEWAY_UNAVAILABLE)])
+
+    def flaky(r: ChargeRequest) -> Charge:
+        failure = next(tries, None)
+        if failure is not None:
+            raise failure
+        return posted(r)
+
+    await record_v4({
+        "quiet_processing": (FakeSaga(charge=posted), payment(), finish, True),
+        "quiet_processing_then_retried": (FakeSaga(charge=flaky), payment(), finish, True),
+        "quiet_processing_then_async": (processing([Charge("succeeded", "ch_async")]), payment(),
+                                        finish, True),
+    })
+
+
 if __name__ == "__main__":
     import sys
 
@@ -289,4 +314,5 @@ if __name__ == "__main__":
                 else record_async() if sys.argv[1:] == ["async"]
                 else record_posted() if sys.argv[1:] == ["posted"]
                 else record_local() if sys.argv[1:] == ["local"]
+                else record_quiet() if sys.argv[1:] == ["quiet"]
                 else record_disputes() if sys.argv[1:] == ["disputes"] else main())

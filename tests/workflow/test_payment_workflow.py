@@ -25,9 +25,11 @@ from tests.conftest import eventually
 from tests.workflow.fakes import FakeSaga, decline, unavailable
 from workflows.payment import PaymentWorkflow
 
-# as every saga is started now (temporal_client.saga_policy): a charge's first try local
+# as every saga is started now (temporal_client.saga_policy): a charge's first try local, and
+# `processing` published only when the charge waits past it
 FAST: dict[str, Any] = dict(gateway_retry_initial_seconds=1, gateway_retry_max_interval_seconds=10,
-                            gateway_retry_max_attempts=3, first_try_local=True)
+                            gateway_retry_max_attempts=3, first_try_local=True,
+                            processing_when_waiting=True)
 
 
 def payment(**policy: object) -> PaymentInput:
@@ -101,6 +103,88 @@ async def test_the_charge_is_tried_first_in_the_workflow_task(env: WorkflowEnvir
         local, regular = await scheduled(handle)
     assert (local, regular) == (["core_local_activity"] * 2, [])
     assert saga.names() == ["start_payment", "charge_gateway"]
+
+
+async def statuses_shown(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, str]]:
+    """What Temporal was told, in order: each PaymentStatus upsert ('status', value) and each
+    wait the run began past its workflow task (('timer', 'started'), ('activity', its name))."""
+    shown: list[tuple[str, str]] = []
+    async for e in handle.fetch_history_events():
+        if e.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            if "PaymentStatus" in fields:
+                shown.append(("status", fields["PaymentStatus"].data.decode().strip('"')))
+        elif e.HasField("timer_started_event_attributes"):
+            shown.append(("timer", "started"))
+        elif e.HasField("activity_task_scheduled_event_attributes"):
+            shown.append(("activity", e.activity_task_scheduled_event_attributes.activity_type.name))
+    return shown
+
+
+async def test_a_payment_its_first_try_settles_shows_only_its_outcome(
+        env: WorkflowEnvironment) -> None:
+    """`processing` and the outcome would reach Temporal in the same workflow task completion:
+    only the outcome is sent."""
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=True))
+    async with running(env, saga, payment()) as handle:
+        assert (await handle.result()).status == "completed"
+        shown = await statuses_shown(handle)
+    assert shown == [("status", "completed")]
+
+
+async def test_a_charge_that_outlives_its_first_try_shows_processing_while_it_waits(
+        env: WorkflowEnvironment) -> None:
+    """The first try failed: the retry waits past the workflow task, and Temporal shows
+    `processing` from the task that began the wait."""
+    tries: list[ChargeRequest] = []
+
+    def charge(r: ChargeRequest) -> Charge:
+        tries.append(r)
+        if len(tries) == 1:
+            raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
+        return Charge("succeeded", "ch_2", posted=True)
+
+    async with running(env, FakeSaga(charge=charge), payment()) as handle:
+        assert (await handle.result()).status == "completed"
+        shown = await statuses_shown(handle)
+    assert shown == [("status", "processing"), ("timer", "started"),  # the retry's backoff
+                     ("activity", "charge_gateway"), ("status", "completed")]
+
+
+async def test_a_first_try_that_failed_for_good_shows_processing_while_it_is_looked_up(
+        env: WorkflowEnvironment) -> None:
+    """One attempt only, and it failed with the outcome unknown: the lookup is an activity,
+    and Temporal shows `processing` while it runs."""
+    def charge(r: ChargeRequest) -> Charge:
+        raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
+
+    saga = FakeSaga(charge=charge, lookup=lambda r: Charge("not_found", None))
+    async with running(env, saga, payment(gateway_retry_max_attempts=1)) as handle:
+        await eventually(lambda: status_of(handle), lambda s: s == "failed")
+        shown = await statuses_shown(handle)
+    assert shown == [("status", "processing"), ("activity", "lookup_charge"), ("status", "failed"),
+                     ("timer", "started")]  # the manual retry window
+
+
+async def test_a_processing_charge_shows_processing_while_it_waits_for_the_processor(
+        env: WorkflowEnvironment) -> None:
+    saga = FakeSaga(charge=lambda r: Charge("processing", "ch_async"))
+    async with running(env, saga, payment()) as handle:
+        await eventually(lambda: status_of(handle), lambda s: s == "processing")
+        await eventually(lambda: statuses_shown(handle), lambda shown: shown != [])
+        shown = await statuses_shown(handle)
+    assert shown[0] == ("status", "processing")
+
+
+async def test_a_payment_started_before_shows_processing_as_it_did(
+        env: WorkflowEnvironment) -> None:
+    """A saga started before `processing_when_waiting` publishes `processing` as it did: its
+    history replays as it ran."""
+    saga = FakeSaga(charge=lambda r: Charge("succeeded", "ch_1", posted=True))
+    async with running(env, saga, payment(processing_when_waiting=False)) as handle:
+        assert (await handle.result()).status == "completed"
+        shown = await statuses_shown(handle)
+    assert shown == [("status", "processing"), ("status", "completed")]
 
 
 async def test_a_payment_started_before_charges_as_an_activity(env: WorkflowEnvironment) -> None:

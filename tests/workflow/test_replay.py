@@ -6,8 +6,9 @@ histories/v2/ holds `Payment` and `Refund` runs recorded with fakes under time s
 (record_histories.py); histories/v3/ holds every saga as it ran against the real servers in the
 system suite (tests/system/test_zz_replay.py); histories/v4/ the manual-capture shapes (captured
 in part, voided, lapsed) and the later outcomes (settled by an event, by a sync, an abandoned
-3-D Secure), the charges posted by the charge activity and the charges first tried as a local
-activity, recorded with fakes under time skipping. Which are kept, and for how
+3-D Secure), the charges posted by the charge activity, the charges first tried as a local
+activity and the payments that publish `processing` only when the charge waits past its first
+try, recorded with fakes under time skipping. Which are kept, and for how
 long: README, "Recorded histories". Saga v1's (`PaymentWorkflow`) went with its code once the drain
 check said none ran.
 """
@@ -51,7 +52,9 @@ def test_every_representative_shape_is_recorded() -> None:
         "v4/dispute_won", "v4/dispute_no_response",
         "v4/payment_posted_with_charge", "v4/payment_posted_after_a_retry",
         "v4/payment_local_charge", "v4/payment_local_charge_failed_then_activity",
-        "v4/payment_local_charge_declined_then_retried"}
+        "v4/payment_local_charge_declined_then_retried",
+        "v4/payment_quiet_processing", "v4/payment_quiet_processing_then_retried",
+        "v4/payment_quiet_processing_then_async"}
 
 
 def test_every_saga_this_build_runs_has_recorded_histories() -> None:
