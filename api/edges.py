@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import Problem, problem_response
+from domain import entropy
 from telemetry.request_context import REQUEST_ID
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9\-_.:]{1,128}$")
@@ -53,7 +53,7 @@ class RequestIds:
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"request-id"),
                      "")
-        request_id = given if REQUEST_ID_RE.fullmatch(given) else f"req_{secrets.token_hex(12)}"
+        request_id = given if REQUEST_ID_RE.fullmatch(given) else f"req_{entropy.token_hex(12)}"
         token = REQUEST_ID.set(request_id)
 
         started = False

@@ -6,7 +6,8 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
+
+from domain import entropy
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9\-_.:]{1,255}$")
 
@@ -57,7 +58,7 @@ def user_search_hash(key: bytes, user_id: str) -> str:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
+    return f"{prefix}_{entropy.token_hex(12)}"
 
 
 def gateway_key(payment: str, attempt: int, connector: str | None = None) -> str:

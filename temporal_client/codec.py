@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from domain import entropy
 from settings import Settings
 
 ENCODING = b"binary/encrypted"
@@ -100,7 +101,7 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers[kid]
         encoded = []
         for p in payloads:
-            nonce = os.urandom(12)
+            nonce = entropy.token_bytes(12)  # public once used: from the pool, no GIL release
             encoded.append(Payload(
                 metadata={"encoding": ENCODING, KEY_ID: kid.encode()},
                 data=nonce + cipher.encrypt(nonce, p.SerializeToString(), None)))
