@@ -257,12 +257,14 @@ async def record_posted() -> None:
     })
 
 
-async def record_local() -> None:
-    """A charge's first try runs as a local activity (issue 31): a happy payment; one whose first
-    try met a 5xx and whose retry, an activity, charged; one declined, then retried (a manual
-    retry charges as an activity)."""
+Charging = Callable[[ChargeRequest], Charge]
+
+
+def charges(reference: str) -> tuple[Charging, Charging]:
+    """A charge that succeeds (posted when asked), and one whose first try meets a 5xx and whose
+    next charges."""
     def posted(r: ChargeRequest) -> Charge:
-        return Charge("succeeded", "ch_local", posted=r.post is not None)
+        return Charge("succeeded", reference, posted=r.post is not None)
 
     tries = iter([ApplicationError("the gateway answered 503", type=GATEWAY_UNAVAILABLE)])
 
@@ -272,6 +274,14 @@ async def record_local() -> None:
             raise failure
         return posted(r)
 
+    return posted, flaky
+
+
+async def record_local() -> None:
+    """A charge's first try runs as a local activity (issue 31): a happy payment; one whose first
+    try met a 5xx and whose retry, an activity, charged; one declined, then retried (a manual
+    retry charges as an activity)."""
+    posted, flaky = charges("ch_local")
     declines = iter([Charge("declined", decline_code="do_not_honor")])
     await record_v4({
         "local_charge": (FakeSaga(charge=posted), payment(), finish, True),
@@ -288,17 +298,7 @@ async def record_quiet() -> None:
     processor answered `processing`, settled by a sync."""
     from tests.workflow.test_async_outcomes_workflow import processing
 
-    def posted(r: ChargeRequest) -> Charge:
-        return Charge("succeeded", "ch_quiet", posted=r.post is not None)
-
-    tries = iter([ApplicationError("the gateway answered 503", type=GATEWAY_UNAVAILABLE)])
-
-    def flaky(r: ChargeRequest) -> Charge:
-        failure = next(tries, None)
-        if failure is not None:
-            raise failure
-        return posted(r)
-
+    posted, flaky = charges("ch_quiet")
     await record_v4({
         "quiet_processing": (FakeSaga(charge=posted), payment(), finish, True),
         "quiet_processing_then_retried": (FakeSaga(charge=flaky), payment(), finish, True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,18 @@ async def running(env: WorkflowEnvironment, saga: FakeSaga,
             # a workflow left waiting (for a retry, say) would hold the shared clock back
             if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                 await handle.terminate("test over")
+
+
+def fails_once(tries: list[ChargeRequest]) -> Callable[[ChargeRequest], Charge]:
+    """A charge whose first try times out (the outcome unknown) and whose next one charges;
+    every try is kept in `tries`."""
+    def charge(r: ChargeRequest) -> Charge:
+        tries.append(r)
+        if len(tries) == 1:
+            raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
+        return Charge("succeeded", "ch_2", posted=True)
+
+    return charge
 
 
 async def status_of(handle: WorkflowHandle[PaymentWorkflow, PaymentState]) -> str:
@@ -136,15 +148,7 @@ async def test_a_charge_that_outlives_its_first_try_shows_processing_while_it_wa
         env: WorkflowEnvironment) -> None:
     """The first try failed: the retry waits past the workflow task, and Temporal shows
     `processing` from the task that began the wait."""
-    tries: list[ChargeRequest] = []
-
-    def charge(r: ChargeRequest) -> Charge:
-        tries.append(r)
-        if len(tries) == 1:
-            raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
-        return Charge("succeeded", "ch_2", posted=True)
-
-    async with running(env, FakeSaga(charge=charge), payment()) as handle:
+    async with running(env, FakeSaga(charge=fails_once([])), payment()) as handle:
         assert (await handle.result()).status == "completed"
         shown = await statuses_shown(handle)
     assert shown == [("status", "processing"), ("timer", "started"),  # the retry's backoff
@@ -171,8 +175,7 @@ async def test_a_processing_charge_shows_processing_while_it_waits_for_the_proce
     saga = FakeSaga(charge=lambda r: Charge("processing", "ch_async"))
     async with running(env, saga, payment()) as handle:
         await eventually(lambda: status_of(handle), lambda s: s == "processing")
-        await eventually(lambda: statuses_shown(handle), lambda shown: shown != [])
-        shown = await statuses_shown(handle)
+        shown = await eventually(lambda: statuses_shown(handle), lambda shown: shown != [])
     assert shown[0] == ("status", "processing")
 
 
@@ -202,16 +205,9 @@ async def test_a_failed_first_try_is_retried_as_an_activity_and_never_fails_over
     """The first try timed out at the primary: it may have charged, so the retries stay there
     (same idempotency key, no fail-fast to the secondary), as an activity the Web UI shows."""
     tries: list[ChargeRequest] = []
-
-    def charge(r: ChargeRequest) -> Charge:
-        tries.append(r)
-        if len(tries) == 1:
-            raise ApplicationError("gateway timed out", type=GATEWAY_UNAVAILABLE)
-        return Charge("succeeded", "ch_2", posted=True)
-
     route = [ConnectorPlan("primary", retry_max_attempts=3), ConnectorPlan("secondary")]
     saga = FakeSaga(reserve=lambda s: Reservation(ok=True, wallet_id="wal_1", route=route),
-                    charge=charge)
+                    charge=fails_once(tries))
     async with running(env, saga, payment()) as handle:
         result = await handle.result()
         _local, regular = await scheduled(handle)
