@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,11 +52,19 @@ def settled(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[int, str, str]]]
     written: list[list[tuple[int, str, str]]] = []
     rows = [row(1, "pay_a"), row(2, "pay_b"), row(3, "pay_a"), row(4, "tup_c")]
 
-    async def waiting(_conn: Any, _limit: int) -> list[Any]:
-        return rows
+    real_waiting, real_settle = inbox.processor_events.waiting, inbox.processor_events.settle
 
-    async def settle(_conn: Any, ended: list[tuple[int, str, str]]) -> None:
+    # Only this test's calls are stood in for (its Engine's connection is None): the system
+    # tests' worker runs its inbox relay in this same process and event loop, and a pass of it
+    # during this test once wrote an empty settle here.
+    async def waiting(conn: Any, limit: int) -> Sequence[Any]:
+        return rows if conn is None else await real_waiting(conn, limit)
+
+    async def settle(conn: Any, ended: list[tuple[int, str, str]]) -> None:
+        if conn is not None:
+            return await real_settle(conn, ended)
         written.append(sorted(ended))
+        return None
 
     monkeypatch.setattr(inbox.processor_events, "waiting", waiting)
     monkeypatch.setattr(inbox.processor_events, "settle", settle)
