@@ -80,7 +80,6 @@ class PaymentWorkflow(AwaitsProcessor):
         self._input: PaymentInput | None = None
         self._status = PaymentStatus.PENDING
         self._published = PaymentStatus.PENDING  # the status Temporal shows (as the API started it)
-        self._quiet = False  # the status moved without being published (see _set_status)
         self._attempt = 0
         self._manual_retries = 0
         self._failure: Failure | None = None
@@ -546,14 +545,12 @@ class PaymentWorkflow(AwaitsProcessor):
         in step, with PaymentFailureCode while it has failed (a transient status left within the
         same workflow task need neither; `_publish_if_quiet` publishes one the saga waits in)."""
         self._status = status
-        self._quiet = not publish
         if publish:
             self._publish()
 
     def _publish_if_quiet(self) -> None:
         """The saga is about to wait past this workflow task: publish a status moved quietly."""
-        if self._quiet:
-            self._quiet = False
+        if self._status != self._published:
             self._publish()
 
     def _publish(self) -> None:
