@@ -44,7 +44,10 @@ from temporal_client.converter import data_converter
 from workflows.search import PAYMENT_STATUS
 
 IN_FLIGHT = 20
-API_KEEPALIVE_SECONDS = 2.0  # below uvicorn's timeout_keep_alive (5 s), which the API keeps
+# The API client drops idle connections before the API's keep-alive (uvicorn's 5 s) closes them:
+# at httpx's default (also 5 s) a step that began about 5 s after the last one's requests could
+# send on a connection the server was closing (httpx.ReadError).
+API_KEEPALIVE_SECONDS = 2.0
 SETTLED = ("completed", "failed", "exhausted", "canceled")
 
 
@@ -433,9 +436,6 @@ async def main(size: Size, extras: bool) -> dict[str, Any]:
 
 async def _steps(stack: Stack, key: str, size: Size, extras: bool) -> dict[str, Any]:
     count, tmp = size.payments, stack.data_dir
-    # idle connections are dropped before the API's own keep-alive (uvicorn's 5 s) closes them:
-    # at httpx's default (also 5 s) a request could go out on a connection as the server closed
-    # it (httpx.ReadError), when a step began about 5 s after the last one's requests
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORTS['API_PORT']}", timeout=60,
                             headers={"Authorization": f"Bearer {key}"},
                             limits=httpx.Limits(max_connections=200,

@@ -162,7 +162,7 @@ async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 async def _driver(pooled: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under a checkout. A valid one is read as it is: the SDK-style
+    """The asyncpg connection under a checkout. A valid one is read as it is: SQLAlchemy's
     `get_raw_connection` spends a greenlet switch on every checkout to allow for the
     reconnection only an invalidated connection needs."""
     sync = pooled.sync_connection
